@@ -1,0 +1,1 @@
+"""Sample models and their validation.yaml files (built reproducibly, never downloaded)."""

@@ -1,0 +1,98 @@
+"""The check protocol: what a check receives and what it must return."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from validate.errors import ConfigError
+from validate.results import CheckResult
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from validate.models.adapter import ModelRef
+
+
+class CheckSettings(BaseModel):
+    """Base of every check's settings model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """Read-only inputs of one check.
+
+    The scores are computed once per model and dataset and shared by every
+    check; a check that must run a model itself (latency) uses ``candidate``.
+    """
+
+    task: str
+    target: str
+    features: tuple[str, ...]
+    eval_data: pd.DataFrame
+    y_true: np.ndarray
+    candidate_scores: np.ndarray
+    baseline_scores: np.ndarray | None = None
+    reference_data: pd.DataFrame | None = None
+    train_data: pd.DataFrame | None = None
+    candidate: ModelRef | None = None
+    baseline: ModelRef | None = None
+    threshold: float = 0.5
+    seed: int = 0
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Check(Protocol):
+    """A check: constructed from validated keyword-only settings, does its work in ``run``.
+
+    Third-party checks register a class under the ``validate.checks`` entry-point
+    group; the entry-point name is the check's id.
+    """
+
+    def run(self, context: CheckContext) -> CheckResult: ...
+
+
+class BaseCheck:
+    """Convenience base: settings validation from a YAML section, with YAML-path errors.
+
+    Subclasses set ``Settings`` (a :class:`CheckSettings` subclass) and implement
+    ``run``. The constructor only stores the settings.
+    """
+
+    Settings: ClassVar[type[CheckSettings]] = CheckSettings
+
+    def __init__(self, *, name: str, settings: CheckSettings) -> None:
+        self.name = name
+        self.settings = settings
+
+    @classmethod
+    def from_config(cls, name: str, section: Mapping[str, Any], *, task: str) -> BaseCheck:
+        """Validate ``section`` (the check's YAML mapping) and build the check.
+
+        Raises
+        ------
+        ConfigError
+            Naming ``checks.<name>.<field>`` and what is allowed there.
+        """
+        from validate.config import describe_validation_error
+
+        try:
+            settings = cls.Settings.model_validate(dict(section))
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error(exc, cls.Settings, f"checks.{name}")) from exc
+        cls.validate_for_task(name, settings, task)
+        return cls(name=name, settings=settings)
+
+    @classmethod
+    def validate_for_task(cls, name: str, settings: CheckSettings, task: str) -> None:
+        """Reject settings that make no sense for ``task`` (override; raise ConfigError)."""
+
+    def run(self, context: CheckContext) -> CheckResult:  # pragma: no cover - abstract
+        raise NotImplementedError

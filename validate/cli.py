@@ -1,0 +1,138 @@
+"""The ``validate`` command: a thin click group. Each command parses, calls the library,
+and maps the outcome to an exit code (0 pass, 1 gate failed, 2 bad input, 3 error)."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import click
+
+from validate._install_check import foreign_validate_problem
+from validate._version import __version__
+from validate.errors import ValidateError
+from validate.gate import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"validate: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _guarded(debug: bool, action: Callable[[], int]) -> NoReturn:
+    """Run ``action``; turn every failure into one line and an exit code."""
+    try:
+        code = action()
+    except ValidateError as exc:
+        if debug:
+            traceback.print_exc()
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("validate: interrupted; the MLflow run is marked KILLED", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
+        if debug:
+            traceback.print_exc()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        _fail(f"internal error: {type(exc).__name__}: {first[:300]} (re-run with --debug for "
+              "the traceback)", EXIT_ERROR)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="validate")
+def cli() -> None:
+    """Validate ML models before they ship: accuracy, fairness, drift and latency gates."""
+
+
+@cli.command()
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="Path to validation.yaml.")
+@click.option("--check", "only_checks", multiple=True, metavar="NAME",
+              help="Run only this check (repeatable).")
+@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Run checks in N worker processes.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False),
+              help="Write the JSON report here.")
+@click.option("--promote", is_flag=True, help="Move the registry alias to the candidate on pass.")
+@click.option("--executor", type=click.Choice(["local", "kubernetes"]),
+              help="Override the config's executor.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def run(config_path: str, only_checks: tuple[str, ...], jobs: int, json_path: str | None,
+        promote: bool, executor: str | None, debug: bool) -> None:
+    """Run the configured checks, record them in MLflow, and gate promotion."""
+
+    def action() -> int:
+        from validate.reporting.console import render_console
+        from validate.runner import RunRequest, run_validation
+
+        request = RunRequest(config_path=config_path, only_checks=only_checks, jobs=jobs,
+                             json_path=json_path, promote=promote, executor=executor)
+        outcome = run_validation(request)
+        click.echo(render_console(outcome.results, outcome.decision, outcome.promotion,
+                                  run_id=outcome.run_id, colour=sys.stdout.isatty()))
+        return outcome.exit_code
+
+    _guarded(debug, action)
+
+
+@cli.command("promote")
+@click.argument("run_id")
+@click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
+              "else sqlite:///mlflow.db).")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def promote_command(run_id: str, tracking_uri: str | None, debug: bool) -> None:
+    """Promote the candidate of an already recorded, passing validation run."""
+
+    def action() -> int:
+        from validate.runner import promote_recorded_run
+
+        outcome = promote_recorded_run(run_id, tracking_uri)
+        click.echo(f"promotion: {outcome['message']}")
+        return 0
+
+    _guarded(debug, action)
+
+
+@cli.group("checks")
+def checks_group() -> None:
+    """Inspect installed checks."""
+
+
+@checks_group.command("list")
+def checks_list() -> None:
+    """List installed checks (entry-point group validate.checks) without importing them."""
+    from validate.registry import available_checks
+
+    found = available_checks()
+    if not found:
+        click.echo("no checks installed")
+        return
+    width = max(len(name) for name in found)
+    for name, entry_point in found.items():
+        dist = entry_point.dist.name if entry_point.dist else "?"
+        click.echo(f"{name.ljust(width)}  {entry_point.value}  ({dist})")
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of validation.yaml (for editor completion)."""
+    import json
+
+    from validate.config import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console-script entry point."""
+    problem = foreign_validate_problem()
+    if problem:
+        _fail(problem, EXIT_USAGE)
+    return cli.main(args=argv, prog_name="validate")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

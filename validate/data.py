@@ -1,0 +1,120 @@
+"""Data loading (parquet, CSV) and the column checks that run before any check does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from validate.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from validate.config import DataSection, LoadedConfig
+
+_READERS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+
+
+@dataclass(frozen=True)
+class Datasets:
+    """The frames of one validation, with the resolved model inputs."""
+
+    eval: pd.DataFrame
+    features: tuple[str, ...]
+    target: str
+    reference: pd.DataFrame | None = None
+    train: pd.DataFrame | None = None
+
+    @property
+    def y_true(self) -> np.ndarray:
+        return self.eval[self.target].to_numpy()
+
+
+def read_table(path: str, *, field: str) -> pd.DataFrame:
+    """Read one parquet or CSV file; ``field`` (e.g. ``data.eval``) names it in errors."""
+    import pandas as pd
+
+    file = Path(path)
+    kind = _READERS.get(file.suffix.lower())
+    if kind is None:
+        raise DataError(
+            f"{field}: {path}: unsupported file type '{file.suffix or '(none)'}'; "
+            "use .parquet or .csv"
+        )
+    if not file.is_file():
+        raise DataError(f"{field}: {path}: file not found; check the path (relative to the config)")
+    try:
+        frame = pd.read_parquet(file) if kind == "parquet" else pd.read_csv(file)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a data problem for users
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{field}: {path}: cannot read as {kind} ({reason})") from exc
+    duplicated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    if duplicated:
+        raise DataError(f"{field}: {path}: duplicate column names {duplicated}; rename them")
+    return frame
+
+
+def load_datasets(loaded: LoadedConfig) -> Datasets:
+    """Load every configured dataset and check the columns the config names."""
+    section = loaded.config.data
+    eval_path = loaded.resolve(section.eval)
+    assert eval_path is not None
+    eval_frame = read_table(eval_path, field="data.eval")
+    if len(eval_frame) == 0:
+        raise DataError(f"data.eval: {section.eval}: no rows; the eval set must not be empty")
+    features = _check_columns(eval_frame, section, field="data.eval")
+
+    reference = train = None
+    if section.reference:
+        reference = read_table(loaded.resolve(section.reference) or "", field="data.reference")
+        _require(reference, features, field="data.reference", what="feature")
+    if section.train:
+        train = read_table(loaded.resolve(section.train) or "", field="data.train")
+        _require(train, (*features, section.target), field="data.train", what="column")
+    return Datasets(
+        eval=eval_frame, features=features, target=section.target, reference=reference, train=train
+    )
+
+
+def _check_columns(frame: pd.DataFrame, section: DataSection, *, field: str) -> tuple[str, ...]:
+    _require(frame, (section.target,), field=field, what="target", key="data.target")
+    target = frame[section.target]
+    if target.isna().any():
+        count = int(target.isna().sum())
+        raise DataError(
+            f"{field}: target column '{section.target}' has {count} missing value(s); "
+            "drop or fill those rows before validating"
+        )
+    score_columns = [c for c in (section.prediction, section.baseline_prediction) if c]
+    for key, column in (("data.prediction", section.prediction),
+                        ("data.baseline_prediction", section.baseline_prediction)):
+        if column:
+            _require(frame, (column,), field=field, what="prediction", key=key)
+            if frame[column].isna().any():
+                raise DataError(f"{field}: prediction column '{column}' has missing values")
+    if section.features is not None:
+        _require(frame, section.features, field=field, what="feature", key="data.features")
+        return tuple(section.features)
+    excluded = {section.target, *score_columns}
+    features = tuple(c for c in frame.columns if c not in excluded)
+    if not features:
+        raise DataError(f"{field}: no feature columns left after the target; list data.features")
+    return features
+
+
+def _require(
+    frame: pd.DataFrame, columns: tuple[str, ...] | list[str], *, field: str, what: str,
+    key: str | None = None,
+) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        available = ", ".join(map(str, list(frame.columns)[:12]))
+        more = ", …" if len(frame.columns) > 12 else ""
+        where = f"{key} names" if key else f"{field} lacks"
+        raise DataError(
+            f"{field}: missing {what} column(s) {', '.join(missing)} ({where} them); "
+            f"available: {available}{more}"
+        )

@@ -1,0 +1,183 @@
+"""Resolve a model location (MLflow URI, MLflow folder, .keras, SavedModel) to a scorer."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from validate.errors import ModelError
+from validate.models.scores import normalize_scores
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+MLFLOW_URI_PREFIXES = ("models:/", "runs:/", "mlflow-artifacts:/")
+
+
+@dataclass(frozen=True)
+class RegistryVersion:
+    """A registered model version, as it was when the validation resolved it."""
+
+    name: str
+    version: str
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved model: where it is, what kind it is, and (lazily) how to score with it.
+
+    Picklable, so worker processes and Jobs can receive it; the loaded model is
+    cached per process and never pickled.
+    """
+
+    uri: str  # as the user wrote it
+    location: str  # resolved: an absolute path, or an MLflow URI pinned to a version
+    kind: str  # mlflow | keras | savedmodel | column
+    role: str  # candidate | baseline
+    task: str
+    registry: RegistryVersion | None = None
+    column: str | None = None
+    _loaded: list[Any] = field(default_factory=list, compare=False, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_loaded"] = []
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def scorer(self) -> Any:
+        """The loaded model (an object with ``predict_scores(frame)``), loaded once."""
+        if not self._loaded:
+            self._loaded.append(_load(self))
+        return self._loaded[0]
+
+    def predict(self, frame: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
+        """Scores for ``frame``, normalised to the task's shape."""
+        who = f"model.{self.role} ({self.uri})"
+        if self.kind == "column":
+            assert self.column is not None
+            raw: Any = frame[self.column].to_numpy()
+        else:
+            scorer = self.scorer()
+            # A model that knows its inputs (sklearn feature names, an MLflow signature) gets
+            # exactly those columns, so candidate and champion may use different features.
+            columns = getattr(scorer, "input_columns", None) or features
+            missing = [c for c in columns if c not in frame.columns]
+            if missing:
+                raise ModelError(f"{who}: eval data lacks the model's input column(s) "
+                                 f"{', '.join(missing)}")
+            try:
+                raw = scorer.predict_scores(frame.loc[:, list(columns)])
+            except ModelError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a model raising is a bad model, not a bug
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                raise ModelError(
+                    f"{who}: predict failed: {type(exc).__name__}: {first[:300]}; "
+                    "check that data.features match the model's inputs"
+                ) from exc
+        return normalize_scores(raw, task=self.task, n_rows=len(frame), who=who)
+
+
+def precomputed(column: str, *, role: str, task: str, uri: str | None = None) -> ModelRef:
+    """Scores read from an eval column (pipelines that score upstream)."""
+    return ModelRef(uri=uri or f"column:{column}", location=uri or "", kind="column", role=role,
+                    task=task, column=column)
+
+
+def resolve_model(location: str, *, role: str, task: str) -> ModelRef:
+    """Classify ``location`` and pin registry URIs to a version, without loading the model.
+
+    Raises
+    ------
+    ModelError
+        When the location does not exist or is not a model this project can load.
+    """
+    who = f"model.{role}"
+    if location.startswith(MLFLOW_URI_PREFIXES):
+        registry = _pin_registry_version(location, who) if location.startswith("models:/") else None
+        pinned = registry.uri if registry else location
+        return ModelRef(uri=location, location=pinned, kind="mlflow", role=role, task=task,
+                        registry=registry)
+    path = Path(location)
+    if not path.exists():
+        raise ModelError(
+            f"{who}: {location}: no such file or folder; give an MLflow URI (models:/name@alias), "
+            "an MLflow model folder, a .keras file or a SavedModel folder"
+        )
+    if path.is_dir() and (path / "MLmodel").is_file():
+        kind = "mlflow"
+    elif path.is_file() and path.suffix in (".keras", ".h5"):
+        kind = "keras"
+    elif path.is_dir() and (path / "saved_model.pb").is_file():
+        kind = "savedmodel"
+    else:
+        raise ModelError(
+            f"{who}: {location}: not a model this tool loads (no MLmodel file, not .keras, "
+            "no saved_model.pb)"
+        )
+    return ModelRef(uri=location, location=str(path.resolve()), kind=kind, role=role, task=task)
+
+
+def _pin_registry_version(uri: str, who: str) -> RegistryVersion:
+    """``models:/name@alias`` and ``models:/name/3`` become a concrete version now."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    body = uri[len("models:/"):].strip("/")
+    client = MlflowClient()
+    try:
+        if "@" in body:
+            name, alias = body.split("@", 1)
+            version = client.get_model_version_by_alias(name, alias)
+        elif "/" in body:
+            name, number = body.rsplit("/", 1)
+            if number.lower() == "latest" or not number.isdigit():
+                raise ModelError(f"{who}: {uri}: pin a version number or an alias, not '{number}'")
+            version = client.get_model_version(name, number)
+        else:
+            raise ModelError(f"{who}: {uri}: expected models:/NAME/VERSION or models:/NAME@ALIAS")
+    except MlflowException as exc:
+        raise ModelError(
+            f"{who}: {uri} does not resolve in the MLflow registry at "
+            f"{_tracking_uri()}: {_mlflow_message(exc)}"
+        ) from exc
+    return RegistryVersion(name=version.name, version=str(version.version))
+
+
+def _tracking_uri() -> str:
+    import mlflow
+
+    return mlflow.get_tracking_uri()
+
+
+def _mlflow_message(exc: Exception) -> str:
+    message = getattr(exc, "message", None) or str(exc)
+    return " ".join(str(message).split())[:300]
+
+
+def _load(ref: ModelRef) -> Any:
+    if ref.kind == "mlflow":
+        from validate.models.mlflow_models import load_mlflow_model
+
+        return load_mlflow_model(ref.location, task=ref.task, who=f"model.{ref.role} ({ref.uri})")
+    if ref.kind in ("keras", "savedmodel"):
+        from validate.models.keras_models import load_tensorflow_model
+
+        return load_tensorflow_model(ref.location, kind=ref.kind, who=f"model.{ref.role}")
+    raise ModelError(f"model.{ref.role}: cannot load a model of kind '{ref.kind}'")
+
+
+def tf_env_defaults() -> None:
+    """TF 2.16+ ships Keras 3; tf-keras (legacy Keras 2) is what MinDiff and our models use."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

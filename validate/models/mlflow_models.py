@@ -1,0 +1,59 @@
+"""MLflow models (registry URIs, run URIs, local folders) as scorers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from validate.errors import ModelError
+
+
+class _ProbaScorer:
+    """scikit-learn classifiers: pyfunc's predict gives labels, so ask for probabilities."""
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator = estimator
+        names = getattr(estimator, "feature_names_in_", None)
+        self.input_columns = None if names is None else tuple(str(n) for n in names)
+
+    def predict_scores(self, frame: Any) -> np.ndarray:
+        return self.estimator.predict_proba(frame)
+
+
+class _PyfuncScorer:
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.input_columns = _signature_columns(model)
+
+    def predict_scores(self, frame: Any) -> Any:
+        return self.model.predict(frame)
+
+
+def load_mlflow_model(location: str, *, task: str, who: str) -> Any:
+    """Load with the flavour that yields scores: sklearn's predict_proba, else pyfunc."""
+    import mlflow.models
+    import mlflow.pyfunc
+
+    try:
+        flavors = mlflow.models.get_model_info(location).flavors
+        if "sklearn" in flavors and task in ("binary", "multiclass"):
+            import mlflow.sklearn
+
+            estimator = mlflow.sklearn.load_model(location)
+            if hasattr(estimator, "predict_proba"):
+                return _ProbaScorer(estimator)
+        return _PyfuncScorer(mlflow.pyfunc.load_model(location))
+    except Exception as exc:  # noqa: BLE001 - any load failure means an unusable model
+        message = " ".join((getattr(exc, "message", None) or str(exc)).split())[:300]
+        raise ModelError(f"{who}: cannot load the MLflow model: {message}") from exc
+
+
+def _signature_columns(model: Any) -> tuple[str, ...] | None:
+    """Column names from the model's input signature, when it has named columns."""
+    try:
+        schema = model.metadata.get_input_schema()
+        names = schema.input_names() if schema is not None and schema.has_input_names() else None
+    except Exception:  # noqa: BLE001 - no usable signature: fall back to data.features
+        return None
+    return tuple(str(n) for n in names) if names else None

@@ -1,0 +1,48 @@
+"""Keras files and SavedModels registered as MLflow pyfunc models that return scores."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+
+from validate.models.adapter import ModelRef
+
+
+class TensorFlowScores(mlflow.pyfunc.PythonModel):
+    """pyfunc wrapper: loads the Keras/SavedModel artifact, predicts scores."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._scorer: Any = None
+
+    def load_context(self, context: Any) -> None:
+        from validate.models.keras_models import load_tensorflow_model
+
+        self._scorer = load_tensorflow_model(context.artifacts["model"], kind=self.kind,
+                                             who="registered model")
+
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        # No type hints here on purpose: MLflow turns hints into a schema it then enforces.
+        return self._scorer.predict_scores(model_input)
+
+
+def save_tensorflow_pyfunc(ref: ModelRef, destination: Path) -> None:
+    """Write an MLflow model folder at ``destination`` that wraps ``ref``'s file."""
+    with warnings.catch_warnings():
+        # MLflow warns that python_model objects are cloudpickled; ours is a tiny known class.
+        warnings.simplefilter("ignore")
+        mlflow_logger = logging.getLogger("mlflow")
+        level = mlflow_logger.level
+        mlflow_logger.setLevel(logging.ERROR)
+        try:
+            mlflow.pyfunc.save_model(
+                path=str(destination),
+                python_model=TensorFlowScores(ref.kind),
+                artifacts={"model": ref.location},
+            )
+        finally:
+            mlflow_logger.setLevel(level)

@@ -1,0 +1,217 @@
+"""Promotion: move a registry alias to the candidate, compare-and-set, under a registry lock.
+
+MLflow has no conditional alias update, but ``create_registered_model`` fails
+atomically when the name exists. A registered model named ``<model>.validate-lock``
+is created to acquire and deleted to release; a lock older than ``stale_after_s``
+is taken over (its holder died).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from validate.errors import PromotionError
+from validate.models.adapter import ModelRef
+
+LOCK_SUFFIX = ".validate-lock"
+CANDIDATE_ARTIFACT = "candidate_model"
+
+
+@dataclass(frozen=True)
+class PromotionTarget:
+    """Which alias to move, and the version it pointed at when the validation evaluated it."""
+
+    model: str
+    alias: str
+    expected_version: str | None  # None: the alias did not exist
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PromotionTarget:
+        return cls(model=data["model"], alias=data["alias"],
+                   expected_version=data.get("expected_version"))
+
+
+@dataclass(frozen=True)
+class PromotionOutcome:
+    model: str
+    alias: str
+    version: str | None
+    promoted: bool
+    previous_version: str | None
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def current_alias_version(client: Any, model: str, alias: str) -> str | None:
+    """The version ``alias`` points at, or None when the model or alias does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(model, alias).version)
+    except MlflowException:
+        return None
+
+
+@contextlib.contextmanager
+def registry_lock(client: Any, model: str, *, wait_s: float = 60.0,
+                  stale_after_s: float = 300.0) -> Iterator[None]:
+    """Hold ``<model>.validate-lock`` while the block runs."""
+    from mlflow.exceptions import MlflowException
+
+    name = model + LOCK_SUFFIX
+    deadline = time.monotonic() + wait_s
+    owner = f"{getpass.getuser()}@{socket.gethostname()} at {_now()}"
+    while True:
+        try:
+            client.create_registered_model(name, tags={"validate.lock": "true"},
+                                           description=f"promotion lock held by {owner}")
+            break
+        except MlflowException as exc:
+            if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
+                raise
+            if _lock_is_stale(client, name, stale_after_s):
+                with contextlib.suppress(MlflowException):
+                    client.delete_registered_model(name)
+                continue
+            if time.monotonic() > deadline:
+                raise PromotionError(
+                    f"registry lock {name} is held by another promotion; retry later, or delete "
+                    f"that registered model if its holder died"
+                ) from exc
+            time.sleep(0.2)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(MlflowException):
+            client.delete_registered_model(name)
+
+
+def _lock_is_stale(client: Any, name: str, stale_after_s: float) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        created_ms = client.get_registered_model(name).creation_timestamp or 0
+    except MlflowException:
+        return False  # released meanwhile: just retry
+    return (time.time() * 1000 - created_ms) / 1000 > stale_after_s
+
+
+def promote(client: Any, *, candidate: ModelRef, target: PromotionTarget, run_id: str) -> PromotionOutcome:
+    """Move ``target.alias`` to the candidate if it still points at the evaluated champion.
+
+    Raises
+    ------
+    PromotionError
+        When the alias moved since the validation resolved it (compare-and-set).
+    """
+    with registry_lock(client, target.model):
+        current = current_alias_version(client, target.model, target.alias)
+        if current != target.expected_version:
+            raise PromotionError(
+                f"refusing to promote: alias '{target.alias}' of model '{target.model}' now points "
+                f"at version {current or '(none)'}, but this validation compared against version "
+                f"{target.expected_version or '(none)'}; re-run the validation against the new "
+                "champion"
+            )
+        version = register_candidate(client, candidate, target.model, run_id)
+        if version == current:
+            return PromotionOutcome(target.model, target.alias, version, False, current,
+                                    f"version {version} already holds alias '{target.alias}'")
+        client.set_registered_model_alias(target.model, target.alias, version)
+        for key, value in {
+            "validate.validation_run_id": run_id,
+            "validate.decision": "pass",
+            "validate.promoted_by": f"{getpass.getuser()}@{socket.gethostname()}",
+            "validate.promoted_at": _now(),
+            "validate.previous_version": current or "",
+            "validate.alias": target.alias,
+        }.items():
+            client.set_model_version_tag(target.model, version, key, value)
+    return PromotionOutcome(target.model, target.alias, version, True, current,
+                            f"alias '{target.alias}' of '{target.model}' moved "
+                            f"{current or '(none)'} -> {version}")
+
+
+def register_candidate(client: Any, candidate: ModelRef, model: str, run_id: str) -> str:
+    """The candidate's version in ``model``, registering it when it is not one yet."""
+    if candidate.registry is not None:
+        if candidate.registry.name == model:
+            return candidate.registry.version
+        copied = client.copy_model_version(candidate.registry.uri, model)
+        return str(copied.version)
+    if candidate.kind == "column":
+        raise PromotionError(
+            "cannot promote precomputed scores: set model.candidate to the model that made "
+            "data.prediction so it can be registered"
+        )
+    if candidate.kind == "mlflow" and candidate.location.startswith(("runs:/", "models:/",
+                                                                      "mlflow-artifacts:/")):
+        uri = candidate.location
+    else:
+        _log_candidate(client, candidate, run_id)
+        uri = f"runs:/{run_id}/{CANDIDATE_ARTIFACT}"
+    import mlflow
+
+    created = mlflow.register_model(uri, model, tags={"validate.candidate_uri": candidate.uri})
+    return str(_wait_until_ready(client, model, str(created.version)))
+
+
+def _log_candidate(client: Any, candidate: ModelRef, run_id: str) -> None:
+    """Upload the candidate into the validation run as an MLflow model folder."""
+    if candidate.kind == "mlflow":
+        client.log_artifacts(run_id, candidate.location, CANDIDATE_ARTIFACT)
+        return
+    from validate.models.pyfunc_wrapper import save_tensorflow_pyfunc
+
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / CANDIDATE_ARTIFACT
+        save_tensorflow_pyfunc(candidate, target)
+        client.log_artifacts(run_id, str(target), CANDIDATE_ARTIFACT)
+
+
+def _wait_until_ready(client: Any, model: str, version: str, timeout_s: float = 120.0) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = client.get_model_version(model, version).status
+        if status == "READY":
+            return version
+        if status == "FAILED_REGISTRATION":
+            raise PromotionError(f"registering version {version} of '{model}' failed in MLflow")
+        time.sleep(0.2)
+    raise PromotionError(f"version {version} of '{model}' was not READY after {timeout_s:.0f} s")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def ref_to_json(ref: ModelRef) -> str:
+    """Serialise a ModelRef so ``validate promote RUN_ID`` can rebuild it later."""
+    return json.dumps({
+        "uri": ref.uri, "location": ref.location, "kind": ref.kind, "role": ref.role,
+        "task": ref.task, "column": ref.column,
+        "registry": None if ref.registry is None else asdict(ref.registry),
+    })
+
+
+def ref_from_json(text: str) -> ModelRef:
+    from validate.models.adapter import RegistryVersion
+
+    data = json.loads(text)
+    registry = data.pop("registry")
+    return ModelRef(**data, registry=None if registry is None else RegistryVersion(**registry))

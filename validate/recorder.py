@@ -1,0 +1,148 @@
+"""MLflow recorder: one parent run per validation, one nested run per check."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from validate.errors import RecorderError
+from validate.results import CheckResult
+
+REPORT_ARTIFACT = "validation_report.json"
+_MAX_PARAM = 6000
+_MAX_TAG = 5000
+
+
+class MlflowRecorder:
+    """Records a validation in MLflow through the tracking client (no global active run)."""
+
+    def __init__(self, *, tracking_uri: str, experiment: str) -> None:
+        self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self.run_id: str | None = None
+        self._client: Any = None
+        self._experiment_id: str | None = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from mlflow import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.tracking_uri,
+                                        registry_uri=self.tracking_uri)
+        return self._client
+
+    def start(self, *, run_name: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
+        """Create the parent run and log its params and tags."""
+        from mlflow.entities import Param, RunTag
+
+        try:
+            self._experiment_id = self._experiment_id_for(self.experiment)
+            run = self.client.create_run(
+                self._experiment_id, run_name=run_name,
+                tags={"validate.kind": "validation", **tags},
+            )
+            self.run_id = run.info.run_id
+            self.client.log_batch(
+                self.run_id,
+                params=[Param(k, str(v)[:_MAX_PARAM]) for k, v in params.items()],
+                tags=[RunTag(k, str(v)[:_MAX_TAG]) for k, v in tags.items()],
+            )
+        except Exception as exc:  # noqa: BLE001 - any tracking failure fails closed
+            raise RecorderError(
+                f"MLflow at {self.tracking_uri} could not record the validation: "
+                f"{_first_line(exc)}; check mlflow.tracking_uri or MLFLOW_TRACKING_URI"
+            ) from exc
+        return self.run_id
+
+    def record_check(self, result: CheckResult) -> str:
+        """One nested run: metrics, assertion outcomes, status tag, the result as JSON."""
+        from mlflow.entities import Metric, RunTag
+
+        assert self.run_id is not None and self._experiment_id is not None
+        now = int(time.time() * 1000)
+        child = self.client.create_run(
+            self._experiment_id,
+            run_name=result.name,
+            tags={"mlflow.parentRunId": self.run_id, "validate.kind": "check"},
+        )
+        child_id = child.info.run_id
+        metrics = [Metric(_metric_key(k), float(v), now, 0)
+                   for k, v in result.metrics.items() if _finite(v)]
+        for assertion in result.assertions:
+            side = "min" if assertion.op == ">=" else "max"
+            key = _metric_key(f"assertion.{assertion.metric}.{side}.passed")
+            metrics.append(Metric(key, 1.0 if assertion.passed else 0.0, now, 0))
+        tags = [
+            RunTag("validate.check", result.name),
+            RunTag("validate.status", result.status.value),
+            RunTag("validate.blocking", str(result.blocking).lower()),
+            RunTag("validate.message", result.message[:_MAX_TAG]),
+        ]
+        self.client.log_batch(child_id, metrics=metrics, tags=tags)
+        self.client.log_dict(child_id, result.to_dict(), "check_result.json")
+        status = "FINISHED" if result.status.value in ("passed", "skipped") else "FAILED"
+        self.client.set_terminated(child_id, status=status)
+        return child_id
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        assert self.run_id is not None
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, str(value)[:_MAX_TAG])
+
+    def finish(self, report: Mapping[str, Any], *, decision: str) -> None:
+        """Attach the JSON report, tag the decision, close the parent run."""
+        assert self.run_id is not None
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / REPORT_ARTIFACT
+            path.write_text(json.dumps(report, indent=2), encoding="utf-8")
+            self.client.log_artifact(self.run_id, str(path))
+        self.client.set_tag(self.run_id, "validate.decision", decision)
+        self.client.set_terminated(self.run_id, status="FINISHED" if decision == "pass" else "FAILED")
+
+    def kill(self, reason: str) -> None:
+        """Ctrl-C or a crash: the run is marked KILLED, never passed."""
+        if self.run_id is None:
+            return
+        try:
+            self.client.set_tag(self.run_id, "validate.decision", "killed")
+            self.client.set_tag(self.run_id, "validate.killed_reason", reason[:_MAX_TAG])
+            self.client.set_terminated(self.run_id, status="KILLED")
+        except Exception:  # noqa: BLE001, S110 - best effort while already failing
+            pass
+
+    def _experiment_id_for(self, name: str) -> str:
+        from mlflow.exceptions import MlflowException
+
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        try:
+            return self.client.create_experiment(name)
+        except MlflowException:
+            # Another validation created it between our lookup and create.
+            found = self.client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return found.experiment_id
+
+
+def _metric_key(name: str) -> str:
+    """MLflow keys allow alphanumerics, _ - . space / only."""
+    return "".join(c if c.isalnum() or c in "_-./ " else "_" for c in name)
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return value == value and abs(float(value)) != float("inf")
+    except (TypeError, ValueError):
+        return False
+
+
+def _first_line(exc: BaseException) -> str:
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return " ".join(str(text).split())[:300]

@@ -1,0 +1,116 @@
+"""Checks come from entry points (group ``validate.checks``); only selected ones are loaded."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from validate.errors import ConfigError, PluginError
+
+ENTRY_POINT_GROUP = "validate.checks"
+
+
+@dataclass(frozen=True)
+class SelectedCheck:
+    """A check picked by the config, built from its settings."""
+
+    name: str
+    blocking: bool
+    check: Any  # an object with run(context) -> CheckResult
+    source: str  # where its code lives, for messages
+
+
+def available_checks() -> dict[str, metadata.EntryPoint]:
+    """Every installed check by id, without importing any of them."""
+    found: dict[str, metadata.EntryPoint] = {}
+    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(entry_point.name, entry_point)
+    return dict(sorted(found.items()))
+
+
+def load_check_class(entry_point: metadata.EntryPoint) -> type:
+    """Import one check class, turning import failures into a one-line PluginError."""
+    try:
+        loaded = entry_point.load()
+    except ImportError as exc:
+        raise PluginError(
+            f"check '{entry_point.name}' ({entry_point.value}) failed to import: {exc}; "
+            "install the extra it needs or fix the plugin"
+        ) from exc
+    _refuse_shadowed_module(entry_point, loaded)
+    if not inspect.isclass(loaded) or not callable(getattr(loaded, "run", None)):
+        raise PluginError(
+            f"check '{entry_point.name}' ({entry_point.value}) is not a class with run(context)"
+        )
+    return loaded
+
+
+def _refuse_shadowed_module(entry_point: metadata.EntryPoint, loaded: Any) -> None:
+    """A model repo's own top-level ``checks/`` folder can shadow ours: say so, naming both."""
+    if entry_point.dist is None:
+        return
+    module_name = entry_point.module
+    module = inspect.getmodule(loaded)
+    module_file = getattr(module, "__file__", None)
+    if module_file is None:
+        return
+    try:
+        installed = entry_point.dist.locate_file(module_name.replace(".", "/") + ".py")
+    except Exception:  # noqa: BLE001 - a distribution we cannot inspect: nothing to compare
+        return
+    from pathlib import Path
+
+    installed_path = Path(str(installed)).resolve()
+    loaded_path = Path(module_file).resolve()
+    if installed_path.exists() and installed_path != loaded_path:
+        raise PluginError(
+            f"check '{entry_point.name}': module '{module_name}' was imported from {loaded_path}, "
+            f"which shadows the installed {installed_path}; rename your local "
+            f"'{module_name.split('.')[0]}' folder or run from another directory"
+        )
+
+
+def select_checks(
+    sections: Mapping[str, Mapping[str, Any] | None],
+    *,
+    task: str,
+    only: Iterable[str] = (),
+) -> list[SelectedCheck]:
+    """Build the checks the config asks for (optionally only those named in ``only``).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown check id (listing the installed ones) or bad settings.
+    """
+    installed = available_checks()
+    wanted = list(only) or list(sections)
+    for name in wanted:
+        if name not in sections:
+            raise ConfigError(
+                f"--check {name}: not in the config's checks ({', '.join(sections)}); "
+                "add it to checks: or pick one of those"
+            )
+    selected = []
+    for name in wanted:
+        if name not in installed:
+            raise ConfigError(
+                f"checks.{name}: unknown check; installed checks: {', '.join(installed) or 'none'} "
+                "(see `validate checks list`)"
+            )
+        section = dict(sections[name] or {})
+        blocking = section.pop("blocking", True)
+        if not isinstance(blocking, bool):
+            raise ConfigError(f"checks.{name}.blocking: expected true or false, got {blocking!r}")
+        cls = load_check_class(installed[name])
+        if hasattr(cls, "from_config"):
+            check = cls.from_config(name, section, task=task)
+        else:
+            check = cls(**section)
+        selected.append(
+            SelectedCheck(name=name, blocking=blocking, check=check, source=installed[name].value)
+        )
+    return selected

@@ -1,0 +1,51 @@
+"""The console table: one row per check, the failing assertion as a sentence."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from validate.gate import Decision
+from validate.results import CheckResult, Status
+from validate.thresholds import format_value
+
+_STATUS_COLOURS = {Status.PASSED: "green", Status.FAILED: "red", Status.ERROR: "magenta",
+                   Status.SKIPPED: "yellow"}
+
+
+def key_metrics(result: CheckResult, limit: int = 3) -> str:
+    """The metrics that have thresholds first, then the rest, up to ``limit``."""
+    judged = list(dict.fromkeys(a.metric for a in result.assertions))
+    names = judged + [m for m in result.metrics if m not in judged]
+    return ", ".join(f"{n} {format_value(result.metrics[n])}" for n in names[:limit]
+                     if n in result.metrics)
+
+
+def render_console(results: Sequence[CheckResult], decision: Decision,
+                   promotion: Mapping[str, Any] | None, *, run_id: str | None,
+                   colour: bool = False) -> str:
+    """The text printed after a run."""
+    import click
+
+    rows = [("CHECK", "STATUS", "BLOCKING", "KEY METRICS", "MESSAGE")]
+    for r in results:
+        rows.append((r.name, r.status.value, "yes" if r.blocking else "no", key_metrics(r),
+                     r.message))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = []
+    for index, row in enumerate(rows):
+        cells = [row[i].ljust(widths[i]) for i in range(4)]
+        if index and colour:
+            status = Status(row[1])
+            cells[1] = click.style(cells[1], fg=_STATUS_COLOURS[status], bold=True)
+        lines.append("  ".join([*cells, row[4]]).rstrip())
+    verdict = decision.verdict.upper()
+    if colour:
+        verdict = click.style(verdict, fg="green" if decision.passed else "red", bold=True)
+    lines.append("")
+    lines.append(f"decision: {verdict}" + (f"  (MLflow run {run_id})" if run_id else ""))
+    lines.extend(f"  blocked by {reason}" for reason in decision.reasons)
+    lines.extend(f"  warning: {warning}" for warning in decision.warnings)
+    if promotion is not None:
+        lines.append(f"promotion: {promotion.get('message', '')}")
+    return "\n".join(lines)

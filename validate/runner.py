@@ -1,0 +1,312 @@
+"""The pipeline: load → resolve → select → execute → record → decide → promote → report."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from validate.check import CheckContext
+from validate.config import LoadedConfig, load_config
+from validate.data import Datasets, load_datasets
+from validate.errors import ConfigError, DataError, PromotionError, ValidateError
+from validate.executors.local import execute_local
+from validate.gate import EXIT_GATE_FAILED, Decision, decide
+from validate.models.adapter import ModelRef, precomputed, resolve_model
+from validate.promotion import PromotionTarget, current_alias_version, ref_to_json
+from validate.recorder import MlflowRecorder
+from validate.registry import SelectedCheck, select_checks
+from validate.reporting.json_report import build_report, ensure_writable, write_report
+from validate.results import CheckResult
+from validate.tracking import (
+    git_commit,
+    package_versions,
+    redact_uri,
+    tracking_uri_for,
+    use_tracking_uri,
+)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What the user asked for on the command line (or through the pytest plugin)."""
+
+    config_path: str
+    only_checks: tuple[str, ...] = ()
+    jobs: int = 1
+    json_path: str | None = None
+    promote: bool = False
+    executor: str | None = None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """Everything a run produced; the CLI maps it to an exit code."""
+
+    report: dict[str, Any]
+    decision: Decision
+    results: tuple[CheckResult, ...]
+    promotion: dict[str, Any] | None
+    run_id: str | None
+    exit_code: int
+
+
+def run_validation(request: RunRequest,
+                   on_result: Callable[[CheckResult], None] | None = None) -> RunOutcome:
+    """Validate a candidate end to end. Raises :class:`ValidateError` for bad input (exit 2)."""
+    loaded = load_config(request.config_path)
+    config = loaded.config
+    _require_local_executor(request.executor or config.executor)
+    if request.json_path:
+        ensure_writable(request.json_path, option="--json")
+    selected = select_checks(config.checks, task=config.data.task, only=request.only_checks)
+
+    tracking_uri = tracking_uri_for(config.mlflow.tracking_uri)
+    use_tracking_uri(tracking_uri)
+    datasets = load_datasets(loaded)
+    candidate, baseline = resolve_models(loaded)
+    wants_promotion = request.promote or bool(config.promote and config.promote.enabled)
+    target = promotion_target(loaded, baseline, required=wants_promotion)
+    context = build_context(loaded, datasets, candidate, baseline)
+
+    recorder = MlflowRecorder(tracking_uri=tracking_uri, experiment=config.mlflow.experiment)
+    run_id = recorder.start(
+        run_name=f"validate {Path(request.config_path).name}",
+        params=_run_params(loaded, candidate, baseline, selected, target),
+        tags=_run_tags(loaded, candidate, target),
+    )
+    try:
+        results = tuple(execute_local(selected, context, jobs=request.jobs, on_result=on_result))
+        for result in results:
+            recorder.record_check(result)
+        decision = decide(results)
+        promotion, exit_code = _maybe_promote(recorder, decision, candidate, target,
+                                              wants_promotion)
+        report = build_report(
+            decision=decision, results=results, candidate=candidate.uri,
+            baseline=baseline.uri if baseline else None,
+            tracking_uri=redact_uri(tracking_uri), run_id=run_id, promotion=promotion,
+            extra={"config": str(loaded.path), "config_hash": loaded.digest,
+                   "exit_code": exit_code},
+        )
+        if request.json_path:
+            write_report(report, request.json_path)
+        recorder.finish(report, decision=decision.verdict)
+    except KeyboardInterrupt:
+        recorder.kill("interrupted (Ctrl-C)")
+        raise
+    except BaseException as exc:
+        recorder.kill(f"{type(exc).__name__}: {exc}")
+        raise
+    return RunOutcome(report=report, decision=decision, results=results, promotion=promotion,
+                      run_id=run_id, exit_code=exit_code)
+
+
+def _require_local_executor(executor: str) -> None:
+    if executor != "local":
+        raise ConfigError(
+            f"executor: '{executor}' is not available in this version; use executor: local"
+        )
+
+
+def resolve_models(loaded: LoadedConfig) -> tuple[ModelRef, ModelRef | None]:
+    """Candidate and (optional) champion, pinned to registry versions where they have one."""
+    config = loaded.config
+    task = config.data.task
+    location = loaded.resolve(config.model.candidate)
+    if config.data.prediction:
+        candidate = precomputed(config.data.prediction, role="candidate", task=task,
+                                uri=location)
+        if location is not None:
+            # Keep the model's identity for promotion, but score from the column.
+            real = resolve_model(location, role="candidate", task=task)
+            candidate = ModelRef(uri=real.uri, location=real.location, kind="column",
+                                 role="candidate", task=task, registry=real.registry,
+                                 column=config.data.prediction)
+    else:
+        assert location is not None
+        candidate = resolve_model(location, role="candidate", task=task)
+    baseline = None
+    baseline_location = loaded.resolve(config.model.baseline)
+    if config.data.baseline_prediction:
+        baseline = precomputed(config.data.baseline_prediction, role="baseline", task=task,
+                               uri=baseline_location)
+    elif baseline_location:
+        baseline = resolve_model(baseline_location, role="baseline", task=task)
+    return candidate, baseline
+
+
+def promotion_target(loaded: LoadedConfig, baseline: ModelRef | None, *,
+                     required: bool) -> PromotionTarget | None:
+    """Which alias a pass may move, and the version it points at now (for compare-and-set)."""
+    section = loaded.config.promote
+    name = section.model if section and section.model else None
+    alias = section.alias if section else "champion"
+    if name is None and baseline is not None and baseline.registry is not None:
+        name = baseline.registry.name
+        if baseline.uri.partition("@")[2]:
+            alias = section.alias if section else baseline.uri.partition("@")[2]
+    if name is None:
+        if required:
+            raise ConfigError(
+                "promote.model: no registered model to promote into; set promote.model or use a "
+                "models:/NAME@ALIAS baseline"
+            )
+        return None
+    if baseline is not None and baseline.registry is not None and baseline.registry.name == name:
+        # Compare-and-set against what was evaluated, not what the alias says now.
+        expected: str | None = baseline.registry.version
+    else:
+        from mlflow import MlflowClient
+
+        expected = current_alias_version(MlflowClient(), name, alias)
+    return PromotionTarget(model=name, alias=alias, expected_version=expected)
+
+
+def build_context(loaded: LoadedConfig, datasets: Datasets, candidate: ModelRef,
+                  baseline: ModelRef | None) -> CheckContext:
+    """Score each model on eval once; every check reads these scores."""
+    config = loaded.config
+    y_true = _checked_labels(datasets, config.data.task)
+    candidate_scores = candidate.predict(datasets.eval, datasets.features)
+    baseline_scores = baseline.predict(datasets.eval, datasets.features) if baseline else None
+    for who, scores in (("model.candidate", candidate_scores), ("model.baseline", baseline_scores)):
+        if scores is not None and config.data.task == "multiclass" and y_true.max() >= scores.shape[1]:
+            raise DataError(
+                f"{who}: predicts {scores.shape[1]} classes but data.target has label "
+                f"{int(y_true.max())}; labels must be 0..k-1 in the model's class order"
+            )
+    return CheckContext(
+        task=config.data.task, target=datasets.target, features=datasets.features,
+        eval_data=datasets.eval, y_true=y_true, candidate_scores=candidate_scores,
+        baseline_scores=baseline_scores, reference_data=datasets.reference,
+        train_data=datasets.train, candidate=candidate, baseline=baseline,
+        threshold=config.data.threshold, seed=config.seed,
+    )
+
+
+def _checked_labels(datasets: Datasets, task: str) -> np.ndarray:
+    y = datasets.y_true
+    target = datasets.target
+    if task == "regression":
+        try:
+            return y.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"data.target: column '{target}' is not numeric; task is regression") from exc
+    if y.dtype == bool:
+        return y.astype(np.int64)
+    try:
+        as_float = y.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(
+            f"data.target: column '{target}' holds non-numeric labels; encode them as 0..k-1"
+        ) from exc
+    if not np.all(as_float == np.round(as_float)) or as_float.min() < 0:
+        raise DataError(f"data.target: column '{target}' must hold integer class labels 0..k-1")
+    labels = as_float.astype(np.int64)
+    if task == "binary" and not set(np.unique(labels)) <= {0, 1}:
+        found = ", ".join(map(str, np.unique(labels)[:5]))
+        raise DataError(
+            f"data.target: binary task needs labels 0 and 1, found {found}; "
+            "set data.task: multiclass or recode the labels"
+        )
+    return labels
+
+
+def _maybe_promote(recorder: MlflowRecorder, decision: Decision, candidate: ModelRef,
+                   target: PromotionTarget | None,
+                   wanted: bool) -> tuple[dict[str, Any] | None, int]:
+    if not wanted or target is None:
+        return None, decision.exit_code
+    if not decision.passed:
+        return ({"model": target.model, "alias": target.alias, "version": None,
+                 "promoted": False, "message": "not promoted: the gate failed"},
+                decision.exit_code)
+    from validate.promotion import promote
+
+    assert recorder.run_id is not None
+    try:
+        outcome = promote(recorder.client, candidate=candidate, target=target,
+                          run_id=recorder.run_id)
+    except PromotionError as exc:
+        refused = {"model": target.model, "alias": target.alias, "version": None,
+                   "promoted": False, "message": str(exc)}
+        recorder.set_tags({"validate.promotion": json.dumps(refused)})
+        return refused, EXIT_GATE_FAILED
+    promoted = outcome.to_dict()
+    recorder.set_tags({"validate.promotion": json.dumps(promoted)})
+    return promoted, decision.exit_code
+
+
+def _run_params(loaded: LoadedConfig, candidate: ModelRef, baseline: ModelRef | None,
+                selected: list[SelectedCheck], target: PromotionTarget | None) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "candidate": candidate.uri,
+        "candidate_resolved": candidate.registry.uri if candidate.registry else candidate.location,
+        "baseline": baseline.uri if baseline else "",
+        "baseline_resolved": (baseline.registry.uri if baseline and baseline.registry
+                              else (baseline.location if baseline else "")),
+        "config_path": str(loaded.path),
+        "config_hash": loaded.digest,
+        "git_commit": git_commit(loaded.path.parent) or "",
+        "task": loaded.config.data.task,
+        "checks": ",".join(s.name for s in selected),
+        "promote_target": f"{target.model}@{target.alias}" if target else "",
+    }
+    params.update({f"version.{name}": v for name, v in package_versions().items()})
+    return params
+
+
+def _run_tags(loaded: LoadedConfig, candidate: ModelRef,
+              target: PromotionTarget | None) -> dict[str, str]:
+    tags = {
+        "validate.config_hash": loaded.digest,
+        "validate.candidate_ref": ref_to_json(candidate),
+    }
+    commit = git_commit(loaded.path.parent)
+    if commit:
+        tags["validate.git_commit"] = commit
+    if target is not None:
+        tags["validate.promotion_target"] = json.dumps(target.to_dict())
+    return tags
+
+
+def promote_recorded_run(run_id: str, tracking_uri: str | None = None) -> dict[str, Any]:
+    """``validate promote RUN_ID``: promote from an already recorded, passing validation run."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from validate.promotion import promote, ref_from_json
+
+    uri = tracking_uri_for(tracking_uri)
+    use_tracking_uri(uri)
+    client = MlflowClient()
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as exc:
+        raise ValidateError(
+            f"run {run_id}: not found in MLflow at {redact_uri(uri)}; check the run id and "
+            "--tracking-uri"
+        ) from exc
+    tags = run.data.tags
+    if tags.get("validate.kind") != "validation":
+        raise ValidateError(f"run {run_id}: not a validation run recorded by validate")
+    recorded = tags.get("validate.decision")
+    if recorded != "pass":
+        raise PromotionError(
+            f"run {run_id} recorded decision '{recorded or 'unfinished'}'; only a passing "
+            "validation can be promoted"
+        )
+    if "validate.promotion_target" not in tags:
+        raise ConfigError(
+            f"run {run_id} recorded no promotion target; add promote: (model, alias) to the config"
+        )
+    target = PromotionTarget.from_dict(json.loads(tags["validate.promotion_target"]))
+    candidate = ref_from_json(tags["validate.candidate_ref"])
+    outcome = promote(client, candidate=candidate, target=target, run_id=run_id).to_dict()
+    client.set_tag(run_id, "validate.promotion", json.dumps(outcome))
+    return outcome
