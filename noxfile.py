@@ -1,0 +1,60 @@
+"""Developer sessions: demo, tests, lint, typecheck, bench.
+
+    nox -s demo       build the credit sample and validate both candidates
+    nox -s tests      the full test suite (what .ci/run runs)
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+# TensorFlow's native start-up chatter would drown the demo's output.
+QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_USE_LEGACY_KERAS": "1"}
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Build the credit sample, then validate the biased (blocked) and good (promoted) candidates."""
+    session.install("-e", ".[tf]")
+    os.makedirs("reports", exist_ok=True)
+    session.run("python", "sample_models/credit/build.py", env=QUIET_TF)
+    session.log("biased candidate: expected to be BLOCKED (exit 1)")
+    session.run("validate", "run", "-c", "sample_models/credit/biased.yaml",
+                "--json", "reports/biased.json", env=QUIET_TF, success_codes=[1])
+    session.log("good candidate: expected to PASS and be promoted (exit 0)")
+    session.run("validate", "run", "-c", "sample_models/credit/good.yaml",
+                "--json", "reports/good.json", env=QUIET_TF, success_codes=[0])
+    session.log("reports written to reports/; MLflow data in mlflow.db (mlflow ui to browse)")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Every test: unit, CLI subprocess, real MLflow server on 127.0.0.1, TensorFlow models."""
+    session.install("-e", ".[all,dev]")
+    args = session.posargs or ["-n", "2", "--durations=15"]
+    session.run("pytest", *args, env=QUIET_TF)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", "validate", "checks", "tests", "sample_models", "benchmarks",
+                "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+    session.run("mypy", "validate")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks, each side by side with what users would otherwise run."""
+    session.install("-e", ".[all,dev]")
+    session.run("python", "benchmarks/startup.py", *session.posargs)

@@ -1,0 +1,111 @@
+"""The accuracy check's numbers equal scikit-learn's on the same data."""
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from checks.accuracy import METRIC_NAMES, AccuracyCheck, compute_metrics
+from validate.check import CheckContext
+from validate.errors import ConfigError
+from validate.results import Status
+
+
+@pytest.fixture
+def binary():
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 500)
+    p = np.clip(0.3 * y + rng.random(500) * 0.7, 0, 1)
+    return y, p
+
+
+def test_binary_metrics_match_sklearn(binary):
+    y, p = binary
+    got = compute_metrics("binary", y, p, threshold=0.4)
+    labels = (p >= 0.4).astype(int)
+    assert got["accuracy"] == skm.accuracy_score(y, labels)
+    assert got["balanced_accuracy"] == skm.balanced_accuracy_score(y, labels)
+    assert got["precision"] == skm.precision_score(y, labels)
+    assert got["recall"] == skm.recall_score(y, labels)
+    assert got["f1"] == skm.f1_score(y, labels)
+    assert got["roc_auc"] == skm.roc_auc_score(y, p)
+    assert got["average_precision"] == skm.average_precision_score(y, p)
+    assert got["log_loss"] == skm.log_loss(y, p)
+    assert got["brier"] == skm.brier_score_loss(y, p)
+    assert set(got) == set(METRIC_NAMES["binary"])
+
+
+def test_multiclass_metrics_match_sklearn():
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 3, 400)
+    p = rng.dirichlet([1, 1, 1], 400)
+    p[np.arange(400), y] += 0.5
+    p /= p.sum(axis=1, keepdims=True)
+    got = compute_metrics("multiclass", y, p)
+    assert got["accuracy"] == skm.accuracy_score(y, p.argmax(1))
+    assert got["f1_macro"] == skm.f1_score(y, p.argmax(1), average="macro")
+    assert got["f1_weighted"] == skm.f1_score(y, p.argmax(1), average="weighted")
+    assert got["log_loss"] == skm.log_loss(y, p)
+    assert got["roc_auc_ovr"] == skm.roc_auc_score(y, p, multi_class="ovr")
+
+
+def test_regression_metrics_match_sklearn():
+    rng = np.random.default_rng(6)
+    y = rng.normal(5, 1, 300)
+    p = y + rng.normal(0, 0.5, 300)
+    got = compute_metrics("regression", y, p)
+    assert got["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(y, p)), rel=1e-12)
+    assert got["mae"] == skm.mean_absolute_error(y, p)
+    assert got["r2"] == skm.r2_score(y, p)
+    assert got["mape"] == skm.mean_absolute_percentage_error(y, p)
+
+
+def test_undefined_metric_is_nan():
+    got = compute_metrics("binary", np.ones(10, dtype=int), np.linspace(0, 1, 10))
+    assert np.isnan(got["roc_auc"])
+
+
+def context(y, p, baseline=None):
+    import pandas as pd
+
+    return CheckContext(task="binary", target="y", features=("x",), eval_data=pd.DataFrame({"x": p}),
+                        y_true=y, candidate_scores=p, baseline_scores=baseline)
+
+
+def test_check_passes_and_fails_with_sentences(binary):
+    y, p = binary
+    auc = skm.roc_auc_score(y, p)
+    check = AccuracyCheck.from_config("accuracy", {"thresholds": {"roc_auc": {"min": 0.5}}},
+                                      task="binary")
+    passed = check.run(context(y, p))
+    assert passed.status is Status.PASSED
+    assert passed.metrics["roc_auc"] == auc
+    strict = AccuracyCheck.from_config("accuracy", {"thresholds": {"roc_auc": {"min": 0.99}}},
+                                       task="binary")
+    failed = strict.run(context(y, p))
+    assert failed.status is Status.FAILED
+    assert failed.message == f"roc_auc {auc:.3f} < min 0.99"
+
+
+def test_baseline_metrics_are_reported(binary):
+    y, p = binary
+    check = AccuracyCheck.from_config("accuracy", {}, task="binary")
+    result = check.run(context(y, p, baseline=np.full_like(p, 0.5)))
+    assert result.details["baseline_metrics"]["roc_auc"] == 0.5
+    assert result.details["delta_vs_baseline"]["roc_auc"] == pytest.approx(result.metrics["roc_auc"] - 0.5)
+
+
+def test_unknown_metric_for_task_lists_valid_ones():
+    with pytest.raises(ConfigError) as caught:
+        AccuracyCheck.from_config("accuracy", {"thresholds": {"rmse": {"max": 1}}}, task="binary")
+    assert str(caught.value).startswith("checks.accuracy.thresholds.rmse: unknown metric for task 'binary'")
+    assert "roc_auc" in str(caught.value)
+
+
+def test_threshold_without_bounds_names_the_path():
+    with pytest.raises(ConfigError, match=r"checks\.accuracy\.thresholds\.roc_auc: give min or max"):
+        AccuracyCheck.from_config("accuracy", {"thresholds": {"roc_auc": {}}}, task="binary")
+
+
+def test_unknown_setting_lists_valid_keys():
+    with pytest.raises(ConfigError, match=r"checks\.accuracy: unknown key 'treshold'; valid keys: thresholds"):
+        AccuracyCheck.from_config("accuracy", {"treshold": 1}, task="binary")

@@ -1,0 +1,46 @@
+from validate.gate import Policy, decide
+from validate.results import CheckResult, Status
+
+
+def result(name, status, blocking=True, message=""):
+    return CheckResult(name=name, status=status, blocking=blocking, message=message)
+
+
+def test_all_passed_is_pass():
+    decision = decide([result("a", Status.PASSED), result("b", Status.PASSED)])
+    assert decision.passed and decision.verdict == "pass" and decision.exit_code == 0
+
+
+def test_blocking_failure_blocks_with_reason():
+    decision = decide([result("a", Status.PASSED), result("b", Status.FAILED, message="x 1 > max 0")])
+    assert not decision.passed and decision.exit_code == 1
+    assert decision.reasons == ("failed: b: x 1 > max 0",)
+
+
+def test_advisory_failure_only_warns():
+    decision = decide([result("a", Status.PASSED), result("b", Status.FAILED, blocking=False)])
+    assert decision.passed and decision.warnings
+
+
+def test_blocking_error_fails_closed_with_exit_3():
+    decision = decide([result("a", Status.ERROR, message="boom")])
+    assert not decision.passed and decision.errored and decision.exit_code == 3
+
+
+def test_advisory_error_does_not_block():
+    decision = decide([result("a", Status.PASSED), result("b", Status.ERROR, blocking=False)])
+    assert decision.passed and decision.exit_code == 0
+
+
+def test_skipped_does_not_block_but_is_named():
+    decision = decide([result("a", Status.PASSED), result("lat", Status.SKIPPED, message="no GPU")])
+    assert decision.passed and decision.warnings == ("lat skipped: no GPU",)
+
+
+def test_no_results_is_a_failure():
+    assert not decide([]).passed
+
+
+def test_policy_overrides_result_blocking():
+    decision = decide([result("b", Status.FAILED)], Policy(blocking={"b": False}))
+    assert decision.passed
