@@ -23,6 +23,7 @@ def _fail(message: str, code: int) -> NoReturn:
 
 def _guarded(debug: bool, action: Callable[[], int]) -> NoReturn:
     """Run ``action``; turn every failure into one line and an exit code."""
+    _quiet_libraries(debug)
     try:
         code = action()
     except ValidateError as exc:
@@ -39,6 +40,18 @@ def _guarded(debug: bool, action: Callable[[], int]) -> NoReturn:
         _fail(f"internal error: {type(exc).__name__}: {first[:300]} (re-run with --debug for "
               "the traceback)", EXIT_ERROR)
     sys.exit(code)
+
+
+def _quiet_libraries(debug: bool) -> None:
+    """MLflow logs INFO lines (database migrations, registrations) to stderr; users should
+    see our lines only, unless they asked for --debug."""
+    import logging
+    import os
+
+    level = "DEBUG" if debug else "WARNING"
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", level)
+    logging.getLogger("mlflow").setLevel(level)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if debug else "2")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

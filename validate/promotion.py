@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import io
 import json
 import socket
 import tempfile
@@ -167,7 +168,9 @@ def register_candidate(client: Any, candidate: ModelRef, model: str, run_id: str
         uri = f"runs:/{run_id}/{CANDIDATE_ARTIFACT}"
     import mlflow
 
-    created = mlflow.register_model(uri, model, tags={"validate.candidate_uri": candidate.uri})
+    # register_model prints progress to stderr; users get our one promotion line instead.
+    with contextlib.redirect_stderr(io.StringIO()):
+        created = mlflow.register_model(uri, model, tags={"validate.candidate_uri": candidate.uri})
     return str(_wait_until_ready(client, model, str(created.version)))
 
 

@@ -50,27 +50,45 @@ def load_check_class(entry_point: metadata.EntryPoint) -> type:
 
 def _refuse_shadowed_module(entry_point: metadata.EntryPoint, loaded: Any) -> None:
     """A model repo's own top-level ``checks/`` folder can shadow ours: say so, naming both."""
-    if entry_point.dist is None:
-        return
-    module_name = entry_point.module
-    module = inspect.getmodule(loaded)
-    module_file = getattr(module, "__file__", None)
-    if module_file is None:
-        return
-    try:
-        installed = entry_point.dist.locate_file(module_name.replace(".", "/") + ".py")
-    except Exception:  # noqa: BLE001 - a distribution we cannot inspect: nothing to compare
-        return
+    import sys
     from pathlib import Path
 
-    installed_path = Path(str(installed)).resolve()
+    module_name = entry_point.module
+    module_file = getattr(sys.modules.get(module_name), "__file__", None)
+    if module_file is None:
+        return
     loaded_path = Path(module_file).resolve()
-    if installed_path.exists() and installed_path != loaded_path:
+    expected = _expected_location(entry_point)
+    if expected is not None and expected.exists() and expected != loaded_path:
         raise PluginError(
             f"check '{entry_point.name}': module '{module_name}' was imported from {loaded_path}, "
-            f"which shadows the installed {installed_path}; rename your local "
+            f"which shadows the installed {expected}; rename your local "
             f"'{module_name.split('.')[0]}' folder or run from another directory"
         )
+
+
+def _expected_location(entry_point: metadata.EntryPoint) -> Any:
+    """Where the entry point's module should come from, when we can tell."""
+    import sys
+    from pathlib import Path
+
+    relative = entry_point.module.replace(".", "/") + ".py"
+    top = entry_point.module.split(".")[0]
+    if top == "checks" and entry_point.dist is not None and \
+            entry_point.dist.name == "validate-models":
+        package = sys.modules.get("checks")
+        if getattr(package, "__validate_builtin__", False):
+            return None  # our own package is the one imported
+        # Our checks/ sits beside validate/ in every install layout, editable included.
+        import validate
+
+        return (Path(validate.__file__).resolve().parent.parent / relative).resolve()
+    if entry_point.dist is None:
+        return None
+    try:
+        return Path(str(entry_point.dist.locate_file(relative))).resolve()
+    except Exception:  # noqa: BLE001 - a distribution we cannot inspect: nothing to compare
+        return None
 
 
 def select_checks(

@@ -88,18 +88,16 @@ def _load(path: str, *, kind: str, who: str) -> Any:
     try:
         if kind == "keras":
             return KerasScorer(tf_keras.models.load_model(path, compile=False))
-        try:
+        if os.path.isfile(os.path.join(path, "keras_metadata.pb")):
             return KerasScorer(tf_keras.models.load_model(path, compile=False))
-        except (ValueError, OSError, KeyError):
-            loaded = tf.saved_model.load(path)
-            signature = loaded.signatures.get("serving_default")
-            if signature is None:
-                raise ModelError(f"{who}: {path}: SavedModel has no serving_default signature")
-            if len(signature.structured_input_signature[1]) != 1:
-                raise ModelError(
-                    f"{who}: {path}: serving_default must take exactly one input tensor"
-                ) from None
-            return SignatureScorer(signature)
+        # A plain SavedModel (tf.saved_model.save): call its serving signature.
+        loaded = tf.saved_model.load(path)
+        signature = loaded.signatures.get("serving_default")
+        if signature is None:
+            raise ModelError(f"{who}: {path}: SavedModel has no serving_default signature")
+        if len(signature.structured_input_signature[1]) != 1:
+            raise ModelError(f"{who}: {path}: serving_default must take exactly one input tensor")
+        return SignatureScorer(signature)
     except ModelError:
         raise
     except Exception as exc:  # noqa: BLE001 - corrupt or incompatible model files

@@ -1,0 +1,99 @@
+"""Checks are found through entry points, like any third-party check; clashes are named."""
+
+import os
+import textwrap
+from pathlib import Path
+
+import yaml
+
+from conftest import FEATURES, REPO, run_cli
+
+
+def install_fake_distribution(site: Path, name: str, entry_points: dict[str, str], modules: dict[str, str]):
+    """A real (minimal) installed distribution: a .dist-info folder with entry_points.txt."""
+    dist = site / f"{name}-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    lines = "\n".join(f"{k} = {v}" for k, v in entry_points.items())
+    (dist / "entry_points.txt").write_text(f"[validate.checks]\n{lines}\n")
+    for module, source in modules.items():
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+
+
+THIRD_PARTY = """
+    from validate import BaseCheck, CheckResult, CheckSettings, Status
+
+    class RowCountSettings(CheckSettings):
+        min_rows: int = 1
+
+    class RowCount(BaseCheck):
+        '''Passes when the eval set has at least min_rows rows.'''
+        Settings = RowCountSettings
+
+        def run(self, context):
+            rows = len(context.y_true)
+            ok = rows >= self.settings.min_rows
+            return CheckResult(name=self.name, status=Status.PASSED if ok else Status.FAILED,
+                               metrics={"rows": rows}, message=f"rows {rows}")
+"""
+
+
+def test_third_party_check_is_listed_and_runs(tmp_path, data_dir, models_dir, write_config):
+    site = tmp_path / "site"
+    install_fake_distribution(site, "rowcount_plugin", {"row_count": "rowcount_check:RowCount"},
+                              {"rowcount_check": THIRD_PARTY})
+    env = {"PYTHONPATH": str(site)}
+    listed = run_cli("checks", "list", env=env)
+    assert listed.returncode == 0
+    assert "row_count  rowcount_check:RowCount  (rowcount_plugin)" in listed.stdout
+    assert "accuracy" in listed.stdout
+
+    config = {"version": 1, "model": {"candidate": str(models_dir / "good")},
+              "data": {"eval": str(data_dir / "eval.parquet"), "target": "label", "features": FEATURES},
+              "checks": {"row_count": {"min_rows": 10_000}}}
+    path = write_config(config)
+    failed = run_cli("run", "-c", str(path), env=env)
+    assert failed.returncode == 1, failed.stderr
+    assert "row_count" in failed.stdout and "rows 800" in failed.stdout
+
+    config["checks"]["row_count"] = {"min_rows": 10}
+    assert run_cli("run", "-c", str(write_config(config)), env=env).returncode == 0
+
+
+def test_local_checks_folder_shadowing_ours_is_named(tmp_path, data_dir, models_dir, write_config):
+    # A model repo with its own top-level checks/ package, run from that repo's root.
+    repo = tmp_path / "model_repo"
+    (repo / "checks").mkdir(parents=True)
+    (repo / "checks" / "__init__.py").write_text("")
+    (repo / "checks" / "accuracy.py").write_text("class AccuracyCheck:\n    def run(self, c):\n        pass\n")
+    config = {"version": 1, "model": {"candidate": str(models_dir / "good")},
+              "data": {"eval": str(data_dir / "eval.parquet"), "target": "label", "features": FEATURES},
+              "checks": {"accuracy": {}}}
+    path = write_config(config)
+    result = run_cli("run", "-c", str(path), cwd=repo, env={"PYTHONPATH": str(repo)})
+    assert result.returncode == 2
+    line = result.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line
+    assert str(repo / "checks" / "accuracy.py") in line
+    assert str(REPO / "checks" / "accuracy.py") in line or "site-packages" in line
+    assert "shadows the installed" in line
+
+
+def test_foreign_validate_package_is_detected(tmp_path):
+    # configobj installs a top-level validate module; simulate one shadowing ours.
+    shadow = tmp_path / "shadow"
+    (shadow / "validate").mkdir(parents=True)
+    (shadow / "validate" / "__init__.py").write_text("from configobj_validate import *\nVdtError = 1\n")
+    (shadow / "configobj_validate.py").write_text("Validator = object\n")
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from validate._install_check import foreign_validate_problem\n" % str(shadow))
+    # Our helper module is loaded from the real package before the shadow takes over:
+    code += "import importlib, validate; importlib.reload(validate); print(foreign_validate_problem())"
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ}, check=True)
+    assert "is not this project's" in out.stdout
+    assert "pip install --force-reinstall validate-models" in out.stdout
+    assert yaml  # keep the import used
