@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +122,53 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     exe = Path(sys.executable).parent / "validate"
     return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})}, cwd=cwd, check=False)
+
+
+def install_fake_distribution(site: Path, name: str, entry_points: dict[str, str], modules: dict[str, str]):
+    """A real (minimal) installed distribution: a .dist-info folder with entry_points.txt."""
+    dist = site / f"{name}-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    lines = "\n".join(f"{k} = {v}" for k, v in entry_points.items())
+    (dist / "entry_points.txt").write_text(f"[validate.checks]\n{lines}\n")
+    for module, source in modules.items():
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+
+
+def register_champion(model_dir: Path, name: str = "credit", alias: str = "champion") -> str:
+    """Log a model folder to the current tracking server and point ``alias`` at it."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_experiment("champions")
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(model_dir), "model")
+    version = str(mlflow.register_model(f"runs:/{run.info.run_id}/model", name).version)
+    MlflowClient().set_registered_model_alias(name, alias, version)
+    return version
+
+
+TEST_CHECKS = """
+    import os, time
+    from validate import CheckResult, Status
+
+    class Raising:
+        def run(self, context):
+            raise ValueError("division by zero in a plugin")
+
+    class Sleepy:
+        def run(self, context):
+            open(os.environ["SLEEPY_MARKER"], "w").close()
+            time.sleep(60)
+            return CheckResult(name="sleepy", status=Status.PASSED)
+"""
+
+
+@pytest.fixture
+def plugin_env(tmp_path: Path) -> dict[str, str]:
+    """PYTHONPATH with an installed distribution offering the ``raising`` and ``sleepy`` checks."""
+    site = tmp_path / "site"
+    install_fake_distribution(site, "test_checks", {"raising": "test_checks_mod:Raising",
+                                                   "sleepy": "test_checks_mod:Sleepy"},
+                              {"test_checks_mod": TEST_CHECKS})
+    return {"PYTHONPATH": str(site), "SLEEPY_MARKER": str(tmp_path / "sleepy.started")}

@@ -1,23 +1,10 @@
 """Checks are found through entry points, like any third-party check; clashes are named."""
 
 import os
-import textwrap
-from pathlib import Path
 
 import yaml
 
-from conftest import FEATURES, REPO, run_cli
-
-
-def install_fake_distribution(site: Path, name: str, entry_points: dict[str, str], modules: dict[str, str]):
-    """A real (minimal) installed distribution: a .dist-info folder with entry_points.txt."""
-    dist = site / f"{name}-0.1.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
-    lines = "\n".join(f"{k} = {v}" for k, v in entry_points.items())
-    (dist / "entry_points.txt").write_text(f"[validate.checks]\n{lines}\n")
-    for module, source in modules.items():
-        (site / f"{module}.py").write_text(textwrap.dedent(source))
+from conftest import FEATURES, REPO, install_fake_distribution, run_cli
 
 
 THIRD_PARTY = """
