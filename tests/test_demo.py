@@ -1,0 +1,51 @@
+"""End to end on the credit sample, as the README's first command runs it: real Keras
+candidates, a registered scikit-learn champion, sqlite MLflow, the local executor."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from mlflow import MlflowClient
+
+from conftest import REPO, run_cli
+
+pytestmark = pytest.mark.tensorflow
+
+
+def test_biased_candidate_blocked_good_candidate_promoted(tmp_path):
+    pytest.importorskip("tf_keras")
+    sample = tmp_path / "credit"
+    sample.mkdir()
+    for name in ("good.yaml", "biased.yaml"):
+        shutil.copy(REPO / "sample_models" / "credit" / name, sample / name)
+    build = subprocess.run([sys.executable, str(REPO / "sample_models" / "credit" / "build.py"),
+                            "--out", str(sample / "artifacts")],
+                           capture_output=True, text=True, check=False)
+    assert build.returncode == 0, build.stderr[-3000:]
+    assert "champion_version: 1" in build.stdout
+
+    biased = run_cli("run", "-c", str(sample / "biased.yaml"), "--json", str(tmp_path / "b.json"))
+    assert biased.returncode == 1, biased.stderr
+    assert biased.stderr == ""
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert report["decision"] == "fail"
+    assert "roc_auc" in report["checks"][0]["message"] and "< min 0.8" in report["checks"][0]["message"]
+    assert report["promotion"]["promoted"] is False
+
+    good = run_cli("run", "-c", str(sample / "good.yaml"), "--json", str(tmp_path / "g.json"))
+    assert good.returncode == 0, good.stderr
+    report = json.loads((tmp_path / "g.json").read_text())
+    assert report["decision"] == "pass" and report["promotion"]["promoted"] is True
+    assert report["promotion"]["version"] == "2"
+    client = MlflowClient()
+    assert str(client.get_model_version_by_alias("credit", "champion").version) == "2"
+
+    # The registered Keras candidate loads back through the registry and scores like the file.
+    rerun = run_cli("run", "-c", str(sample / "good.yaml"), "--json", str(tmp_path / "again.json"))
+    assert rerun.returncode == 0, rerun.stderr
+    again = json.loads((tmp_path / "again.json").read_text())
+    details = again["checks"][0]["details"]
+    assert details["baseline_metrics"]["roc_auc"] == pytest.approx(
+        again["checks"][0]["metrics"]["roc_auc"], abs=1e-6)
