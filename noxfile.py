@@ -1,7 +1,7 @@
 """Developer sessions: demo, tests, lint, typecheck, bench.
 
-    nox -s demo       build the credit sample and validate both candidates
-    nox -s tests      the full test suite (what .ci/run runs)
+nox -s demo       build the credit sample and validate both candidates
+nox -s tests      the full test suite (what .ci/run runs)
 """
 
 from __future__ import annotations
@@ -19,16 +19,32 @@ QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_USE_LEGACY_KERAS": "1"}
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Build the credit sample, then validate the biased (blocked) and good (promoted) candidates."""
+    """Build the credit sample; validate the biased (blocked) and good (promoted) candidates."""
     session.install("-e", ".[tf]")
     os.makedirs("reports", exist_ok=True)
     session.run("python", "sample_models/credit/build.py", env=QUIET_TF)
     session.log("biased candidate: expected to be BLOCKED (exit 1)")
-    session.run("validate", "run", "-c", "sample_models/credit/biased.yaml",
-                "--json", "reports/biased.json", env=QUIET_TF, success_codes=[1])
+    session.run(
+        "validate",
+        "run",
+        "-c",
+        "sample_models/credit/biased.yaml",
+        "--json",
+        "reports/biased.json",
+        env=QUIET_TF,
+        success_codes=[1],
+    )
     session.log("good candidate: expected to PASS and be promoted (exit 0)")
-    session.run("validate", "run", "-c", "sample_models/credit/good.yaml",
-                "--json", "reports/good.json", env=QUIET_TF, success_codes=[0])
+    session.run(
+        "validate",
+        "run",
+        "-c",
+        "sample_models/credit/good.yaml",
+        "--json",
+        "reports/good.json",
+        env=QUIET_TF,
+        success_codes=[0],
+    )
     session.log("reports written to reports/; MLflow data in mlflow.db (mlflow ui to browse)")
 
 
@@ -43,8 +59,9 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
-    session.run("ruff", "check", "validate", "checks", "tests", "sample_models", "benchmarks",
-                "noxfile.py")
+    session.run(
+        "ruff", "check", "validate", "checks", "tests", "sample_models", "benchmarks", "noxfile.py"
+    )
 
 
 @nox.session

@@ -62,18 +62,41 @@ def _regression_metrics() -> dict[str, Callable[[np.ndarray, np.ndarray, float],
 
 
 METRIC_NAMES: dict[str, tuple[str, ...]] = {
-    "binary": ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc",
-               "average_precision", "log_loss", "brier"),
-    "multiclass": ("accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "log_loss",
-                   "roc_auc_ovr"),
+    "binary": (
+        "accuracy",
+        "balanced_accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "average_precision",
+        "log_loss",
+        "brier",
+    ),
+    "multiclass": (
+        "accuracy",
+        "balanced_accuracy",
+        "f1_macro",
+        "f1_weighted",
+        "log_loss",
+        "roc_auc_ovr",
+    ),
     "regression": ("rmse", "mae", "r2", "mape"),
 }
-_FACTORIES = {"binary": _binary_metrics, "multiclass": _multiclass_metrics,
-              "regression": _regression_metrics}
+_FACTORIES = {
+    "binary": _binary_metrics,
+    "multiclass": _multiclass_metrics,
+    "regression": _regression_metrics,
+}
 
 
-def compute_metrics(task: str, y_true: np.ndarray, scores: np.ndarray, threshold: float = 0.5,
-                    names: tuple[str, ...] | None = None) -> dict[str, float]:
+def compute_metrics(
+    task: str,
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    threshold: float = 0.5,
+    names: tuple[str, ...] | None = None,
+) -> dict[str, float]:
     """Every metric of ``task`` (or just ``names``), each as scikit-learn defines it.
 
     A metric that is undefined on this data (ROC AUC with one class) is NaN.
@@ -122,14 +145,18 @@ class AccuracyCheck(BaseCheck):
             details["baseline_metrics"] = baseline
             details["delta_vs_baseline"] = {k: metrics[k] - baseline[k] for k in metrics}
         assertions = tuple(
-            a for metric, bound in settings.thresholds.items() for a in judge(metric, metrics[metric], bound)
+            a
+            for metric, bound in settings.thresholds.items()
+            for a in judge(metric, metrics[metric], bound)
         )
         failed = [a.sentence for a in assertions if not a.passed]
         if failed:
             status, message = Status.FAILED, "; ".join(failed)
         else:
             status = Status.PASSED
-            message = "; ".join(a.sentence for a in assertions) or "no thresholds set; metrics reported"
+            message = (
+                "; ".join(a.sentence for a in assertions) or "no thresholds set; metrics reported"
+            )
         return CheckResult(
             name=self.name,
             status=status,

@@ -9,7 +9,9 @@ from validate.results import CheckResult, Status
 
 class Passing:
     def run(self, context):
-        return CheckResult(name="ignored", status=Status.PASSED, metrics={"rows": len(context.y_true)})
+        return CheckResult(
+            name="ignored", status=Status.PASSED, metrics={"rows": len(context.y_true)}
+        )
 
 
 class Raising:

@@ -78,8 +78,12 @@ def base_config(data_dir: Path, models_dir: Path, **overrides: Any) -> dict[str,
     config: dict[str, Any] = {
         "version": 1,
         "model": {"candidate": str(models_dir / "good")},
-        "data": {"eval": str(data_dir / "eval.parquet"), "target": "label",
-                 "features": FEATURES, "task": "binary"},
+        "data": {
+            "eval": str(data_dir / "eval.parquet"),
+            "target": "label",
+            "features": FEATURES,
+            "task": "binary",
+        },
         "checks": {"accuracy": {"thresholds": {"roc_auc": {"min": 0.7}}}},
         "mlflow": {"experiment": "tests"},
     }
@@ -116,15 +120,25 @@ def delete() -> object:
     return _DELETE
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run the real ``validate`` console script as a subprocess."""
     exe = Path(sys.executable).parent / "validate"
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})}, cwd=cwd, check=False)
+    return subprocess.run(
+        [str(exe), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        check=False,
+    )
 
 
-def install_fake_distribution(site: Path, name: str, entry_points: dict[str, str], modules: dict[str, str]):
+def install_fake_distribution(
+    site: Path, name: str, entry_points: dict[str, str], modules: dict[str, str]
+):
     """A real (minimal) installed distribution: a .dist-info folder with entry_points.txt."""
     dist = site / f"{name}-0.1.dist-info"
     dist.mkdir(parents=True)
@@ -168,7 +182,10 @@ TEST_CHECKS = """
 def plugin_env(tmp_path: Path) -> dict[str, str]:
     """PYTHONPATH with an installed distribution offering the ``raising`` and ``sleepy`` checks."""
     site = tmp_path / "site"
-    install_fake_distribution(site, "test_checks", {"raising": "test_checks_mod:Raising",
-                                                   "sleepy": "test_checks_mod:Sleepy"},
-                              {"test_checks_mod": TEST_CHECKS})
+    install_fake_distribution(
+        site,
+        "test_checks",
+        {"raising": "test_checks_mod:Raising", "sleepy": "test_checks_mod:Sleepy"},
+        {"test_checks_mod": TEST_CHECKS},
+    )
     return {"PYTHONPATH": str(site), "SLEEPY_MARKER": str(tmp_path / "sleepy.started")}

@@ -67,20 +67,29 @@ def test_undefined_metric_is_nan():
 def context(y, p, baseline=None):
     import pandas as pd
 
-    return CheckContext(task="binary", target="y", features=("x",), eval_data=pd.DataFrame({"x": p}),
-                        y_true=y, candidate_scores=p, baseline_scores=baseline)
+    return CheckContext(
+        task="binary",
+        target="y",
+        features=("x",),
+        eval_data=pd.DataFrame({"x": p}),
+        y_true=y,
+        candidate_scores=p,
+        baseline_scores=baseline,
+    )
 
 
 def test_check_passes_and_fails_with_sentences(binary):
     y, p = binary
     auc = skm.roc_auc_score(y, p)
-    check = AccuracyCheck.from_config("accuracy", {"thresholds": {"roc_auc": {"min": 0.5}}},
-                                      task="binary")
+    check = AccuracyCheck.from_config(
+        "accuracy", {"thresholds": {"roc_auc": {"min": 0.5}}}, task="binary"
+    )
     passed = check.run(context(y, p))
     assert passed.status is Status.PASSED
     assert passed.metrics["roc_auc"] == auc
-    strict = AccuracyCheck.from_config("accuracy", {"thresholds": {"roc_auc": {"min": 0.99}}},
-                                       task="binary")
+    strict = AccuracyCheck.from_config(
+        "accuracy", {"thresholds": {"roc_auc": {"min": 0.99}}}, task="binary"
+    )
     failed = strict.run(context(y, p))
     assert failed.status is Status.FAILED
     assert failed.message == f"roc_auc {auc:.3f} < min 0.99"
@@ -91,21 +100,29 @@ def test_baseline_metrics_are_reported(binary):
     check = AccuracyCheck.from_config("accuracy", {}, task="binary")
     result = check.run(context(y, p, baseline=np.full_like(p, 0.5)))
     assert result.details["baseline_metrics"]["roc_auc"] == 0.5
-    assert result.details["delta_vs_baseline"]["roc_auc"] == pytest.approx(result.metrics["roc_auc"] - 0.5)
+    assert result.details["delta_vs_baseline"]["roc_auc"] == pytest.approx(
+        result.metrics["roc_auc"] - 0.5
+    )
 
 
 def test_unknown_metric_for_task_lists_valid_ones():
     with pytest.raises(ConfigError) as caught:
         AccuracyCheck.from_config("accuracy", {"thresholds": {"rmse": {"max": 1}}}, task="binary")
-    assert str(caught.value).startswith("checks.accuracy.thresholds.rmse: unknown metric for task 'binary'")
+    assert str(caught.value).startswith(
+        "checks.accuracy.thresholds.rmse: unknown metric for task 'binary'"
+    )
     assert "roc_auc" in str(caught.value)
 
 
 def test_threshold_without_bounds_names_the_path():
-    with pytest.raises(ConfigError, match=r"checks\.accuracy\.thresholds\.roc_auc: give min or max"):
+    with pytest.raises(
+        ConfigError, match=r"checks\.accuracy\.thresholds\.roc_auc: give min or max"
+    ):
         AccuracyCheck.from_config("accuracy", {"thresholds": {"roc_auc": {}}}, task="binary")
 
 
 def test_unknown_setting_lists_valid_keys():
-    with pytest.raises(ConfigError, match=r"checks\.accuracy: unknown key 'treshold'; valid keys: thresholds"):
+    with pytest.raises(
+        ConfigError, match=r"checks\.accuracy: unknown key 'treshold'; valid keys: thresholds"
+    ):
         AccuracyCheck.from_config("accuracy", {"treshold": 1}, task="binary")

@@ -10,9 +10,9 @@ from pathlib import Path
 import mlflow
 import pytest
 from click.testing import CliRunner
+from conftest import base_config, register_champion, run_cli
 from mlflow import MlflowClient
 
-from conftest import base_config, register_champion, run_cli
 from validate import __version__
 from validate.cli import cli
 
@@ -42,10 +42,17 @@ def champion(models_dir):
     return register_champion(models_dir / "weak")
 
 
-def test_pass_promotes_and_json_follows_the_contract(write_config, data_dir, models_dir, champion,
-                                                     tmp_path):
-    config = base_config(data_dir, models_dir, **{"model.baseline": "models:/credit@champion",
-                                                  "promote": {"model": "credit", "alias": "champion"}})
+def test_pass_promotes_and_json_follows_the_contract(
+    write_config, data_dir, models_dir, champion, tmp_path
+):
+    config = base_config(
+        data_dir,
+        models_dir,
+        **{
+            "model.baseline": "models:/credit@champion",
+            "promote": {"model": "credit", "alias": "champion"},
+        },
+    )
     report_path = tmp_path / "report.json"
     result = run_cli("run", "-c", str(write_config(config)), "--json", str(report_path))
     assert result.returncode == 0, result.stderr
@@ -58,7 +65,9 @@ def test_pass_promotes_and_json_follows_the_contract(write_config, data_dir, mod
     assert report["baseline"] == "models:/credit@champion"
     assert report["mlflow"]["tracking_uri"].startswith("sqlite:///")
     (check,) = report["checks"]
-    assert {"name", "status", "blocking", "duration_s", "message", "metrics", "assertions"} <= set(check)
+    assert {"name", "status", "blocking", "duration_s", "message", "metrics", "assertions"} <= set(
+        check
+    )
     assert check["name"] == "accuracy" and check["status"] == "passed" and check["blocking"] is True
     (assertion,) = check["assertions"]
     assert {"metric", "op", "threshold", "value", "ci", "passed"} <= set(assertion)
@@ -77,9 +86,12 @@ def test_pass_promotes_and_json_follows_the_contract(write_config, data_dir, mod
     params = parent.data.params
     assert params["candidate"] == str(models_dir / "good")
     assert params["baseline_resolved"] == f"models:/credit/{champion}"
-    assert len(params["config_hash"]) == 64 and "version.mlflow" in params and "git_commit" in params
-    children = client.search_runs([parent.info.experiment_id],
-                                  f"tags.mlflow.parentRunId = '{run_id}'")
+    assert (
+        len(params["config_hash"]) == 64 and "version.mlflow" in params and "git_commit" in params
+    )
+    children = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'"
+    )
     (child,) = children
     assert child.data.tags["validate.status"] == "passed"
     assert child.data.metrics["roc_auc"] == check["metrics"]["roc_auc"]
@@ -91,15 +103,22 @@ def test_pass_promotes_and_json_follows_the_contract(write_config, data_dir, mod
     assert version.tags["validate.validation_run_id"] == run_id
     assert version.tags["validate.previous_version"] == champion
     # The promoted version is a real model: it loads and scores.
-    loaded = mlflow.pyfunc.load_model(f"models:/credit@champion")
+    loaded = mlflow.pyfunc.load_model("models:/credit@champion")
     assert loaded is not None
 
 
-def test_failing_gate_exits_1_and_does_not_promote(write_config, data_dir, models_dir, champion,
-                                                    tmp_path):
-    config = base_config(data_dir, models_dir, **{
-        "model.baseline": "models:/credit@champion", "promote": {"model": "credit"},
-        "checks": {"accuracy": {"thresholds": {"roc_auc": {"min": 0.99}}}}})
+def test_failing_gate_exits_1_and_does_not_promote(
+    write_config, data_dir, models_dir, champion, tmp_path
+):
+    config = base_config(
+        data_dir,
+        models_dir,
+        **{
+            "model.baseline": "models:/credit@champion",
+            "promote": {"model": "credit"},
+            "checks": {"accuracy": {"thresholds": {"roc_auc": {"min": 0.99}}}},
+        },
+    )
     report_path = tmp_path / "report.json"
     result = run_cli("run", "-c", str(write_config(config)), "--json", str(report_path))
     assert result.returncode == 1, result.stderr
@@ -115,12 +134,14 @@ def test_failing_gate_exits_1_and_does_not_promote(write_config, data_dir, model
     assert "recorded decision 'fail'; only a passing validation can be promoted" in refused.stderr
 
 
-def test_erroring_check_exits_3_and_advisory_checks_do_not_block(write_config, data_dir,
-                                                                  models_dir, plugin_env, tmp_path):
+def test_erroring_check_exits_3_and_advisory_checks_do_not_block(
+    write_config, data_dir, models_dir, plugin_env, tmp_path
+):
     config = base_config(data_dir, models_dir, checks={"accuracy": {}, "raising": {}})
     report_path = tmp_path / "r.json"
-    result = run_cli("run", "-c", str(write_config(config)), "--json", str(report_path),
-                     env=plugin_env)
+    result = run_cli(
+        "run", "-c", str(write_config(config)), "--json", str(report_path), env=plugin_env
+    )
     assert result.returncode == 3, result.stderr
     report = json.loads(report_path.read_text())
     assert [c["status"] for c in report["checks"]] == ["passed", "error"]
@@ -136,8 +157,16 @@ def test_erroring_check_exits_3_and_advisory_checks_do_not_block(write_config, d
 def test_only_selected_checks_run(write_config, data_dir, models_dir, plugin_env, tmp_path):
     config = base_config(data_dir, models_dir, checks={"accuracy": {}, "raising": {}})
     report_path = tmp_path / "r.json"
-    result = run_cli("run", "-c", str(write_config(config)), "--check", "accuracy",
-                     "--json", str(report_path), env=plugin_env)
+    result = run_cli(
+        "run",
+        "-c",
+        str(write_config(config)),
+        "--check",
+        "accuracy",
+        "--json",
+        str(report_path),
+        env=plugin_env,
+    )
     assert result.returncode == 0
     assert [c["name"] for c in json.loads(report_path.read_text())["checks"]] == ["accuracy"]
 
@@ -147,9 +176,13 @@ def test_ctrl_c_exits_130_and_marks_the_run_killed(write_config, data_dir, model
     exe = Path(sys.executable).parent / "validate"
     import os
 
-    process = subprocess.Popen([str(exe), "run", "-c", str(write_config(config))],
-                               env={**os.environ, **plugin_env}, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [str(exe), "run", "-c", str(write_config(config))],
+        env={**os.environ, **plugin_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     marker = Path(plugin_env["SLEEPY_MARKER"])
     deadline = time.monotonic() + 120
     while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -164,13 +197,21 @@ def test_ctrl_c_exits_130_and_marks_the_run_killed(write_config, data_dir, model
     assert run.info.status == "KILLED" and run.data.tags["validate.decision"] == "killed"
 
 
-def test_promote_command_moves_alias_from_a_recorded_pass(write_config, data_dir, models_dir,
-                                                          champion, tmp_path):
-    config = base_config(data_dir, models_dir, **{
-        "model.baseline": "models:/credit@champion",
-        "promote": {"model": "credit", "enabled": False}})
+def test_promote_command_moves_alias_from_a_recorded_pass(
+    write_config, data_dir, models_dir, champion, tmp_path
+):
+    config = base_config(
+        data_dir,
+        models_dir,
+        **{
+            "model.baseline": "models:/credit@champion",
+            "promote": {"model": "credit", "enabled": False},
+        },
+    )
     report_path = tmp_path / "r.json"
-    assert run_cli("run", "-c", str(write_config(config)), "--json", str(report_path)).returncode == 0
+    assert (
+        run_cli("run", "-c", str(write_config(config)), "--json", str(report_path)).returncode == 0
+    )
     report = json.loads(report_path.read_text())
     assert report["promotion"] is None
     assert str(MlflowClient().get_model_version_by_alias("credit", "champion").version) == champion
@@ -178,7 +219,9 @@ def test_promote_command_moves_alias_from_a_recorded_pass(write_config, data_dir
     promoted = run_cli("promote", report["mlflow"]["run_id"])
     assert promoted.returncode == 0, promoted.stderr
     assert f"moved {champion} -> {int(champion) + 1}" in promoted.stdout
-    assert str(MlflowClient().get_model_version_by_alias("credit", "champion").version) == str(int(champion) + 1)
+    assert str(MlflowClient().get_model_version_by_alias("credit", "champion").version) == str(
+        int(champion) + 1
+    )
 
 
 def test_promote_unknown_run_is_usage_error():

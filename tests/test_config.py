@@ -1,8 +1,8 @@
 import json
 
 import pytest
-
 from conftest import base_config
+
 from validate.config import load_config
 from validate.errors import ConfigError
 
@@ -26,7 +26,10 @@ def test_config_hash_is_stable(write_config, data_dir, models_dir):
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ({"data.task": "ranking"}, "data.task: Input should be 'binary', 'multiclass' or 'regression'"),
+        (
+            {"data.task": "ranking"},
+            "data.task: Input should be 'binary', 'multiclass' or 'regression'",
+        ),
         ({"data.colour": "red"}, "data: unknown key 'colour'; valid keys: eval, reference, train"),
         ({"data.threshold": 1.5}, "data.threshold: Input should be less than 1"),
         ({"executor": "slurm"}, "executor: Input should be 'local' or 'kubernetes'"),
@@ -35,7 +38,9 @@ def test_config_hash_is_stable(write_config, data_dir, models_dir):
         ({"data.features": ["x1", "x1"]}, "features names x1 more than once"),
     ],
 )
-def test_errors_name_the_yaml_path_and_choices(write_config, data_dir, models_dir, override, expected):
+def test_errors_name_the_yaml_path_and_choices(
+    write_config, data_dir, models_dir, override, expected
+):
     with pytest.raises(ConfigError) as caught:
         load_config(write_config(base_config(data_dir, models_dir, **override)))
     assert expected in str(caught.value)

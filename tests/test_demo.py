@@ -7,9 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from mlflow import MlflowClient
-
 from conftest import REPO, run_cli
+from mlflow import MlflowClient
 
 pytestmark = pytest.mark.tensorflow
 
@@ -20,9 +19,17 @@ def test_biased_candidate_blocked_good_candidate_promoted(tmp_path):
     sample.mkdir()
     for name in ("good.yaml", "biased.yaml"):
         shutil.copy(REPO / "sample_models" / "credit" / name, sample / name)
-    build = subprocess.run([sys.executable, str(REPO / "sample_models" / "credit" / "build.py"),
-                            "--out", str(sample / "artifacts")],
-                           capture_output=True, text=True, check=False)
+    build = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "sample_models" / "credit" / "build.py"),
+            "--out",
+            str(sample / "artifacts"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert build.returncode == 0, build.stderr[-3000:]
     assert "champion_version: 1" in build.stdout
 
@@ -31,7 +38,10 @@ def test_biased_candidate_blocked_good_candidate_promoted(tmp_path):
     assert biased.stderr == ""
     report = json.loads((tmp_path / "b.json").read_text())
     assert report["decision"] == "fail"
-    assert "roc_auc" in report["checks"][0]["message"] and "< min 0.8" in report["checks"][0]["message"]
+    assert (
+        "roc_auc" in report["checks"][0]["message"]
+        and "< min 0.8" in report["checks"][0]["message"]
+    )
     assert report["promotion"]["promoted"] is False
 
     good = run_cli("run", "-c", str(sample / "good.yaml"), "--json", str(tmp_path / "g.json"))
@@ -48,4 +58,5 @@ def test_biased_candidate_blocked_good_candidate_promoted(tmp_path):
     again = json.loads((tmp_path / "again.json").read_text())
     details = again["checks"][0]["details"]
     assert details["baseline_metrics"]["roc_auc"] == pytest.approx(
-        again["checks"][0]["metrics"]["roc_auc"], abs=1e-6)
+        again["checks"][0]["metrics"]["roc_auc"], abs=1e-6
+    )

@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from checks_for_tests import KillsItsWorker, Passing, Raising, WrongReturn
+
 from validate.check import CheckContext
 from validate.executors.local import execute_local
 from validate.registry import SelectedCheck
@@ -12,9 +12,14 @@ from validate.results import Status
 @pytest.fixture
 def context():
     y = np.array([0, 1, 0, 1])
-    return CheckContext(task="binary", target="y", features=("x",),
-                        eval_data=pd.DataFrame({"x": [0.1, 0.9, 0.2, 0.8]}), y_true=y,
-                        candidate_scores=np.array([0.1, 0.9, 0.2, 0.8]))
+    return CheckContext(
+        task="binary",
+        target="y",
+        features=("x",),
+        eval_data=pd.DataFrame({"x": [0.1, 0.9, 0.2, 0.8]}),
+        y_true=y,
+        candidate_scores=np.array([0.1, 0.9, 0.2, 0.8]),
+    )
 
 
 def selected(name, check, blocking=True):
@@ -43,8 +48,9 @@ def test_worker_processes_keep_config_order(context):
 
 
 def test_killed_worker_becomes_error_not_hang(context):
-    results = execute_local([selected("killer", KillsItsWorker()), selected("a", Passing())],
-                            context, jobs=2)
+    results = execute_local(
+        [selected("killer", KillsItsWorker()), selected("a", Passing())], context, jobs=2
+    )
     killer = results[0]
     assert killer.status is Status.ERROR
     assert "worker process died" in killer.message

@@ -12,7 +12,9 @@ def test_all_passed_is_pass():
 
 
 def test_blocking_failure_blocks_with_reason():
-    decision = decide([result("a", Status.PASSED), result("b", Status.FAILED, message="x 1 > max 0")])
+    decision = decide(
+        [result("a", Status.PASSED), result("b", Status.FAILED, message="x 1 > max 0")]
+    )
     assert not decision.passed and decision.exit_code == 1
     assert decision.reasons == ("failed: b: x 1 > max 0",)
 

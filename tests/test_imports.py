@@ -22,8 +22,10 @@ def test_public_api_imports_no_heavy_library():
 
 
 def test_help_runs_without_heavy_imports():
-    code = ("import sys, json\nfrom validate.cli import main\ntry:\n    main(['--help'])\n"
-            "except SystemExit:\n    pass\nprint(json.dumps(sorted(sys.modules)))")
+    code = (
+        "import sys, json\nfrom validate.cli import main\ntry:\n    main(['--help'])\n"
+        "except SystemExit:\n    pass\nprint(json.dumps(sorted(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     modules = {m.split(".")[0] for m in json.loads(out.stdout.splitlines()[-1])}
     assert not modules & set(HEAVY)

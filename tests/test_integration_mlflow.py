@@ -11,9 +11,9 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from conftest import base_config, register_champion, run_cli
 from mlflow import MlflowClient
 
-from conftest import base_config, register_champion, run_cli
 from validate.errors import PromotionError
 from validate.models import resolve_model
 from validate.promotion import LOCK_SUFFIX, PromotionTarget, promote, registry_lock
@@ -32,12 +32,27 @@ def mlflow_server(tmp_path_factory):
     """A real MLflow tracking + registry + artifact server, started and stopped here."""
     folder = tmp_path_factory.mktemp("mlflow_server")
     port = _free_port()
-    log = open(folder / "server.log", "w")
+    log = open(folder / "server.log", "w")  # noqa: SIM115 - the server writes it until teardown
     process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
-         "--artifacts-destination", str(folder / "artifacts"), "--workers", "1"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{folder / 'server.db'}",
+            "--artifacts-destination",
+            str(folder / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -50,7 +65,9 @@ def mlflow_server(tmp_path_factory):
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            pytest.fail(f"mlflow server did not start: {(folder / 'server.log').read_text()[-2000:]}")
+            pytest.fail(
+                f"mlflow server did not start: {(folder / 'server.log').read_text()[-2000:]}"
+            )
         time.sleep(0.3)
     yield url
     os.killpg(process.pid, 15)
@@ -74,13 +91,20 @@ def unique_name(request) -> str:
     return "m_" + request.node.name.replace("[", "_").replace("]", "")[:40]
 
 
-def test_run_records_nested_runs_and_promotes(server, request, write_config, data_dir, models_dir,
-                                              tmp_path):
+def test_run_records_nested_runs_and_promotes(
+    server, request, write_config, data_dir, models_dir, tmp_path
+):
     name = unique_name(request)
     champion = register_champion(models_dir / "weak", name=name)
-    config = base_config(data_dir, models_dir, **{
-        "model.baseline": f"models:/{name}@champion", "promote": {"model": name},
-        "mlflow": {"experiment": name}})
+    config = base_config(
+        data_dir,
+        models_dir,
+        **{
+            "model.baseline": f"models:/{name}@champion",
+            "promote": {"model": name},
+            "mlflow": {"experiment": name},
+        },
+    )
     report_path = tmp_path / "report.json"
     result = run_cli("run", "-c", str(write_config(config)), "--json", str(report_path))
     assert result.returncode == 0, result.stderr
@@ -89,12 +113,15 @@ def test_run_records_nested_runs_and_promotes(server, request, write_config, dat
     client = MlflowClient()
     run_id = report["mlflow"]["run_id"]
     parent = client.get_run(run_id)
-    (child,) = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
+    (child,) = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'"
+    )
     assert child.data.tags["validate.check"] == "accuracy"
     assert child.data.tags["validate.status"] == "passed"
     assert "check_result.json" in [a.path for a in client.list_artifacts(child.info.run_id)]
-    stored = json.loads(Path(client.download_artifacts(run_id, "validation_report.json",
-                                                       str(tmp_path))).read_text())
+    stored = json.loads(
+        Path(client.download_artifacts(run_id, "validation_report.json", str(tmp_path))).read_text()
+    )
     assert stored["decision"] == "pass" and stored["promotion"]["promoted"] is True
     version = client.get_model_version_by_alias(name, "champion")
     assert str(version.version) == str(int(champion) + 1)
@@ -106,18 +133,29 @@ def test_run_records_nested_runs_and_promotes(server, request, write_config, dat
     frame = make_frame(25)
     promoted = resolve_model(f"models:/{name}@champion", role="baseline", task="binary")
     original = resolve_model(str(models_dir / "good"), role="candidate", task="binary")
-    assert (promoted.predict(frame, tuple(FEATURES)) == original.predict(frame, tuple(FEATURES))).all()
+    assert (
+        promoted.predict(frame, tuple(FEATURES)) == original.predict(frame, tuple(FEATURES))
+    ).all()
 
 
-def test_promote_refuses_when_the_alias_moved(server, request, write_config, data_dir, models_dir,
-                                              tmp_path):
+def test_promote_refuses_when_the_alias_moved(
+    server, request, write_config, data_dir, models_dir, tmp_path
+):
     name = unique_name(request)
     register_champion(models_dir / "weak", name=name)
-    config = base_config(data_dir, models_dir, **{
-        "model.baseline": f"models:/{name}@champion",
-        "promote": {"model": name, "enabled": False}, "mlflow": {"experiment": name}})
+    config = base_config(
+        data_dir,
+        models_dir,
+        **{
+            "model.baseline": f"models:/{name}@champion",
+            "promote": {"model": name, "enabled": False},
+            "mlflow": {"experiment": name},
+        },
+    )
     report_path = tmp_path / "report.json"
-    assert run_cli("run", "-c", str(write_config(config)), "--json", str(report_path)).returncode == 0
+    assert (
+        run_cli("run", "-c", str(write_config(config)), "--json", str(report_path)).returncode == 0
+    )
     run_id = json.loads(report_path.read_text())["mlflow"]["run_id"]
 
     # Meanwhile another pipeline promoted a different champion.
@@ -154,10 +192,12 @@ def test_compare_and_set_inside_promote(server, request, models_dir):
 def test_registry_lock_excludes_and_recovers_when_stale(server, request):
     name = unique_name(request)
     client = MlflowClient()
-    with registry_lock(client, name):
-        with pytest.raises(PromotionError, match="is held by another promotion"):
-            with registry_lock(client, name, wait_s=0.5):
-                pass
+    with (
+        registry_lock(client, name),
+        pytest.raises(PromotionError, match="is held by another promotion"),
+        registry_lock(client, name, wait_s=0.5),
+    ):
+        pass
     # A holder that died leaves its lock behind; after stale_after_s it is taken over.
     client.create_registered_model(name + LOCK_SUFFIX)
     time.sleep(1.1)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from conftest import FEATURES, make_frame
+
 from validate.errors import ModelError
 from validate.models import normalize_scores, resolve_model
 from validate.models.adapter import precomputed
@@ -25,8 +25,13 @@ def test_binary_shapes_normalise():
     ],
 )
 def test_wrong_outputs_are_model_errors(raw, task, message):
-    with pytest.raises(ModelError, match=message.replace("(", r"\(").replace(")", r"\)")
-                       .replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(
+        ModelError,
+        match=message.replace("(", r"\(")
+        .replace(")", r"\)")
+        .replace("[", r"\[")
+        .replace("]", r"\]"),
+    ):
         normalize_scores(raw, task=task, n_rows=4, who="model.candidate")
 
 
@@ -42,7 +47,9 @@ def test_unknown_local_model_kind(tmp_path):
 
 
 def test_unresolvable_registry_uri():
-    with pytest.raises(ModelError, match=r"models:/ghost@champion does not resolve in the MLflow registry"):
+    with pytest.raises(
+        ModelError, match=r"models:/ghost@champion does not resolve in the MLflow registry"
+    ):
         resolve_model("models:/ghost@champion", role="baseline", task="binary")
 
 
@@ -55,7 +62,9 @@ def test_sklearn_mlflow_folder_gives_probabilities(models_dir):
     scores = ref.predict(frame, tuple(FEATURES))
     import mlflow.sklearn
 
-    expected = mlflow.sklearn.load_model(str(models_dir / "good")).predict_proba(frame[FEATURES])[:, 1]
+    expected = mlflow.sklearn.load_model(str(models_dir / "good")).predict_proba(frame[FEATURES])[
+        :, 1
+    ]
     np.testing.assert_array_equal(scores, expected)
 
 
@@ -103,8 +112,9 @@ def test_keras_file_and_savedmodel(tmp_path):
     import tf_keras
 
     tf_keras.utils.set_random_seed(0)
-    model = tf_keras.Sequential([tf_keras.Input(shape=(3,)),
-                                 tf_keras.layers.Dense(1, activation="sigmoid")])
+    model = tf_keras.Sequential(
+        [tf_keras.Input(shape=(3,)), tf_keras.layers.Dense(1, activation="sigmoid")]
+    )
     frame = make_frame(40)
     expected = model.predict(frame[FEATURES].to_numpy(np.float32), verbose=0)[:, 0]
     model.save(tmp_path / "m.keras")

@@ -3,9 +3,7 @@
 import os
 
 import yaml
-
 from conftest import FEATURES, REPO, install_fake_distribution, run_cli
-
 
 THIRD_PARTY = """
     from validate import BaseCheck, CheckResult, CheckSettings, Status
@@ -27,17 +25,24 @@ THIRD_PARTY = """
 
 def test_third_party_check_is_listed_and_runs(tmp_path, data_dir, models_dir, write_config):
     site = tmp_path / "site"
-    install_fake_distribution(site, "rowcount_plugin", {"row_count": "rowcount_check:RowCount"},
-                              {"rowcount_check": THIRD_PARTY})
+    install_fake_distribution(
+        site,
+        "rowcount_plugin",
+        {"row_count": "rowcount_check:RowCount"},
+        {"rowcount_check": THIRD_PARTY},
+    )
     env = {"PYTHONPATH": str(site)}
     listed = run_cli("checks", "list", env=env)
     assert listed.returncode == 0
     assert "row_count  rowcount_check:RowCount  (rowcount_plugin)" in listed.stdout
     assert "accuracy" in listed.stdout
 
-    config = {"version": 1, "model": {"candidate": str(models_dir / "good")},
-              "data": {"eval": str(data_dir / "eval.parquet"), "target": "label", "features": FEATURES},
-              "checks": {"row_count": {"min_rows": 10_000}}}
+    config = {
+        "version": 1,
+        "model": {"candidate": str(models_dir / "good")},
+        "data": {"eval": str(data_dir / "eval.parquet"), "target": "label", "features": FEATURES},
+        "checks": {"row_count": {"min_rows": 10_000}},
+    }
     path = write_config(config)
     failed = run_cli("run", "-c", str(path), env=env)
     assert failed.returncode == 1, failed.stderr
@@ -52,10 +57,15 @@ def test_local_checks_folder_shadowing_ours_is_named(tmp_path, data_dir, models_
     repo = tmp_path / "model_repo"
     (repo / "checks").mkdir(parents=True)
     (repo / "checks" / "__init__.py").write_text("")
-    (repo / "checks" / "accuracy.py").write_text("class AccuracyCheck:\n    def run(self, c):\n        pass\n")
-    config = {"version": 1, "model": {"candidate": str(models_dir / "good")},
-              "data": {"eval": str(data_dir / "eval.parquet"), "target": "label", "features": FEATURES},
-              "checks": {"accuracy": {}}}
+    (repo / "checks" / "accuracy.py").write_text(
+        "class AccuracyCheck:\n    def run(self, c):\n        pass\n"
+    )
+    config = {
+        "version": 1,
+        "model": {"candidate": str(models_dir / "good")},
+        "data": {"eval": str(data_dir / "eval.parquet"), "target": "label", "features": FEATURES},
+        "checks": {"accuracy": {}},
+    }
     path = write_config(config)
     result = run_cli("run", "-c", str(path), cwd=repo, env={"PYTHONPATH": str(repo)})
     assert result.returncode == 2
@@ -70,17 +80,24 @@ def test_foreign_validate_package_is_detected(tmp_path):
     # configobj installs a top-level validate module; simulate one shadowing ours.
     shadow = tmp_path / "shadow"
     (shadow / "validate").mkdir(parents=True)
-    (shadow / "validate" / "__init__.py").write_text("from configobj_validate import *\nVdtError = 1\n")
+    (shadow / "validate" / "__init__.py").write_text(
+        "from configobj_validate import *\nVdtError = 1\n"
+    )
     (shadow / "configobj_validate.py").write_text("Validator = object\n")
-    code = ("import sys; sys.path.insert(0, %r)\n"
-            "from validate._install_check import foreign_validate_problem\n" % str(shadow))
+    code = (
+        f"import sys; sys.path.insert(0, {str(shadow)!r})\n"
+        "from validate._install_check import foreign_validate_problem\n"
+    )
     # Our helper module is loaded from the real package before the shadow takes over:
-    code += "import importlib, validate; importlib.reload(validate); print(foreign_validate_problem())"
+    code += (
+        "import importlib, validate; importlib.reload(validate); print(foreign_validate_problem())"
+    )
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ}, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ}, check=True
+    )
     assert "is not this project's" in out.stdout
     assert "pip install --force-reinstall validate-models" in out.stdout
     assert yaml  # keep the import used

@@ -9,10 +9,24 @@ from validate.results import Assertion, CheckResult, Status
 
 def test_check_result_round_trips_through_json():
     result = CheckResult(
-        name="accuracy", status="failed", metrics={"roc_auc": 0.7, "log_loss": math.nan},
-        assertions=[Assertion("roc_auc", ">=", 0.8, 0.7, False, ci=(0.65, 0.75),
-                              sentence="roc_auc 0.700 < min 0.8")],
-        message="roc_auc 0.700 < min 0.8", duration_s=0.25, details={"rows": 10}, blocking=False,
+        name="accuracy",
+        status="failed",
+        metrics={"roc_auc": 0.7, "log_loss": math.nan},
+        assertions=[
+            Assertion(
+                "roc_auc",
+                ">=",
+                0.8,
+                0.7,
+                False,
+                ci=(0.65, 0.75),
+                sentence="roc_auc 0.700 < min 0.8",
+            )
+        ],
+        message="roc_auc 0.700 < min 0.8",
+        duration_s=0.25,
+        details={"rows": 10},
+        blocking=False,
     )
     text = json.dumps(result.to_dict(), allow_nan=False)  # NaN must not leak into JSON
     back = CheckResult.from_dict(json.loads(text))

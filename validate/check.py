@@ -86,7 +86,9 @@ class BaseCheck:
         try:
             settings = cls.Settings.model_validate(dict(section))
         except ValidationError as exc:
-            raise ConfigError(describe_validation_error(exc, cls.Settings, f"checks.{name}")) from exc
+            raise ConfigError(
+                describe_validation_error(exc, cls.Settings, f"checks.{name}")
+            ) from exc
         cls.validate_for_task(name, settings, task)
         return cls(name=name, settings=settings)
 

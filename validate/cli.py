@@ -37,8 +37,11 @@ def _guarded(debug: bool, action: Callable[[], int]) -> NoReturn:
         if debug:
             traceback.print_exc()
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        _fail(f"internal error: {type(exc).__name__}: {first[:300]} (re-run with --debug for "
-              "the traceback)", EXIT_ERROR)
+        _fail(
+            f"internal error: {type(exc).__name__}: {first[:300]} (re-run with --debug for "
+            "the traceback)",
+            EXIT_ERROR,
+        )
     sys.exit(code)
 
 
@@ -61,31 +64,70 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False),
-              help="Path to validation.yaml.")
-@click.option("--check", "only_checks", multiple=True, metavar="NAME",
-              help="Run only this check (repeatable).")
-@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Run checks in N worker processes.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False),
-              help="Write the JSON report here.")
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Path to validation.yaml.",
+)
+@click.option(
+    "--check",
+    "only_checks",
+    multiple=True,
+    metavar="NAME",
+    help="Run only this check (repeatable).",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Run checks in N worker processes.",
+)
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False), help="Write the JSON report here."
+)
 @click.option("--promote", is_flag=True, help="Move the registry alias to the candidate on pass.")
-@click.option("--executor", type=click.Choice(["local", "kubernetes"]),
-              help="Override the config's executor.")
+@click.option(
+    "--executor", type=click.Choice(["local", "kubernetes"]), help="Override the config's executor."
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-def run(config_path: str, only_checks: tuple[str, ...], jobs: int, json_path: str | None,
-        promote: bool, executor: str | None, debug: bool) -> None:
+def run(
+    config_path: str,
+    only_checks: tuple[str, ...],
+    jobs: int,
+    json_path: str | None,
+    promote: bool,
+    executor: str | None,
+    debug: bool,
+) -> None:
     """Run the configured checks, record them in MLflow, and gate promotion."""
 
     def action() -> int:
         from validate.reporting.console import render_console
         from validate.runner import RunRequest, run_validation
 
-        request = RunRequest(config_path=config_path, only_checks=only_checks, jobs=jobs,
-                             json_path=json_path, promote=promote, executor=executor)
+        request = RunRequest(
+            config_path=config_path,
+            only_checks=only_checks,
+            jobs=jobs,
+            json_path=json_path,
+            promote=promote,
+            executor=executor,
+        )
         outcome = run_validation(request)
-        click.echo(render_console(outcome.results, outcome.decision, outcome.promotion,
-                                  run_id=outcome.run_id, colour=sys.stdout.isatty()))
+        click.echo(
+            render_console(
+                outcome.results,
+                outcome.decision,
+                outcome.promotion,
+                run_id=outcome.run_id,
+                colour=sys.stdout.isatty(),
+            )
+        )
         return outcome.exit_code
 
     _guarded(debug, action)
@@ -93,8 +135,10 @@ def run(config_path: str, only_checks: tuple[str, ...], jobs: int, json_path: st
 
 @cli.command("promote")
 @click.argument("run_id")
-@click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
-              "else sqlite:///mlflow.db).")
+@click.option(
+    "--tracking-uri",
+    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def promote_command(run_id: str, tracking_uri: str | None, debug: bool) -> None:
     """Promote the candidate of an already recorded, passing validation run."""

@@ -17,8 +17,17 @@ Task = Literal["binary", "multiclass", "regression"]
 TASKS: tuple[str, ...] = ("binary", "multiclass", "regression")
 
 # URIs that are handed to MLflow (or a remote store) as they are, never joined to the config dir.
-_URI_PREFIXES = ("models:/", "runs:/", "mlflow-artifacts:/", "s3://", "gs://", "http://", "https://",
-                 "dbfs:/", "file:/")
+_URI_PREFIXES = (
+    "models:/",
+    "runs:/",
+    "mlflow-artifacts:/",
+    "s3://",
+    "gs://",
+    "http://",
+    "https://",
+    "dbfs:/",
+    "file:/",
+)
 
 
 class _Section(BaseModel):
@@ -27,9 +36,12 @@ class _Section(BaseModel):
 
 class ModelSection(_Section):
     candidate: str | None = Field(
-        default=None, description="MLflow URI, MLflow model folder, .keras file or SavedModel folder."
+        default=None,
+        description="MLflow URI, MLflow model folder, .keras file or SavedModel folder.",
     )
-    baseline: str | None = Field(default=None, description="Champion to compare against (optional).")
+    baseline: str | None = Field(
+        default=None, description="Champion to compare against (optional)."
+    )
 
 
 class DataSection(_Section):
@@ -42,11 +54,15 @@ class DataSection(_Section):
         description="Model inputs in order; default: every column but the target and predictions.",
     )
     task: Task = "binary"
-    prediction: str | None = Field(default=None, description="Column of precomputed candidate scores.")
+    prediction: str | None = Field(
+        default=None, description="Column of precomputed candidate scores."
+    )
     baseline_prediction: str | None = Field(
         default=None, description="Column of precomputed champion scores."
     )
-    threshold: float = Field(default=0.5, gt=0.0, lt=1.0, description="Decision threshold (binary).")
+    threshold: float = Field(
+        default=0.5, gt=0.0, lt=1.0, description="Decision threshold (binary)."
+    )
 
     @field_validator("features")
     @classmethod
@@ -92,7 +108,9 @@ class Config(_Section):
     @model_validator(mode="after")
     def _consistent(self) -> Config:
         if not self.checks:
-            raise ValueError("checks is empty; list at least one check (see `validate checks list`)")
+            raise ValueError(
+                "checks is empty; list at least one check (see `validate checks list`)"
+            )
         if self.model.candidate is None and self.data.prediction is None:
             raise ValueError(
                 "model.candidate is missing; give a model URI or path, or data.prediction"
@@ -131,7 +149,9 @@ def load_config(path: str | os.PathLike[str]) -> LoadedConfig:
     """
     config_path = Path(path)
     if not config_path.is_file():
-        raise ConfigError(f"{config_path}: config file not found; pass -c PATH to a validation.yaml")
+        raise ConfigError(
+            f"{config_path}: config file not found; pass -c PATH to a validation.yaml"
+        )
     try:
         raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -160,7 +180,9 @@ def parse_config(raw: Any, *, source: Path) -> LoadedConfig:
     return LoadedConfig(config=config, path=source.resolve(), digest=digest)
 
 
-def describe_validation_error(exc: ValidationError, model: type[BaseModel], prefix: str = "") -> str:
+def describe_validation_error(
+    exc: ValidationError, model: type[BaseModel], prefix: str = ""
+) -> str:
     """Turn pydantic's report into one line: ``checks.accuracy.thresholds.roc_auc: …``."""
     errors = exc.errors(include_url=False)
     first = errors[0]
@@ -174,9 +196,11 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel], pref
         location = location.rsplit(".", 1)[0] if "." in location else "(top level)"
     elif first["type"] == "missing":
         message = "required but missing"
-    suffix = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(
-        errors
-    ) > 1 else ""
+    suffix = (
+        f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+        if len(errors) > 1
+        else ""
+    )
     return f"{location or '(top level)'}: {message}{suffix}"
 
 

@@ -89,8 +89,10 @@ def _check_columns(frame: pd.DataFrame, section: DataSection, *, field: str) -> 
             "drop or fill those rows before validating"
         )
     score_columns = [c for c in (section.prediction, section.baseline_prediction) if c]
-    for key, column in (("data.prediction", section.prediction),
-                        ("data.baseline_prediction", section.baseline_prediction)):
+    for key, column in (
+        ("data.prediction", section.prediction),
+        ("data.baseline_prediction", section.baseline_prediction),
+    ):
         if column:
             _require(frame, (column,), field=field, what="prediction", key=key)
             if frame[column].isna().any():
@@ -106,7 +108,11 @@ def _check_columns(frame: pd.DataFrame, section: DataSection, *, field: str) -> 
 
 
 def _require(
-    frame: pd.DataFrame, columns: tuple[str, ...] | list[str], *, field: str, what: str,
+    frame: pd.DataFrame,
+    columns: tuple[str, ...] | list[str],
+    *,
+    field: str,
+    what: str,
     key: str | None = None,
 ) -> None:
     missing = [c for c in columns if c not in frame.columns]

@@ -69,5 +69,6 @@ def decide(results: Sequence[CheckResult], policy: Policy | None = None) -> Deci
         else:
             reasons.append(f"{result.status.value}: {line}")
             errored = errored or result.status is Status.ERROR
-    return Decision(passed=not reasons, reasons=tuple(reasons), warnings=tuple(warnings),
-                    errored=errored)
+    return Decision(
+        passed=not reasons, reasons=tuple(reasons), warnings=tuple(warnings), errored=errored
+    )

@@ -41,8 +41,9 @@ class PromotionTarget:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PromotionTarget:
-        return cls(model=data["model"], alias=data["alias"],
-                   expected_version=data.get("expected_version"))
+        return cls(
+            model=data["model"], alias=data["alias"], expected_version=data.get("expected_version")
+        )
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,9 @@ def current_alias_version(client: Any, model: str, alias: str) -> str | None:
 
 
 @contextlib.contextmanager
-def registry_lock(client: Any, model: str, *, wait_s: float = 60.0,
-                  stale_after_s: float = 300.0) -> Iterator[None]:
+def registry_lock(
+    client: Any, model: str, *, wait_s: float = 60.0, stale_after_s: float = 300.0
+) -> Iterator[None]:
     """Hold ``<model>.validate-lock`` while the block runs."""
     from mlflow.exceptions import MlflowException
 
@@ -79,8 +81,9 @@ def registry_lock(client: Any, model: str, *, wait_s: float = 60.0,
     owner = f"{getpass.getuser()}@{socket.gethostname()} at {_now()}"
     while True:
         try:
-            client.create_registered_model(name, tags={"validate.lock": "true"},
-                                           description=f"promotion lock held by {owner}")
+            client.create_registered_model(
+                name, tags={"validate.lock": "true"}, description=f"promotion lock held by {owner}"
+            )
             break
         except MlflowException as exc:
             if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
@@ -112,7 +115,9 @@ def _lock_is_stale(client: Any, name: str, stale_after_s: float) -> bool:
     return (time.time() * 1000 - created_ms) / 1000 > stale_after_s
 
 
-def promote(client: Any, *, candidate: ModelRef, target: PromotionTarget, run_id: str) -> PromotionOutcome:
+def promote(
+    client: Any, *, candidate: ModelRef, target: PromotionTarget, run_id: str
+) -> PromotionOutcome:
     """Move ``target.alias`` to the candidate if it still points at the evaluated champion.
 
     Raises
@@ -131,8 +136,14 @@ def promote(client: Any, *, candidate: ModelRef, target: PromotionTarget, run_id
             )
         version = register_candidate(client, candidate, target.model, run_id)
         if version == current:
-            return PromotionOutcome(target.model, target.alias, version, False, current,
-                                    f"version {version} already holds alias '{target.alias}'")
+            return PromotionOutcome(
+                target.model,
+                target.alias,
+                version,
+                False,
+                current,
+                f"version {version} already holds alias '{target.alias}'",
+            )
         client.set_registered_model_alias(target.model, target.alias, version)
         for key, value in {
             "validate.validation_run_id": run_id,
@@ -143,9 +154,14 @@ def promote(client: Any, *, candidate: ModelRef, target: PromotionTarget, run_id
             "validate.alias": target.alias,
         }.items():
             client.set_model_version_tag(target.model, version, key, value)
-    return PromotionOutcome(target.model, target.alias, version, True, current,
-                            f"alias '{target.alias}' of '{target.model}' moved "
-                            f"{current or '(none)'} -> {version}")
+    return PromotionOutcome(
+        target.model,
+        target.alias,
+        version,
+        True,
+        current,
+        f"alias '{target.alias}' of '{target.model}' moved {current or '(none)'} -> {version}",
+    )
 
 
 def register_candidate(client: Any, candidate: ModelRef, model: str, run_id: str) -> str:
@@ -160,8 +176,9 @@ def register_candidate(client: Any, candidate: ModelRef, model: str, run_id: str
             "cannot promote precomputed scores: set model.candidate to the model that made "
             "data.prediction so it can be registered"
         )
-    if candidate.kind == "mlflow" and candidate.location.startswith(("runs:/", "models:/",
-                                                                      "mlflow-artifacts:/")):
+    if candidate.kind == "mlflow" and candidate.location.startswith(
+        ("runs:/", "models:/", "mlflow-artifacts:/")
+    ):
         uri = candidate.location
     else:
         _log_candidate(client, candidate, run_id)
@@ -205,11 +222,17 @@ def _now() -> str:
 
 def ref_to_json(ref: ModelRef) -> str:
     """Serialise a ModelRef so ``validate promote RUN_ID`` can rebuild it later."""
-    return json.dumps({
-        "uri": ref.uri, "location": ref.location, "kind": ref.kind, "role": ref.role,
-        "task": ref.task, "column": ref.column,
-        "registry": None if ref.registry is None else asdict(ref.registry),
-    })
+    return json.dumps(
+        {
+            "uri": ref.uri,
+            "location": ref.location,
+            "kind": ref.kind,
+            "role": ref.role,
+            "task": ref.task,
+            "column": ref.column,
+            "registry": None if ref.registry is None else asdict(ref.registry),
+        }
+    )
 
 
 def ref_from_json(text: str) -> ModelRef:

@@ -11,8 +11,13 @@ from typing import Any
 
 def pytest_addoption(parser: Any) -> None:
     group = parser.getgroup("validate", "model validation")
-    group.addoption("--validate-config", action="store", default=None, metavar="PATH",
-                    help="validation.yaml to run as test items (one per check).")
+    group.addoption(
+        "--validate-config",
+        action="store",
+        default=None,
+        metavar="PATH",
+        help="validation.yaml to run as test items (one per check).",
+    )
 
 
 def pytest_configure(config: Any) -> None:

@@ -32,8 +32,9 @@ class MlflowRecorder:
         if self._client is None:
             from mlflow import MlflowClient
 
-            self._client = MlflowClient(tracking_uri=self.tracking_uri,
-                                        registry_uri=self.tracking_uri)
+            self._client = MlflowClient(
+                tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri
+            )
         return self._client
 
     def start(self, *, run_name: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
@@ -43,7 +44,8 @@ class MlflowRecorder:
         try:
             self._experiment_id = self._experiment_id_for(self.experiment)
             run = self.client.create_run(
-                self._experiment_id, run_name=run_name,
+                self._experiment_id,
+                run_name=run_name,
                 tags={"validate.kind": "validation", **tags},
             )
             self.run_id = run.info.run_id
@@ -71,8 +73,11 @@ class MlflowRecorder:
             tags={"mlflow.parentRunId": self.run_id, "validate.kind": "check"},
         )
         child_id = child.info.run_id
-        metrics = [Metric(_metric_key(k), float(v), now, 0)
-                   for k, v in result.metrics.items() if _finite(v)]
+        metrics = [
+            Metric(_metric_key(k), float(v), now, 0)
+            for k, v in result.metrics.items()
+            if _finite(v)
+        ]
         for assertion in result.assertions:
             side = "min" if assertion.op == ">=" else "max"
             key = _metric_key(f"assertion.{assertion.metric}.{side}.passed")
@@ -102,7 +107,9 @@ class MlflowRecorder:
             path.write_text(json.dumps(report, indent=2), encoding="utf-8")
             self.client.log_artifact(self.run_id, str(path))
         self.client.set_tag(self.run_id, "validate.decision", decision)
-        self.client.set_terminated(self.run_id, status="FINISHED" if decision == "pass" else "FAILED")
+        self.client.set_terminated(
+            self.run_id, status="FINISHED" if decision == "pass" else "FAILED"
+        )
 
     def kill(self, reason: str) -> None:
         """Ctrl-C or a crash: the run is marked KILLED, never passed."""

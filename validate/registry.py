@@ -74,8 +74,11 @@ def _expected_location(entry_point: metadata.EntryPoint) -> Any:
 
     relative = entry_point.module.replace(".", "/") + ".py"
     top = entry_point.module.split(".")[0]
-    if top == "checks" and entry_point.dist is not None and \
-            entry_point.dist.name == "validate-models":
+    if (
+        top == "checks"
+        and entry_point.dist is not None
+        and entry_point.dist.name == "validate-models"
+    ):
         package = sys.modules.get("checks")
         if getattr(package, "__validate_builtin__", False):
             return None  # our own package is the one imported

@@ -55,8 +55,9 @@ class RunOutcome:
     exit_code: int
 
 
-def run_validation(request: RunRequest,
-                   on_result: Callable[[CheckResult], None] | None = None) -> RunOutcome:
+def run_validation(
+    request: RunRequest, on_result: Callable[[CheckResult], None] | None = None
+) -> RunOutcome:
     """Validate a candidate end to end. Raises :class:`ValidateError` for bad input (exit 2)."""
     loaded = load_config(request.config_path)
     config = loaded.config
@@ -84,14 +85,22 @@ def run_validation(request: RunRequest,
         for result in results:
             recorder.record_check(result)
         decision = decide(results)
-        promotion, exit_code = _maybe_promote(recorder, decision, candidate, target,
-                                              wants_promotion)
+        promotion, exit_code = _maybe_promote(
+            recorder, decision, candidate, target, wants_promotion
+        )
         report = build_report(
-            decision=decision, results=results, candidate=candidate.uri,
+            decision=decision,
+            results=results,
+            candidate=candidate.uri,
             baseline=baseline.uri if baseline else None,
-            tracking_uri=redact_uri(tracking_uri), run_id=run_id, promotion=promotion,
-            extra={"config": str(loaded.path), "config_hash": loaded.digest,
-                   "exit_code": exit_code},
+            tracking_uri=redact_uri(tracking_uri),
+            run_id=run_id,
+            promotion=promotion,
+            extra={
+                "config": str(loaded.path),
+                "config_hash": loaded.digest,
+                "exit_code": exit_code,
+            },
         )
         if request.json_path:
             write_report(report, request.json_path)
@@ -102,8 +111,14 @@ def run_validation(request: RunRequest,
     except BaseException as exc:
         recorder.kill(f"{type(exc).__name__}: {exc}")
         raise
-    return RunOutcome(report=report, decision=decision, results=results, promotion=promotion,
-                      run_id=run_id, exit_code=exit_code)
+    return RunOutcome(
+        report=report,
+        decision=decision,
+        results=results,
+        promotion=promotion,
+        run_id=run_id,
+        exit_code=exit_code,
+    )
 
 
 def _require_local_executor(executor: str) -> None:
@@ -119,29 +134,36 @@ def resolve_models(loaded: LoadedConfig) -> tuple[ModelRef, ModelRef | None]:
     task = config.data.task
     location = loaded.resolve(config.model.candidate)
     if config.data.prediction:
-        candidate = precomputed(config.data.prediction, role="candidate", task=task,
-                                uri=location)
+        candidate = precomputed(config.data.prediction, role="candidate", task=task, uri=location)
         if location is not None:
             # Keep the model's identity for promotion, but score from the column.
             real = resolve_model(location, role="candidate", task=task)
-            candidate = ModelRef(uri=real.uri, location=real.location, kind="column",
-                                 role="candidate", task=task, registry=real.registry,
-                                 column=config.data.prediction)
+            candidate = ModelRef(
+                uri=real.uri,
+                location=real.location,
+                kind="column",
+                role="candidate",
+                task=task,
+                registry=real.registry,
+                column=config.data.prediction,
+            )
     else:
         assert location is not None
         candidate = resolve_model(location, role="candidate", task=task)
     baseline = None
     baseline_location = loaded.resolve(config.model.baseline)
     if config.data.baseline_prediction:
-        baseline = precomputed(config.data.baseline_prediction, role="baseline", task=task,
-                               uri=baseline_location)
+        baseline = precomputed(
+            config.data.baseline_prediction, role="baseline", task=task, uri=baseline_location
+        )
     elif baseline_location:
         baseline = resolve_model(baseline_location, role="baseline", task=task)
     return candidate, baseline
 
 
-def promotion_target(loaded: LoadedConfig, baseline: ModelRef | None, *,
-                     required: bool) -> PromotionTarget | None:
+def promotion_target(
+    loaded: LoadedConfig, baseline: ModelRef | None, *, required: bool
+) -> PromotionTarget | None:
     """Which alias a pass may move, and the version it points at now (for compare-and-set)."""
     section = loaded.config.promote
     name = section.model if section and section.model else None
@@ -167,25 +189,38 @@ def promotion_target(loaded: LoadedConfig, baseline: ModelRef | None, *,
     return PromotionTarget(model=name, alias=alias, expected_version=expected)
 
 
-def build_context(loaded: LoadedConfig, datasets: Datasets, candidate: ModelRef,
-                  baseline: ModelRef | None) -> CheckContext:
+def build_context(
+    loaded: LoadedConfig, datasets: Datasets, candidate: ModelRef, baseline: ModelRef | None
+) -> CheckContext:
     """Score each model on eval once; every check reads these scores."""
     config = loaded.config
     y_true = _checked_labels(datasets, config.data.task)
     candidate_scores = candidate.predict(datasets.eval, datasets.features)
     baseline_scores = baseline.predict(datasets.eval, datasets.features) if baseline else None
     for who, scores in (("model.candidate", candidate_scores), ("model.baseline", baseline_scores)):
-        if scores is not None and config.data.task == "multiclass" and y_true.max() >= scores.shape[1]:
+        if (
+            scores is not None
+            and config.data.task == "multiclass"
+            and y_true.max() >= scores.shape[1]
+        ):
             raise DataError(
                 f"{who}: predicts {scores.shape[1]} classes but data.target has label "
                 f"{int(y_true.max())}; labels must be 0..k-1 in the model's class order"
             )
     return CheckContext(
-        task=config.data.task, target=datasets.target, features=datasets.features,
-        eval_data=datasets.eval, y_true=y_true, candidate_scores=candidate_scores,
-        baseline_scores=baseline_scores, reference_data=datasets.reference,
-        train_data=datasets.train, candidate=candidate, baseline=baseline,
-        threshold=config.data.threshold, seed=config.seed,
+        task=config.data.task,
+        target=datasets.target,
+        features=datasets.features,
+        eval_data=datasets.eval,
+        y_true=y_true,
+        candidate_scores=candidate_scores,
+        baseline_scores=baseline_scores,
+        reference_data=datasets.reference,
+        train_data=datasets.train,
+        candidate=candidate,
+        baseline=baseline,
+        threshold=config.data.threshold,
+        seed=config.seed,
     )
 
 
@@ -196,7 +231,9 @@ def _checked_labels(datasets: Datasets, task: str) -> np.ndarray:
         try:
             return y.astype(np.float64)
         except (TypeError, ValueError) as exc:
-            raise DataError(f"data.target: column '{target}' is not numeric; task is regression") from exc
+            raise DataError(
+                f"data.target: column '{target}' is not numeric; task is regression"
+            ) from exc
     if y.dtype == bool:
         return y.astype(np.int64)
     try:
@@ -217,24 +254,41 @@ def _checked_labels(datasets: Datasets, task: str) -> np.ndarray:
     return labels
 
 
-def _maybe_promote(recorder: MlflowRecorder, decision: Decision, candidate: ModelRef,
-                   target: PromotionTarget | None,
-                   wanted: bool) -> tuple[dict[str, Any] | None, int]:
+def _maybe_promote(
+    recorder: MlflowRecorder,
+    decision: Decision,
+    candidate: ModelRef,
+    target: PromotionTarget | None,
+    wanted: bool,
+) -> tuple[dict[str, Any] | None, int]:
     if not wanted or target is None:
         return None, decision.exit_code
     if not decision.passed:
-        return ({"model": target.model, "alias": target.alias, "version": None,
-                 "promoted": False, "message": "not promoted: the gate failed"},
-                decision.exit_code)
+        return (
+            {
+                "model": target.model,
+                "alias": target.alias,
+                "version": None,
+                "promoted": False,
+                "message": "not promoted: the gate failed",
+            },
+            decision.exit_code,
+        )
     from validate.promotion import promote
 
     assert recorder.run_id is not None
     try:
-        outcome = promote(recorder.client, candidate=candidate, target=target,
-                          run_id=recorder.run_id)
+        outcome = promote(
+            recorder.client, candidate=candidate, target=target, run_id=recorder.run_id
+        )
     except PromotionError as exc:
-        refused = {"model": target.model, "alias": target.alias, "version": None,
-                   "promoted": False, "message": str(exc)}
+        refused = {
+            "model": target.model,
+            "alias": target.alias,
+            "version": None,
+            "promoted": False,
+            "message": str(exc),
+        }
         recorder.set_tags({"validate.promotion": json.dumps(refused)})
         return refused, EXIT_GATE_FAILED
     promoted = outcome.to_dict()
@@ -242,14 +296,22 @@ def _maybe_promote(recorder: MlflowRecorder, decision: Decision, candidate: Mode
     return promoted, decision.exit_code
 
 
-def _run_params(loaded: LoadedConfig, candidate: ModelRef, baseline: ModelRef | None,
-                selected: list[SelectedCheck], target: PromotionTarget | None) -> dict[str, Any]:
+def _run_params(
+    loaded: LoadedConfig,
+    candidate: ModelRef,
+    baseline: ModelRef | None,
+    selected: list[SelectedCheck],
+    target: PromotionTarget | None,
+) -> dict[str, Any]:
     params: dict[str, Any] = {
         "candidate": candidate.uri,
         "candidate_resolved": candidate.registry.uri if candidate.registry else candidate.location,
         "baseline": baseline.uri if baseline else "",
-        "baseline_resolved": (baseline.registry.uri if baseline and baseline.registry
-                              else (baseline.location if baseline else "")),
+        "baseline_resolved": (
+            baseline.registry.uri
+            if baseline and baseline.registry
+            else (baseline.location if baseline else "")
+        ),
         "config_path": str(loaded.path),
         "config_hash": loaded.digest,
         "git_commit": git_commit(loaded.path.parent) or "",
@@ -261,8 +323,9 @@ def _run_params(loaded: LoadedConfig, candidate: ModelRef, baseline: ModelRef | 
     return params
 
 
-def _run_tags(loaded: LoadedConfig, candidate: ModelRef,
-              target: PromotionTarget | None) -> dict[str, str]:
+def _run_tags(
+    loaded: LoadedConfig, candidate: ModelRef, target: PromotionTarget | None
+) -> dict[str, str]:
     tags = {
         "validate.config_hash": loaded.digest,
         "validate.candidate_ref": ref_to_json(candidate),

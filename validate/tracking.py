@@ -9,9 +9,20 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-_VERSIONED_PACKAGES = ("validate-models", "mlflow", "numpy", "pandas", "pyarrow", "scipy",
-                       "scikit-learn", "fairlearn", "tensorflow", "tf-keras",
-                       "tensorflow-model-remediation", "kubernetes")
+_VERSIONED_PACKAGES = (
+    "validate-models",
+    "mlflow",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "scipy",
+    "scikit-learn",
+    "fairlearn",
+    "tensorflow",
+    "tf-keras",
+    "tensorflow-model-remediation",
+    "kubernetes",
+)
 
 
 def tracking_uri_for(configured: str | None) -> str:
@@ -53,7 +64,11 @@ def git_commit(folder: Path) -> str | None:
     """The commit the config's repository is at, when it is in one."""
     try:
         completed = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5,
+            ["git", "rev-parse", "HEAD"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=5,
             check=False,
         )
     except (OSError, subprocess.SubprocessError):

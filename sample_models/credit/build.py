@@ -44,18 +44,28 @@ def make_applicants(rng: np.random.Generator, n: int, *, drift: float) -> pd.Dat
         + 0.8 * (loan / income - 0.35)
     )
     default = rng.random(n) < 1 / (1 + np.exp(-logit))
-    frame = pd.DataFrame({
-        "income": income, "debt_ratio": debt_ratio, "age": age,
-        "credit_history_years": history, "late_payments": late, "loan_amount": loan,
-        "sex": sex, "sex_code": (sex == "F").astype(np.int64),
-    })
-    frame["age_group"] = pd.cut(frame["age"], [0, 30, 50, 200], labels=["<30", "30-50", "50+"],
-                                right=False).astype(str)
+    frame = pd.DataFrame(
+        {
+            "income": income,
+            "debt_ratio": debt_ratio,
+            "age": age,
+            "credit_history_years": history,
+            "late_payments": late,
+            "loan_amount": loan,
+            "sex": sex,
+            "sex_code": (sex == "F").astype(np.int64),
+        }
+    )
+    frame["age_group"] = pd.cut(
+        frame["age"], [0, 30, 50, 200], labels=["<30", "30-50", "50+"], right=False
+    ).astype(str)
     frame["default"] = default.astype(np.int64)
     return frame
 
 
-def plant_historical_bias(rng: np.random.Generator, frame: pd.DataFrame, share: float) -> pd.DataFrame:
+def plant_historical_bias(
+    rng: np.random.Generator, frame: pd.DataFrame, share: float
+) -> pd.DataFrame:
     """Record ``share`` of women who repaid as defaults (the biased historical labels)."""
     biased = frame.copy()
     flip = (biased["sex"] == "F") & (biased["default"] == 0) & (rng.random(len(biased)) < share)
@@ -84,13 +94,15 @@ def train_keras(train: pd.DataFrame, features: list[str], path: Path, *, seed: i
     y = train["default"].to_numpy(np.float32)
     normalise = tf_keras.layers.Normalization()
     normalise.adapt(x)
-    model = tf_keras.Sequential([
-        tf_keras.Input(shape=(len(features),)),
-        normalise,
-        tf_keras.layers.Dense(16, activation="relu"),
-        tf_keras.layers.Dense(8, activation="relu"),
-        tf_keras.layers.Dense(1, activation="sigmoid"),
-    ])
+    model = tf_keras.Sequential(
+        [
+            tf_keras.Input(shape=(len(features),)),
+            normalise,
+            tf_keras.layers.Dense(16, activation="relu"),
+            tf_keras.layers.Dense(8, activation="relu"),
+            tf_keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     model.compile(optimizer=tf_keras.optimizers.Adam(0.01), loss="binary_crossentropy")
     model.fit(x, y, epochs=8, batch_size=256, verbose=0, shuffle=True)
     model.save(path)
@@ -135,8 +147,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE / "artifacts")
     parser.add_argument("--rows", type=int, default=20_000, help="training rows (eval: rows/4)")
-    parser.add_argument("--no-register", action="store_true",
-                        help="do not register the champion in MLflow")
+    parser.add_argument(
+        "--no-register", action="store_true", help="do not register the champion in MLflow"
+    )
     args = parser.parse_args()
     made = build(args.out, rows=args.rows, register=not args.no_register)
     for key, value in made.items():

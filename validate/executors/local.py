@@ -14,6 +14,7 @@ from validate.registry import SelectedCheck
 from validate.results import CheckResult, Status
 
 ProgressCallback = Callable[[CheckResult], None]
+WORKER_DIED = "worker process died before the check finished (killed or out of memory)"
 
 
 def run_one(selected: SelectedCheck, context: CheckContext) -> CheckResult:
@@ -84,12 +85,13 @@ def _execute_in_workers(
                 result = CheckResult(
                     name=item.name,
                     status=Status.ERROR,
-                    message="worker process died before the check finished (killed or out of memory)",
+                    message=WORKER_DIED,
                     blocking=item.blocking,
                 )
             except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be unpickled
                 result = CheckResult(
-                    name=item.name, status=Status.ERROR,
+                    name=item.name,
+                    status=Status.ERROR,
                     message=f"worker failed: {type(exc).__name__}: {exc}"[:500],
                     blocking=item.blocking,
                 )

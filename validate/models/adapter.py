@@ -73,8 +73,9 @@ class ModelRef:
             columns = getattr(scorer, "input_columns", None) or features
             missing = [c for c in columns if c not in frame.columns]
             if missing:
-                raise ModelError(f"{who}: eval data lacks the model's input column(s) "
-                                 f"{', '.join(missing)}")
+                raise ModelError(
+                    f"{who}: eval data lacks the model's input column(s) {', '.join(missing)}"
+                )
             try:
                 raw = scorer.predict_scores(frame.loc[:, list(columns)])
             except ModelError:
@@ -90,8 +91,14 @@ class ModelRef:
 
 def precomputed(column: str, *, role: str, task: str, uri: str | None = None) -> ModelRef:
     """Scores read from an eval column (pipelines that score upstream)."""
-    return ModelRef(uri=uri or f"column:{column}", location=uri or "", kind="column", role=role,
-                    task=task, column=column)
+    return ModelRef(
+        uri=uri or f"column:{column}",
+        location=uri or "",
+        kind="column",
+        role=role,
+        task=task,
+        column=column,
+    )
 
 
 def resolve_model(location: str, *, role: str, task: str) -> ModelRef:
@@ -106,8 +113,9 @@ def resolve_model(location: str, *, role: str, task: str) -> ModelRef:
     if location.startswith(MLFLOW_URI_PREFIXES):
         registry = _pin_registry_version(location, who) if location.startswith("models:/") else None
         pinned = registry.uri if registry else location
-        return ModelRef(uri=location, location=pinned, kind="mlflow", role=role, task=task,
-                        registry=registry)
+        return ModelRef(
+            uri=location, location=pinned, kind="mlflow", role=role, task=task, registry=registry
+        )
     path = Path(location)
     if not path.exists():
         raise ModelError(
@@ -133,7 +141,7 @@ def _pin_registry_version(uri: str, who: str) -> RegistryVersion:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    body = uri[len("models:/"):].strip("/")
+    body = uri[len("models:/") :].strip("/")
     client = MlflowClient()
     try:
         if "@" in body:

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
+from mlflow.pyfunc import PythonModel
 
 from validate.models.adapter import ModelRef
 
 
-class TensorFlowScores(mlflow.pyfunc.PythonModel):
+class TensorFlowScores(PythonModel):
     """pyfunc wrapper: loads the Keras/SavedModel artifact, predicts scores."""
 
     def __init__(self, kind: str) -> None:
@@ -22,10 +23,11 @@ class TensorFlowScores(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         from validate.models.keras_models import load_tensorflow_model
 
-        self._scorer = load_tensorflow_model(context.artifacts["model"], kind=self.kind,
-                                             who="registered model")
+        self._scorer = load_tensorflow_model(
+            context.artifacts["model"], kind=self.kind, who="registered model"
+        )
 
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+    def predict(self, context, model_input, params=None):
         # No type hints here on purpose: MLflow turns hints into a schema it then enforces.
         return self._scorer.predict_scores(model_input)
 

@@ -9,28 +9,39 @@ from validate.gate import Decision
 from validate.results import CheckResult, Status
 from validate.thresholds import format_value
 
-_STATUS_COLOURS = {Status.PASSED: "green", Status.FAILED: "red", Status.ERROR: "magenta",
-                   Status.SKIPPED: "yellow"}
+_STATUS_COLOURS = {
+    Status.PASSED: "green",
+    Status.FAILED: "red",
+    Status.ERROR: "magenta",
+    Status.SKIPPED: "yellow",
+}
 
 
 def key_metrics(result: CheckResult, limit: int = 3) -> str:
     """The metrics that have thresholds first, then the rest, up to ``limit``."""
     judged = list(dict.fromkeys(a.metric for a in result.assertions))
     names = judged + [m for m in result.metrics if m not in judged]
-    return ", ".join(f"{n} {format_value(result.metrics[n])}" for n in names[:limit]
-                     if n in result.metrics)
+    return ", ".join(
+        f"{n} {format_value(result.metrics[n])}" for n in names[:limit] if n in result.metrics
+    )
 
 
-def render_console(results: Sequence[CheckResult], decision: Decision,
-                   promotion: Mapping[str, Any] | None, *, run_id: str | None,
-                   colour: bool = False) -> str:
+def render_console(
+    results: Sequence[CheckResult],
+    decision: Decision,
+    promotion: Mapping[str, Any] | None,
+    *,
+    run_id: str | None,
+    colour: bool = False,
+) -> str:
     """The text printed after a run."""
     import click
 
     rows = [("CHECK", "STATUS", "BLOCKING", "KEY METRICS", "MESSAGE")]
     for r in results:
-        rows.append((r.name, r.status.value, "yes" if r.blocking else "no", key_metrics(r),
-                     r.message))
+        rows.append(
+            (r.name, r.status.value, "yes" if r.blocking else "no", key_metrics(r), r.message)
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = []
     for index, row in enumerate(rows):

@@ -57,7 +57,9 @@ def ensure_writable(path: str | Path, *, option: str) -> Path:
         with open(target, "a", encoding="utf-8"):
             pass
     except OSError as exc:
-        raise ValidateError(f"{option} {path}: cannot write ({exc.strerror}); pick a writable path") from exc
+        raise ValidateError(
+            f"{option} {path}: cannot write ({exc.strerror}); pick a writable path"
+        ) from exc
     return target
 
 
