@@ -41,25 +41,22 @@ def judge(metric: str, value: float, bound: Bound) -> tuple[Assertion, ...]:
     Returns one :class:`Assertion` per side, each with a sentence such as
     ``roc_auc 0.710 < min 0.8``. A value that is NaN (not computable) fails.
     """
-    assertions = []
-    shown = format_value(value)
     computable = value is not None and not math.isnan(value)
-    if bound.min is not None:
-        ok = computable and value >= bound.min
-        sign = ">=" if ok else "<"
-        sentence = (
-            f"{metric} {shown} {sign} min {bound.min:g}"
-            if computable
-            else f"{metric} could not be computed (nan); min {bound.min:g}"
-        )
-        assertions.append(Assertion(metric, ">=", bound.min, value, ok, sentence=sentence))
-    if bound.max is not None:
-        ok = computable and value <= bound.max
-        sign = "<=" if ok else ">"
-        sentence = (
-            f"{metric} {shown} {sign} max {bound.max:g}"
-            if computable
-            else f"{metric} could not be computed (nan); max {bound.max:g}"
-        )
-        assertions.append(Assertion(metric, "<=", bound.max, value, ok, sentence=sentence))
+    sides = [
+        # (side, op, limit, holds, sign when failing)
+        ("min", ">=", bound.min, lambda v, limit: v >= limit, "<"),
+        ("max", "<=", bound.max, lambda v, limit: v <= limit, ">"),
+    ]
+    assertions = []
+    for side, op, limit, holds, failing_sign in sides:
+        if limit is None:
+            continue
+        ok = computable and holds(value, limit)
+        if computable:
+            sentence = (
+                f"{metric} {format_value(value)} {op if ok else failing_sign} {side} {limit:g}"
+            )
+        else:
+            sentence = f"{metric} could not be computed (nan); {side} {limit:g}"
+        assertions.append(Assertion(metric, op, limit, value, ok, sentence=sentence))
     return tuple(assertions)
