@@ -14,7 +14,11 @@ nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 # TensorFlow's native start-up chatter would drown the demo's output.
-QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_USE_LEGACY_KERAS": "1"}
+QUIET_TF = {
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "TF_USE_LEGACY_KERAS": "1",
+    "MLFLOW_LOGGING_LEVEL": "WARNING",
+}
 
 
 @nox.session

@@ -15,6 +15,7 @@ import json
 import socket
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -196,7 +197,11 @@ def _log_candidate(client: Any, candidate: ModelRef, run_id: str) -> None:
     if candidate.kind == "mlflow":
         client.log_artifacts(run_id, candidate.location, CANDIDATE_ARTIFACT)
         return
-    from validate.models.pyfunc_wrapper import save_tensorflow_pyfunc
+    with warnings.catch_warnings():
+        # MLflow warns, when a PythonModel subclass is defined, that it has no type hints;
+        # ours has none on purpose (hints would become an enforced schema).
+        warnings.simplefilter("ignore", UserWarning)
+        from validate.models.pyfunc_wrapper import save_tensorflow_pyfunc
 
     with tempfile.TemporaryDirectory() as folder:
         target = Path(folder) / CANDIDATE_ARTIFACT
