@@ -1,0 +1,1 @@
+"""Statistics: pure numpy/scipy functions, each tested against a reference implementation."""

@@ -1,0 +1,221 @@
+"""Fairness metrics from (group, label, prediction) cell counts, exactly as fairlearn defines them.
+
+Every group metric fairlearn's disparity functions use (selection rate, true and
+false positive and negative rates, accuracy, precision) is a function of the
+2×2 confusion counts of each group. Counting the cells once is a single
+``np.bincount``; every aggregate, and every bootstrap resample, then works on a
+``(..., G, 2, 2)`` array instead of on rows.
+
+Definitions follow fairlearn (``fairlearn.metrics``, v0.10+):
+
+* rates use scikit-learn's ``confusion_matrix(normalize="true")``: a rate whose
+  denominator is zero is 0, not NaN (``nan_to_num``); precision follows
+  ``precision_score(zero_division="warn")``, also 0;
+* ``MetricFrame.difference``: ``between_groups`` is max − min over groups,
+  ``to_overall`` is max |group − overall|;
+* ``MetricFrame.ratio``: ``between_groups`` is min / max, ``to_overall`` is the
+  minimum over groups of group/overall folded below 1 (x > 1 → 1/x);
+* equalized odds takes both TPR and FPR: ``worst_case`` is the larger
+  difference (smaller ratio), ``mean`` their mean.
+
+Bootstrap: resampling n rows with replacement gives cell counts distributed
+Multinomial(n, observed cell shares), so drawing those counts directly
+(Efron & Tibshirani 1993, ch. 6; the "bootstrap of counts") is the same
+distribution as the row bootstrap, at O(cells) instead of O(rows) per resample.
+A group that happens to be empty in a resample is absent from that resample, as
+it would be from a MetricFrame on the resampled rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+GROUP_METRICS = (
+    "count",
+    "selection_rate",
+    "accuracy",
+    "true_positive_rate",
+    "false_positive_rate",
+    "true_negative_rate",
+    "false_negative_rate",
+    "precision",
+)
+AGGREGATES = (
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "equalized_odds_difference",
+    "equalized_odds_ratio",
+    "equal_opportunity_difference",
+    "equal_opportunity_ratio",
+)
+METHODS = ("between_groups", "to_overall")
+AGGS = ("worst_case", "mean")
+
+
+@dataclass(frozen=True)
+class GroupCodes:
+    """Rows mapped to group indices, with each group's label (a tuple per sensitive feature)."""
+
+    codes: np.ndarray  # int64, one per row
+    labels: tuple[tuple[str, ...], ...]
+
+
+def group_codes(columns: Sequence[np.ndarray], missing_label: str = "<missing>") -> GroupCodes:
+    """Intersectional groups of one or more sensitive columns (missing values form a group)."""
+    import pandas as pd
+
+    codes = np.zeros(len(columns[0]), dtype=np.int64)
+    uniques_per_column = []
+    for column in columns:
+        series = pd.Series(column)
+        if series.isna().any():
+            series = series.astype(object).where(series.notna(), missing_label)
+        column_codes, uniques = pd.factorize(series, sort=True)
+        uniques_per_column.append([str(u) for u in uniques])
+        codes = codes * len(uniques) + column_codes
+    present, dense = np.unique(codes, return_inverse=True)
+    labels = []
+    for code in present:
+        parts = []
+        for uniques in reversed(uniques_per_column):
+            code, index = divmod(int(code), len(uniques))
+            parts.append(uniques[index])
+        labels.append(tuple(reversed(parts)))
+    return GroupCodes(codes=dense.astype(np.int64), labels=tuple(labels))
+
+
+def confusion_cells(
+    groups: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, n_groups: int
+) -> np.ndarray:
+    """Counts per (group, label, prediction): shape (G, 2, 2), labels and predictions in {0, 1}."""
+    flat = groups * 4 + y_true.astype(np.int64) * 2 + y_pred.astype(np.int64)
+    return np.bincount(flat, minlength=n_groups * 4).reshape(n_groups, 2, 2).astype(np.float64)
+
+
+def paired_cells(
+    groups: np.ndarray, y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, n_groups: int
+) -> np.ndarray:
+    """Counts per (group, label, prediction A, prediction B): shape (G, 2, 2, 2), for paired
+    candidate-vs-champion bootstraps on the same rows."""
+    flat = (
+        groups * 8
+        + y_true.astype(np.int64) * 4
+        + pred_a.astype(np.int64) * 2
+        + pred_b.astype(np.int64)
+    )
+    return np.bincount(flat, minlength=n_groups * 8).reshape(n_groups, 2, 2, 2).astype(np.float64)
+
+
+def _rate(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator/denominator, 0 where the denominator is 0 (scikit-learn's nan_to_num)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), 0.0)
+
+
+def group_metrics(cells: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-group metrics from ``(..., G, 2, 2)`` cells; an empty group's metrics are NaN."""
+    tn, fp = cells[..., 0, 0], cells[..., 0, 1]
+    fn, tp = cells[..., 1, 0], cells[..., 1, 1]
+    count = tn + fp + fn + tp
+    negatives, positives = tn + fp, fn + tp
+    values = {
+        "count": count,
+        "selection_rate": _rate(fp + tp, count),
+        "accuracy": _rate(tn + tp, count),
+        "true_positive_rate": _rate(tp, positives),
+        "false_positive_rate": _rate(fp, negatives),
+        "true_negative_rate": _rate(tn, negatives),
+        "false_negative_rate": _rate(fn, positives),
+        "precision": _rate(tp, fp + tp),
+    }
+    absent = count == 0
+    return {k: (v if k == "count" else np.where(absent, np.nan, v)) for k, v in values.items()}
+
+
+def _difference(by_group: np.ndarray, overall: np.ndarray, method: str) -> np.ndarray:
+    with np.errstate(invalid="ignore"), _quiet_all_nan():
+        if method == "between_groups":
+            return np.nanmax(by_group, axis=-1) - np.nanmin(by_group, axis=-1)
+        return np.nanmax(np.abs(by_group - overall[..., None]), axis=-1)
+
+
+def _ratio(by_group: np.ndarray, overall: np.ndarray, method: str) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"), _quiet_all_nan():
+        if method == "between_groups":
+            return np.nanmin(by_group, axis=-1) / np.nanmax(by_group, axis=-1)
+        ratios = by_group / overall[..., None]
+        folded = np.where(ratios > 1, 1 / ratios, ratios)
+        return np.nanmin(folded, axis=-1)
+
+
+class _quiet_all_nan:
+    """nanmax/nanmin warn on all-NaN slices (a resample where every group is empty)."""
+
+    def __enter__(self) -> None:
+        import warnings
+
+        self._catcher = warnings.catch_warnings()
+        self._catcher.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc: object) -> None:
+        self._catcher.__exit__(*exc)
+
+
+def _python_max(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """fairlearn takes ``max(series)`` of (tpr, fpr): Python's max keeps ``a`` unless b > a."""
+    return np.where(b > a, b, a)
+
+
+def _python_min(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.where(b < a, b, a)
+
+
+def aggregates(
+    cells: np.ndarray, *, method: str = "between_groups", agg: str = "worst_case"
+) -> dict[str, np.ndarray]:
+    """fairlearn's disparity aggregates from ``(..., G, 2, 2)`` cells (vectorised over ``...``)."""
+    by_group = group_metrics(cells)
+    overall = group_metrics(cells.sum(axis=-3)[..., None, :, :])
+    overall = {k: v[..., 0] for k, v in overall.items()}
+    sel, tpr, fpr = "selection_rate", "true_positive_rate", "false_positive_rate"
+    tpr_diff = _difference(by_group[tpr], overall[tpr], method)
+    fpr_diff = _difference(by_group[fpr], overall[fpr], method)
+    tpr_ratio = _ratio(by_group[tpr], overall[tpr], method)
+    fpr_ratio = _ratio(by_group[fpr], overall[fpr], method)
+    if agg == "worst_case":
+        eo_diff, eo_ratio = _python_max(tpr_diff, fpr_diff), _python_min(tpr_ratio, fpr_ratio)
+    else:
+        with _quiet_all_nan():
+            eo_diff = np.nanmean(np.stack([tpr_diff, fpr_diff]), axis=0)
+            eo_ratio = np.nanmean(np.stack([tpr_ratio, fpr_ratio]), axis=0)
+    return {
+        "demographic_parity_difference": _difference(by_group[sel], overall[sel], method),
+        "demographic_parity_ratio": _ratio(by_group[sel], overall[sel], method),
+        "equalized_odds_difference": eo_diff,
+        "equalized_odds_ratio": eo_ratio,
+        "equal_opportunity_difference": tpr_diff,
+        "equal_opportunity_ratio": tpr_ratio,
+    }
+
+
+def bootstrap_cells(cells: np.ndarray, *, n_resamples: int, seed: int) -> np.ndarray:
+    """Resampled cell counts, shape (n_resamples, *cells.shape): the row bootstrap, by counts."""
+    total = int(round(cells.sum()))
+    shares = (cells / cells.sum()).ravel()
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(total, shares, size=n_resamples).astype(np.float64)
+    return draws.reshape(n_resamples, *cells.shape)
+
+
+def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``samples`` (NaN resamples ignored)."""
+    finite = samples[np.isfinite(samples)]
+    if finite.size == 0:
+        return (float("nan"), float("nan"))
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return (float(low), float(high))
