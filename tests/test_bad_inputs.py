@@ -218,3 +218,28 @@ def test_feature_list_is_used_in_order(write_config, data_dir, models_dir):
     result = invoke("run", "-c", str(write_config(base_config(data_dir, models_dir))))
     assert result.exit_code == 0, result.stderr
     assert pd.read_parquet(data_dir / "eval.parquet").columns[:3].tolist() == FEATURES
+
+
+def test_missing_sensitive_column(write_config, data_dir, models_dir):
+    path = write_config(
+        base_config(data_dir, models_dir, checks={"bias": {"sensitive_features": ["gender"]}})
+    )
+    assert_clean_failure(
+        invoke("run", "-c", str(path)),
+        "checks.bias: column(s) gender not in data.eval",
+        "available: x1",
+    )
+
+
+def test_bias_on_multiclass_task(write_config, data_dir, models_dir):
+    path = write_config(
+        base_config(
+            data_dir,
+            models_dir,
+            checks={"bias": {"sensitive_features": ["group"]}},
+            **{"data.task": "multiclass"},
+        )
+    )
+    assert_clean_failure(
+        invoke("run", "-c", str(path)), "checks.bias: fairness metrics need binary"
+    )

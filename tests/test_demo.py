@@ -42,14 +42,24 @@ def test_biased_candidate_blocked_good_candidate_promoted(tmp_path):
         "roc_auc" in report["checks"][0]["message"]
         and "< min 0.8" in report["checks"][0]["message"]
     )
+    bias = report["checks"][1]
+    assert bias["name"] == "bias" and bias["status"] == "failed"
+    assert "equalized_odds_difference" in bias["message"] and "(worst: sex)" in bias["message"]
     assert report["promotion"]["promoted"] is False
+    client = MlflowClient()
+    run_id = report["mlflow"]["run_id"]
+    (bias_run,) = client.search_runs(
+        [client.get_run(run_id).info.experiment_id],
+        f"tags.mlflow.parentRunId = '{run_id}' and tags.`validate.check` = 'bias'",
+    )
+    assert "bias_sex.png" in [a.path for a in client.list_artifacts(bias_run.info.run_id)]
 
     good = run_cli("run", "-c", str(sample / "good.yaml"), "--json", str(tmp_path / "g.json"))
     assert good.returncode == 0, good.stderr
     report = json.loads((tmp_path / "g.json").read_text())
     assert report["decision"] == "pass" and report["promotion"]["promoted"] is True
+    assert [c["status"] for c in report["checks"]] == ["passed", "passed"]
     assert report["promotion"]["version"] == "2"
-    client = MlflowClient()
     assert str(client.get_model_version_by_alias("credit", "champion").version) == "2"
 
     # The registered Keras candidate loads back through the registry and scores like the file.

@@ -177,6 +177,7 @@ def test_compare_and_set_inside_promote(server, request, models_dir):
     second = register_champion(models_dir / "weak", name=name)
     client = MlflowClient()
     candidate = resolve_model(str(models_dir / "good"), role="candidate", task="binary")
+    mlflow.set_experiment(name)
     with mlflow.start_run() as run:
         pass
     stale = PromotionTarget(model=name, alias="champion", expected_version=first)

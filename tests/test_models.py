@@ -79,6 +79,7 @@ def test_registered_model_is_pinned_to_a_version(models_dir):
     import mlflow
     from mlflow import MlflowClient
 
+    mlflow.set_experiment("pinned")
     with mlflow.start_run():
         mlflow.log_artifacts(str(models_dir / "good"), "m")
         run_id = mlflow.active_run().info.run_id

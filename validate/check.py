@@ -45,6 +45,7 @@ class CheckContext:
     baseline: ModelRef | None = None
     threshold: float = 0.5
     seed: int = 0
+    artifact_dir: str | None = None  # this check's own folder for files (plots) to record
     extras: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -91,6 +92,11 @@ class BaseCheck:
             ) from exc
         cls.validate_for_task(name, settings, task)
         return cls(name=name, settings=settings)
+
+    def required_columns(self) -> tuple[str, ...]:
+        """Eval columns this check reads beyond the features and target (checked before any
+        check runs, so a missing one is a usage error, not a check error)."""
+        return ()
 
     @classmethod
     def validate_for_task(cls, name: str, settings: CheckSettings, task: str) -> None:

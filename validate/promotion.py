@@ -205,7 +205,7 @@ def _log_candidate(client: Any, candidate: ModelRef, run_id: str) -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         target = Path(folder) / CANDIDATE_ARTIFACT
-        save_tensorflow_pyfunc(candidate, target)
+        save_tensorflow_pyfunc(candidate, target, candidate.features or None)
         client.log_artifacts(run_id, str(target), CANDIDATE_ARTIFACT)
 
 
@@ -235,6 +235,7 @@ def ref_to_json(ref: ModelRef) -> str:
             "role": ref.role,
             "task": ref.task,
             "column": ref.column,
+            "features": list(ref.features),
             "registry": None if ref.registry is None else asdict(ref.registry),
         }
     )
@@ -245,4 +246,5 @@ def ref_from_json(text: str) -> ModelRef:
 
     data = json.loads(text)
     registry = data.pop("registry")
+    data["features"] = tuple(data.get("features", ()))
     return ModelRef(**data, registry=None if registry is None else RegistryVersion(**registry))

@@ -61,7 +61,7 @@ class MlflowRecorder:
             ) from exc
         return self.run_id
 
-    def record_check(self, result: CheckResult) -> str:
+    def record_check(self, result: CheckResult, artifact_dir: str | None = None) -> str:
         """One nested run: metrics, assertion outcomes, status tag, the result as JSON."""
         from mlflow.entities import Metric, RunTag
 
@@ -90,6 +90,8 @@ class MlflowRecorder:
         ]
         self.client.log_batch(child_id, metrics=metrics, tags=tags)
         self.client.log_dict(child_id, result.to_dict(), "check_result.json")
+        if artifact_dir and Path(artifact_dir).is_dir() and any(Path(artifact_dir).iterdir()):
+            self.client.log_artifacts(child_id, artifact_dir)
         status = "FINISHED" if result.status.value in ("passed", "skipped") else "FAILED"
         self.client.set_terminated(child_id, status=status)
         return child_id

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from validate.check import CheckContext
 from validate.config import LoadedConfig, load_config
 from validate.data import Datasets, load_datasets
 from validate.errors import ConfigError, DataError, PromotionError, ValidateError
-from validate.executors.local import execute_local
+from validate.executors.local import artifact_folder, execute_local
 from validate.gate import EXIT_GATE_FAILED, Decision, decide
 from validate.models.adapter import ModelRef, precomputed, resolve_model
 from validate.promotion import PromotionTarget, current_alias_version, ref_to_json
@@ -70,20 +71,24 @@ def run_validation(
     use_tracking_uri(tracking_uri)
     datasets = load_datasets(loaded)
     candidate, baseline = resolve_models(loaded)
+    candidate = replace(candidate, features=datasets.features, _loaded=[])
     wants_promotion = request.promote or bool(config.promote and config.promote.enabled)
     target = promotion_target(loaded, baseline, required=wants_promotion)
     context = build_context(loaded, datasets, candidate, baseline)
 
+    _require_check_columns(selected, datasets)
     recorder = MlflowRecorder(tracking_uri=tracking_uri, experiment=config.mlflow.experiment)
     run_id = recorder.start(
         run_name=f"validate {Path(request.config_path).name}",
         params=_run_params(loaded, candidate, baseline, selected, target),
         tags=_run_tags(loaded, candidate, target),
     )
+    artifacts = tempfile.TemporaryDirectory(prefix="validate-")
+    context = replace(context, artifact_dir=artifacts.name)
     try:
         results = tuple(execute_local(selected, context, jobs=request.jobs, on_result=on_result))
         for result in results:
-            recorder.record_check(result)
+            recorder.record_check(result, artifact_folder(artifacts.name, result.name))
         decision = decide(results)
         promotion, exit_code = _maybe_promote(
             recorder, decision, candidate, target, wants_promotion
@@ -111,6 +116,8 @@ def run_validation(
     except BaseException as exc:
         recorder.kill(f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        artifacts.cleanup()
     return RunOutcome(
         report=report,
         decision=decision,
@@ -119,6 +126,19 @@ def run_validation(
         run_id=run_id,
         exit_code=exit_code,
     )
+
+
+def _require_check_columns(selected: list[SelectedCheck], datasets: Datasets) -> None:
+    """Columns a check names (sensitive features, slices) must exist before anything runs."""
+    for item in selected:
+        wanted = getattr(item.check, "required_columns", lambda: ())()
+        missing = [c for c in wanted if c not in datasets.eval.columns]
+        if missing:
+            available = ", ".join(map(str, list(datasets.eval.columns)[:12]))
+            raise DataError(
+                f"checks.{item.name}: column(s) {', '.join(missing)} not in data.eval; "
+                f"available: {available}"
+            )
 
 
 def _require_local_executor(executor: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -26,6 +27,53 @@ class Bound(BaseModel):
         return self
 
 
+Judge = Literal["point", "upper_ci", "lower_ci"]
+
+
+class CIBound(Bound):
+    """A bound that may be judged on a confidence limit instead of the point estimate.
+
+    ``judge: upper_ci`` (with ``max``) is the strict gate for lower-is-better metrics:
+    it passes only when the whole interval is below the bound; ``lower_ci`` is its
+    mirror for ``min``.
+    """
+
+    judge: Judge = "point"
+
+    @model_validator(mode="after")
+    def _judge_fits_side(self) -> CIBound:
+        if self.judge == "upper_ci" and self.max is None:
+            raise ValueError("judge: upper_ci applies to a max bound; add max or use lower_ci")
+        if self.judge == "lower_ci" and self.min is None:
+            raise ValueError("judge: lower_ci applies to a min bound; add min or use upper_ci")
+        return self
+
+
+class ChangeBound(BaseModel):
+    """How much worse than the champion a metric may get (on the same rows)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_increase: float | None = None
+    max_decrease: float | None = None
+    judge: Judge = "point"
+
+    @model_validator(mode="after")
+    def _has_a_bound(self) -> ChangeBound:
+        if (self.max_increase is None) == (self.max_decrease is None):
+            raise ValueError("give exactly one of max_increase or max_decrease")
+        return self
+
+    def as_bound(self) -> CIBound:
+        """The same rule as a bound on the change (candidate − champion)."""
+        if self.max_increase is not None:
+            upper: Judge = "upper_ci" if self.judge != "point" else "point"
+            return CIBound(max=self.max_increase, judge=upper)
+        assert self.max_decrease is not None
+        lower: Judge = "lower_ci" if self.judge != "point" else "point"
+        return CIBound(min=-self.max_decrease, judge=lower)
+
+
 def format_value(value: float) -> str:
     """Three decimals for values in [-1000, 1000], else general format: short and readable."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -35,28 +83,57 @@ def format_value(value: float) -> str:
     return f"{value:.3f}"
 
 
-def judge(metric: str, value: float, bound: Bound) -> tuple[Assertion, ...]:
+def judge(
+    metric: str,
+    value: float,
+    bound: Bound,
+    ci: tuple[float, float] | None = None,
+    note: str = "",
+) -> tuple[Assertion, ...]:
     """Judge ``value`` against each side of ``bound``.
 
     Returns one :class:`Assertion` per side, each with a sentence such as
-    ``roc_auc 0.710 < min 0.8``. A value that is NaN (not computable) fails.
+    ``roc_auc 0.710 < min 0.8``. A value that is NaN (not computable) fails. When
+    ``bound.judge`` is ``upper_ci``/``lower_ci`` and ``ci`` is given, that side is
+    judged on the confidence limit and the sentence says so.
     """
-    computable = value is not None and not math.isnan(value)
+    how = getattr(bound, "judge", "point")
+    shown = format_value(value)
+    if ci is not None:
+        shown += f" [{format_value(ci[0])}, {format_value(ci[1])}]"
     sides = [
-        # (side, op, limit, holds, sign when failing)
-        ("min", ">=", bound.min, lambda v, limit: v >= limit, "<"),
-        ("max", "<=", bound.max, lambda v, limit: v <= limit, ">"),
+        # (side, op, limit, holds, sign when failing, judged value)
+        (
+            "min",
+            ">=",
+            bound.min,
+            lambda v, lim: v >= lim,
+            "<",
+            ci[0] if how == "lower_ci" and ci else value,
+        ),
+        (
+            "max",
+            "<=",
+            bound.max,
+            lambda v, lim: v <= lim,
+            ">",
+            ci[1] if how == "upper_ci" and ci else value,
+        ),
     ]
     assertions = []
-    for side, op, limit, holds, failing_sign in sides:
+    for side, op, limit, holds, failing_sign, judged in sides:
         if limit is None:
             continue
-        ok = computable and holds(value, limit)
+        computable = judged is not None and not math.isnan(judged)
+        ok = computable and holds(judged, limit)
+        on_ci = how != "point" and ci is not None and judged is not value
         if computable:
-            sentence = (
-                f"{metric} {format_value(value)} {op if ok else failing_sign} {side} {limit:g}"
-            )
+            sentence = f"{metric} {shown} {op if ok else failing_sign} {side} {limit:g}"
+            if on_ci:
+                sentence += f" (judged on the {'upper' if side == 'max' else 'lower'} CI)"
         else:
             sentence = f"{metric} could not be computed (nan); {side} {limit:g}"
-        assertions.append(Assertion(metric, op, limit, value, ok, sentence=sentence))
+        if note:
+            sentence += f" {note}"
+        assertions.append(Assertion(metric, op, limit, value, ok, ci=ci, sentence=sentence))
     return tuple(assertions)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 
 from validate.check import CheckContext
 from validate.registry import SelectedCheck
@@ -17,12 +19,22 @@ ProgressCallback = Callable[[CheckResult], None]
 WORKER_DIED = "worker process died before the check finished (killed or out of memory)"
 
 
+def artifact_folder(root: str | None, name: str) -> str | None:
+    """Each check writes its files (plots) under ``root/<check id>``."""
+    if root is None:
+        return None
+    folder = os.path.join(root, name)
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
 def run_one(selected: SelectedCheck, context: CheckContext) -> CheckResult:
     """Run one check; anything it raises becomes an ``error`` result (fail closed).
 
     ``KeyboardInterrupt`` is not caught: Ctrl-C stops the whole run.
     """
     started = time.perf_counter()
+    context = replace(context, artifact_dir=artifact_folder(context.artifact_dir, selected.name))
     try:
         result = selected.check.run(context)
         if not isinstance(result, CheckResult):

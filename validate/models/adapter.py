@@ -44,6 +44,7 @@ class ModelRef:
     task: str
     registry: RegistryVersion | None = None
     column: str | None = None
+    features: tuple[str, ...] = ()  # the config's model inputs, recorded when it is registered
     _loaded: list[Any] = field(default_factory=list, compare=False, repr=False)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -81,9 +82,10 @@ class ModelRef:
             except ModelError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a model raising is a bad model, not a bug
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                # TensorFlow's messages start "in user code:": keep the whole text, condensed.
+                text = " ".join(str(exc).split())
                 raise ModelError(
-                    f"{who}: predict failed: {type(exc).__name__}: {first[:300]}; "
+                    f"{who}: predict failed: {type(exc).__name__}: {text[:300]}; "
                     "check that data.features match the model's inputs"
                 ) from exc
         return normalize_scores(raw, task=self.task, n_rows=len(frame), who=who)

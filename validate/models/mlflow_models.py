@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -43,7 +44,10 @@ def load_mlflow_model(location: str, *, task: str, who: str) -> Any:
             estimator = mlflow.sklearn.load_model(location)
             if hasattr(estimator, "predict_proba"):
                 return _ProbaScorer(estimator)
-        return _PyfuncScorer(mlflow.pyfunc.load_model(location))
+        with warnings.catch_warnings():
+            # Unpickling a PythonModel without type hints makes MLflow warn; not the user's concern.
+            warnings.simplefilter("ignore", UserWarning)
+            return _PyfuncScorer(mlflow.pyfunc.load_model(location))
     except Exception as exc:  # noqa: BLE001 - any load failure means an unusable model
         message = " ".join((getattr(exc, "message", None) or str(exc)).split())[:300]
         raise ModelError(f"{who}: cannot load the MLflow model: {message}") from exc
@@ -52,6 +56,9 @@ def load_mlflow_model(location: str, *, task: str, who: str) -> Any:
 def _signature_columns(model: Any) -> tuple[str, ...] | None:
     """Column names from the model's input signature, when it has named columns."""
     try:
+        recorded = (model.metadata.metadata or {}).get("validate_features")
+        if recorded:
+            return tuple(str(n) for n in recorded)
         schema = model.metadata.get_input_schema()
         names = schema.input_names() if schema is not None and schema.has_input_names() else None
     except Exception:  # noqa: BLE001 - no usable signature: fall back to data.features

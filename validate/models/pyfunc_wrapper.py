@@ -32,7 +32,9 @@ class TensorFlowScores(PythonModel):
         return self._scorer.predict_scores(model_input)
 
 
-def save_tensorflow_pyfunc(ref: ModelRef, destination: Path) -> None:
+def save_tensorflow_pyfunc(
+    ref: ModelRef, destination: Path, features: tuple[str, ...] | None = None
+) -> None:
     """Write an MLflow model folder at ``destination`` that wraps ``ref``'s file."""
     with warnings.catch_warnings():
         # MLflow warns that python_model objects are cloudpickled; ours is a tiny known class.
@@ -45,6 +47,9 @@ def save_tensorflow_pyfunc(ref: ModelRef, destination: Path) -> None:
                 path=str(destination),
                 python_model=TensorFlowScores(ref.kind),
                 artifacts={"model": ref.location},
+                # Keras models take a bare matrix: remember which columns, in which order,
+                # so a later validation scores this version with its own inputs.
+                metadata={"validate_features": list(features)} if features else None,
             )
         finally:
             mlflow_logger.setLevel(level)

@@ -19,8 +19,10 @@ _STATUS_COLOURS = {
 
 def key_metrics(result: CheckResult, limit: int = 3) -> str:
     """The metrics that have thresholds first, then the rest, up to ``limit``."""
-    judged = list(dict.fromkeys(a.metric for a in result.assertions))
-    names = judged + [m for m in result.metrics if m not in judged]
+    judged = [m for m in dict.fromkeys(a.metric for a in result.assertions) if m in result.metrics]
+    # Per-slice names ("sex/…") and interval ends stay in the JSON and MLflow.
+    headline = [m for m in result.metrics if "/" not in m and not m.endswith(("ci_low", "ci_high"))]
+    names = judged + [m for m in headline if m not in judged]
     return ", ".join(
         f"{n} {format_value(result.metrics[n])}" for n in names[:limit] if n in result.metrics
     )

@@ -28,7 +28,9 @@ it would be from a MetricFrame on the resampled rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,18 +153,12 @@ def _ratio(by_group: np.ndarray, overall: np.ndarray, method: str) -> np.ndarray
         return np.nanmin(folded, axis=-1)
 
 
-class _quiet_all_nan:
+@contextlib.contextmanager
+def _quiet_all_nan() -> Iterator[None]:
     """nanmax/nanmin warn on all-NaN slices (a resample where every group is empty)."""
-
-    def __enter__(self) -> None:
-        import warnings
-
-        self._catcher = warnings.catch_warnings()
-        self._catcher.__enter__()
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc: object) -> None:
-        self._catcher.__exit__(*exc)
+        yield
 
 
 def _python_max(a: np.ndarray, b: np.ndarray) -> np.ndarray:

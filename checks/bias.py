@@ -1,0 +1,487 @@
+"""The ``bias`` check: fairlearn's disparity metrics on an exact cell-count fast path, with
+bootstrap CIs, small-group handling and a paired comparison with the champion."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from validate.check import BaseCheck, CheckContext, CheckSettings
+from validate.errors import ConfigError
+from validate.results import Assertion, CheckResult, Status
+from validate.stats import fairness as fs
+from validate.thresholds import ChangeBound, CIBound, judge
+
+REGRESSION_AGGREGATES = ("mae_difference", "rmse_difference")
+PLOTTED = ("selection_rate", "true_positive_rate", "false_positive_rate")
+
+
+class BiasSettings(CheckSettings):
+    sensitive_features: list[str] = Field(min_length=1, description="Columns of data.eval.")
+    intersections: bool = Field(
+        default=True, description="Also judge the intersection of all sensitive features."
+    )
+    method: Literal["between_groups", "to_overall"] = "between_groups"
+    agg: Literal["worst_case", "mean"] = "worst_case"
+    min_group_size: int = Field(default=30, ge=0)
+    n_resamples: int = Field(default=1000, ge=0, description="Bootstrap resamples; 0: no CIs.")
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    thresholds: dict[str, CIBound] = Field(default_factory=dict)
+    vs_baseline: dict[str, ChangeBound] = Field(default_factory=dict)
+    custom_metrics: dict[str, str] = Field(
+        default_factory=dict,
+        description="name → 'module:function' (y_true, y_pred) -> float; via fairlearn MetricFrame.",
+    )
+
+
+@dataclass
+class _Grouping:
+    """One way of cutting the rows: a single sensitive feature, or their intersection."""
+
+    name: str
+    columns: tuple[str, ...]
+    labels: tuple[str, ...] = ()
+    kept: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    codes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+class BiasCheck(BaseCheck):
+    """Group fairness of the candidate's decisions, as fairlearn defines it."""
+
+    Settings = BiasSettings
+
+    @classmethod
+    def valid_metrics(cls, task: str, settings: BiasSettings) -> tuple[str, ...]:
+        base = REGRESSION_AGGREGATES if task == "regression" else fs.AGGREGATES
+        custom = tuple(
+            f"{n}_{kind}" for n in settings.custom_metrics for kind in ("difference", "ratio")
+        )
+        return base + custom
+
+    @classmethod
+    def validate_for_task(cls, name: str, settings: BiasSettings, task: str) -> None:  # type: ignore[override]
+        if task == "multiclass":
+            raise ConfigError(
+                f"checks.{name}: fairness metrics need binary decisions or regression; "
+                "data.task is multiclass"
+            )
+        valid = cls.valid_metrics(task, settings)
+        for section in ("thresholds", "vs_baseline"):
+            for metric in getattr(settings, section):
+                if metric not in valid:
+                    raise ConfigError(
+                        f"checks.{name}.{section}.{metric}: unknown metric for task '{task}'; "
+                        f"valid: {', '.join(valid)}"
+                    )
+        for metric, rule in settings.vs_baseline.items():
+            if metric.endswith("_ratio") and rule.max_increase is not None:
+                raise ConfigError(
+                    f"checks.{name}.vs_baseline.{metric}: ratios get worse as they fall; "
+                    "use max_decrease"
+                )
+            if not metric.endswith("_ratio") and rule.max_decrease is not None:
+                raise ConfigError(
+                    f"checks.{name}.vs_baseline.{metric}: differences get worse as they grow; "
+                    "use max_increase"
+                )
+        for metric_name, target in settings.custom_metrics.items():
+            _import_metric(target, where=f"checks.{name}.custom_metrics.{metric_name}")
+
+    def required_columns(self) -> tuple[str, ...]:
+        return tuple(self.settings.sensitive_features)  # type: ignore[attr-defined]
+
+    def run(self, context: CheckContext) -> CheckResult:
+        started = time.perf_counter()
+        settings: BiasSettings = self.settings  # type: ignore[assignment]
+        warnings: list[str] = []
+        groupings = self._groupings(context, settings, warnings)
+        for grouping in groupings:
+            if int(grouping.kept.sum()) < 2:
+                return CheckResult(
+                    name=self.name,
+                    status=Status.ERROR,
+                    message=(
+                        f"{grouping.name}: fewer than two groups with at least "
+                        f"{settings.min_group_size} rows ({_describe_groups(grouping)}); "
+                        "lower min_group_size or use more data"
+                    ),
+                    duration_s=time.perf_counter() - started,
+                    details={"warnings": warnings},
+                )
+        if context.task == "regression":
+            per_grouping = [self._regression(context, g, settings) for g in groupings]
+        else:
+            per_grouping = [self._classification(context, g, settings) for g in groupings]
+        for grouping, found in zip(groupings, per_grouping, strict=True):
+            found.update(self._custom(context, grouping, settings))
+        metrics, assertions = self._judge(groupings, per_grouping, settings)
+        details: dict[str, Any] = {
+            "method": settings.method,
+            "agg": settings.agg,
+            "confidence": settings.confidence,
+            "n_resamples": settings.n_resamples,
+            "groupings": {
+                g.name: {
+                    "aggregates": found["aggregates"],
+                    "ci": found["ci"],
+                    "change_vs_baseline": found.get("change", {}),
+                    "groups": found["groups"],
+                    "excluded_small_groups": found["excluded"],
+                }
+                for g, found in zip(groupings, per_grouping, strict=True)
+            },
+            "warnings": warnings,
+        }
+        if context.artifact_dir and context.task != "regression":
+            details["artifacts"] = self._plot(context.artifact_dir, groupings, per_grouping)
+        failed = [a.sentence for a in assertions if not a.passed]
+        status = Status.FAILED if failed else Status.PASSED
+        summary = "; ".join(failed) if failed else "; ".join(a.sentence for a in assertions)
+        if not summary:
+            worst = metrics.get("demographic_parity_difference", metrics.get("mae_difference"))
+            summary = f"no thresholds set; worst difference {worst:.3f}"
+        if warnings:
+            summary += f" ({len(warnings)} warning{'s' if len(warnings) > 1 else ''})"
+        return CheckResult(
+            name=self.name,
+            status=status,
+            metrics=metrics,
+            assertions=assertions,
+            message=summary,
+            duration_s=time.perf_counter() - started,
+            details=details,
+        )
+
+    # -- groups ---------------------------------------------------------------------------
+
+    def _groupings(
+        self, context: CheckContext, settings: BiasSettings, warnings: list[str]
+    ) -> list[_Grouping]:
+        frame = context.eval_data
+        features = settings.sensitive_features
+        for column in features:
+            missing = int(frame[column].isna().sum())
+            if missing:
+                warnings.append(
+                    f"{column}: {missing} row(s) with a missing value form the group '<missing>'"
+                )
+        wanted = [(c,) for c in features]
+        if settings.intersections and len(features) > 1:
+            wanted.append(tuple(features))
+        groupings = []
+        for columns in wanted:
+            codes = fs.group_codes([frame[c].to_numpy() for c in columns])
+            counts = np.bincount(codes.codes, minlength=len(codes.labels)).astype(float)
+            kept = counts >= settings.min_group_size
+            grouping = _Grouping(
+                name=" x ".join(columns),
+                columns=columns,
+                labels=tuple("/".join(label) for label in codes.labels),
+                kept=kept,
+                counts=counts,
+                codes=codes.codes,
+            )
+            small = [
+                f"{label} (n={int(n)})"
+                for label, n, keep in zip(grouping.labels, counts, kept, strict=True)
+                if not keep
+            ]
+            if small:
+                warnings.append(
+                    f"{grouping.name}: groups below min_group_size {settings.min_group_size} are "
+                    f"reported but left out of the aggregates: {', '.join(small)}"
+                )
+            groupings.append(grouping)
+        return groupings
+
+    # -- binary classification ------------------------------------------------------------
+
+    def _classification(
+        self, context: CheckContext, grouping: _Grouping, settings: BiasSettings
+    ) -> dict[str, Any]:
+        y = context.y_true.astype(np.int64)
+        decide = lambda scores: (scores >= context.threshold).astype(np.int64)  # noqa: E731
+        predictions = decide(context.candidate_scores)
+        n_groups = len(grouping.labels)
+        kept = grouping.kept
+        baseline = context.baseline_scores
+        if baseline is not None:
+            paired = fs.paired_cells(grouping.codes, y, predictions, decide(baseline), n_groups)
+            cells = paired.sum(axis=-1)
+        else:
+            paired = None
+            cells = fs.confusion_cells(grouping.codes, y, predictions, n_groups)
+        point = {
+            k: float(v)
+            for k, v in fs.aggregates(cells[kept], method=settings.method, agg=settings.agg).items()
+        }
+        per_group = fs.group_metrics(cells)
+        ci: dict[str, list[float]] = {}
+        group_ci: dict[str, np.ndarray] = {}
+        change: dict[str, Any] = {}
+        seed = context.seed
+        if settings.n_resamples:
+            if paired is not None:
+                draws = fs.bootstrap_cells(
+                    paired[kept], n_resamples=settings.n_resamples, seed=seed
+                )
+                candidate_draws, baseline_draws = draws.sum(axis=-1), draws.sum(axis=-2)
+            else:
+                candidate_draws = fs.bootstrap_cells(
+                    cells[kept], n_resamples=settings.n_resamples, seed=seed
+                )
+                baseline_draws = None
+            boot = fs.aggregates(candidate_draws, method=settings.method, agg=settings.agg)
+            ci = {k: list(fs.percentile_interval(v, settings.confidence)) for k, v in boot.items()}
+            boot_groups = fs.group_metrics(candidate_draws)
+            tail = (1 - settings.confidence) / 2 * 100
+            for metric in PLOTTED:
+                with fs._quiet_all_nan():
+                    group_ci[metric] = np.nanpercentile(
+                        boot_groups[metric], [tail, 100 - tail], axis=0
+                    )
+        else:
+            baseline_draws = None
+        if paired is not None:
+            baseline_point = fs.aggregates(
+                paired.sum(axis=-2)[kept], method=settings.method, agg=settings.agg
+            )
+            for name, value in baseline_point.items():
+                entry: dict[str, Any] = {
+                    "champion": float(value),
+                    "change": point[name] - float(value),
+                }
+                if baseline_draws is not None:
+                    boot_base = fs.aggregates(
+                        baseline_draws, method=settings.method, agg=settings.agg
+                    )
+                    entry["ci"] = list(
+                        fs.percentile_interval(boot[name] - boot_base[name], settings.confidence)
+                    )
+                change[name] = entry
+        groups = []
+        kept_index = np.flatnonzero(kept)
+        for index, label in enumerate(grouping.labels):
+            row: dict[str, Any] = {"group": label, "included": bool(kept[index])}
+            row.update({m: _plain(per_group[m][index]) for m in fs.GROUP_METRICS})
+            if group_ci and kept[index]:
+                position = int(np.searchsorted(kept_index, index))
+                row["ci"] = {
+                    m: [_plain(group_ci[m][0][position]), _plain(group_ci[m][1][position])]
+                    for m in PLOTTED
+                }
+            groups.append(row)
+        excluded = [label for label, keep in zip(grouping.labels, kept, strict=True) if not keep]
+        return {
+            "aggregates": point,
+            "ci": ci,
+            "change": change,
+            "groups": groups,
+            "excluded": excluded,
+        }
+
+    # -- regression -----------------------------------------------------------------------
+
+    def _regression(
+        self, context: CheckContext, grouping: _Grouping, settings: BiasSettings
+    ) -> dict[str, Any]:
+        errors = np.asarray(context.candidate_scores, dtype=float) - context.y_true.astype(float)
+        n_groups = len(grouping.labels)
+        kept = grouping.kept
+
+        def group_errors(weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+            w = np.ones_like(errors) if weights is None else weights
+            count = np.bincount(grouping.codes, weights=w, minlength=n_groups)
+            absolute = np.bincount(grouping.codes, weights=w * np.abs(errors), minlength=n_groups)
+            squared = np.bincount(grouping.codes, weights=w * errors**2, minlength=n_groups)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return absolute / count, np.sqrt(squared / count)
+
+        def spread(values: np.ndarray, overall: float) -> float:
+            values = values[kept]
+            if settings.method == "between_groups":
+                return float(np.nanmax(values) - np.nanmin(values))
+            return float(np.nanmax(np.abs(values - overall)))
+
+        mask = kept[grouping.codes]
+        mae, rmse = group_errors(None)
+        overall_mae = float(np.mean(np.abs(errors[mask])))
+        overall_rmse = float(np.sqrt(np.mean(errors[mask] ** 2)))
+        point = {
+            "mae_difference": spread(mae, overall_mae),
+            "rmse_difference": spread(rmse, overall_rmse),
+        }
+        ci: dict[str, list[float]] = {}
+        if settings.n_resamples:
+            rng = np.random.default_rng(context.seed)
+            n = len(errors)
+            # Row bootstrap as multinomial weights: regression errors are not cell counts.
+            resamples = min(settings.n_resamples, 200)
+            samples: dict[str, list[float]] = {k: [] for k in point}
+            for _ in range(resamples):
+                weights = rng.multinomial(n, np.full(n, 1.0 / n)).astype(float)
+                b_mae, b_rmse = group_errors(weights)
+                w = weights[mask]
+                samples["mae_difference"].append(
+                    spread(b_mae, float(np.sum(w * np.abs(errors[mask])) / w.sum()))
+                )
+                samples["rmse_difference"].append(
+                    spread(b_rmse, float(np.sqrt(np.sum(w * errors[mask] ** 2) / w.sum())))
+                )
+            ci = {
+                k: list(fs.percentile_interval(np.array(v), settings.confidence))
+                for k, v in samples.items()
+            }
+        groups = [
+            {
+                "group": label,
+                "included": bool(kept[i]),
+                "count": int(grouping.counts[i]),
+                "mae": _plain(mae[i]),
+                "rmse": _plain(rmse[i]),
+            }
+            for i, label in enumerate(grouping.labels)
+        ]
+        excluded = [label for label, keep in zip(grouping.labels, kept, strict=True) if not keep]
+        return {"aggregates": point, "ci": ci, "groups": groups, "excluded": excluded}
+
+    # -- user metrics through fairlearn ---------------------------------------------------
+
+    def _custom(
+        self, context: CheckContext, grouping: _Grouping, settings: BiasSettings
+    ) -> dict[str, Any]:
+        if not settings.custom_metrics:
+            return {}
+        from fairlearn.metrics import MetricFrame
+
+        mask = grouping.kept[grouping.codes]
+        y_pred = context.candidate_scores
+        if context.task == "binary":
+            y_pred = (y_pred >= context.threshold).astype(np.int64)
+        functions = {n: _import_metric(t, where=n) for n, t in settings.custom_metrics.items()}
+        frame = MetricFrame(
+            metrics=functions,
+            y_true=context.y_true[mask],
+            y_pred=y_pred[mask],
+            sensitive_features=context.eval_data.loc[mask, list(grouping.columns)],
+        )
+        difference = frame.difference(method=settings.method)
+        ratio = frame.ratio(method=settings.method)
+        extra = {}
+        for name in functions:
+            extra[f"{name}_difference"] = float(difference[name])
+            extra[f"{name}_ratio"] = float(ratio[name])
+        return {"custom": extra}
+
+    # -- thresholds -----------------------------------------------------------------------
+
+    def _judge(
+        self, groupings: list[_Grouping], per_grouping: list[dict[str, Any]], settings: BiasSettings
+    ) -> tuple[dict[str, float], tuple[Assertion, ...]]:
+        metrics: dict[str, float] = {}
+        worst: dict[str, tuple[float, str, tuple[float, float] | None]] = {}
+        worst_change: dict[str, tuple[float, str, tuple[float, float] | None]] = {}
+        for grouping, found in zip(groupings, per_grouping, strict=True):
+            values = {**found["aggregates"], **found.get("custom", {})}
+            for name, value in values.items():
+                metrics[f"{grouping.name}/{name}"] = value
+                interval = found["ci"].get(name)
+                ci = (interval[0], interval[1]) if interval else None
+                if name in found["ci"]:
+                    metrics[f"{grouping.name}/{name}.ci_low"] = interval[0]
+                    metrics[f"{grouping.name}/{name}.ci_high"] = interval[1]
+                lower_is_better = not name.endswith("_ratio")
+                current = worst.get(name)
+                if current is None or _worse(value, current[0], lower_is_better):
+                    worst[name] = (value, grouping.name, ci)
+            for name, entry in found.get("change", {}).items():
+                metrics[f"{grouping.name}/{name}.change_vs_baseline"] = entry["change"]
+                interval = entry.get("ci")
+                ci = (interval[0], interval[1]) if interval else None
+                lower_is_better = not name.endswith("_ratio")
+                current = worst_change.get(name)
+                if current is None or _worse(entry["change"], current[0], lower_is_better):
+                    worst_change[name] = (entry["change"], grouping.name, ci)
+        for name, (value, _, _) in worst.items():
+            metrics[name] = value
+        for name, (value, _, _) in worst_change.items():
+            metrics[f"{name}.change_vs_baseline"] = value
+        assertions: list[Assertion] = []
+        for name, bound in settings.thresholds.items():
+            value, where, ci = worst[name]
+            assertions.extend(judge(name, value, bound, ci, note=f"(worst: {where})"))
+        for name, rule in settings.vs_baseline.items():
+            if name not in worst_change:
+                continue  # no champion scores: reported as skipped in the message below
+            value, where, ci = worst_change[name]
+            assertions.extend(
+                judge(
+                    f"{name} change vs champion",
+                    value,
+                    rule.as_bound(),
+                    ci,
+                    note=f"(worst: {where})",
+                )
+            )
+        return metrics, tuple(assertions)
+
+    def _plot(
+        self, folder: str, groupings: list[_Grouping], per_grouping: list[dict[str, Any]]
+    ) -> list[str]:
+        from validate.plots import group_bar_chart
+
+        names = []
+        for grouping, found in zip(groupings, per_grouping, strict=True):
+            rows = [r for r in found["groups"] if r["included"]]
+            file = Path(folder) / f"bias_{grouping.name.replace(' x ', '_x_')}.png"
+            group_bar_chart(
+                file,
+                title=f"{grouping.name}: rates by group ({len(rows)} groups)",
+                groups=[r["group"] for r in rows],
+                values={m: [r[m] for r in rows] for m in PLOTTED},
+                intervals={
+                    m: [tuple(r["ci"][m]) for r in rows]
+                    for m in PLOTTED
+                    if all("ci" in r for r in rows)
+                },
+            )
+            names.append(file.name)
+        return names
+
+
+def _worse(value: float, than: float, lower_is_better: bool) -> bool:
+    if np.isnan(than):
+        return not np.isnan(value)
+    return value > than if lower_is_better else value < than
+
+
+def _plain(value: Any) -> float | None:
+    number = float(value)
+    return None if np.isnan(number) else number
+
+
+def _describe_groups(grouping: _Grouping) -> str:
+    return ", ".join(
+        f"{label} n={int(n)}" for label, n in zip(grouping.labels, grouping.counts, strict=True)
+    )
+
+
+def _import_metric(target: str, *, where: str) -> Callable[..., float]:
+    module_name, _, attribute = target.partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(
+            f"{where}: cannot import '{target}' ({exc}); use 'module:function'"
+        ) from exc
+    if not callable(function):
+        raise ConfigError(f"{where}: '{target}' is not callable")
+    return function
