@@ -168,7 +168,7 @@ class BiasCheck(BaseCheck):
         frame = context.eval_data
         features = settings.sensitive_features
         for column in features:
-            missing = int(frame[column].isna().sum())
+            missing = int(frame[column].isna().sum()) if frame[column].hasnans else 0
             if missing:
                 warnings.append(
                     f"{column}: {missing} row(s) with a missing value form the group '<missing>'"
@@ -178,7 +178,7 @@ class BiasCheck(BaseCheck):
             wanted.append(tuple(features))
         groupings = []
         for columns in wanted:
-            codes = fs.group_codes([frame[c].to_numpy() for c in columns])
+            codes = fs.group_codes([frame[c] for c in columns])
             counts = np.bincount(codes.codes, minlength=len(codes.labels)).astype(float)
             kept = counts >= settings.min_group_size
             grouping = _Grouping(

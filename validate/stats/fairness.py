@@ -32,6 +32,7 @@ import contextlib
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -65,28 +66,42 @@ class GroupCodes:
     labels: tuple[tuple[str, ...], ...]
 
 
-def group_codes(columns: Sequence[np.ndarray], missing_label: str = "<missing>") -> GroupCodes:
-    """Intersectional groups of one or more sensitive columns (missing values form a group)."""
+def group_codes(columns: Sequence[Any], missing_label: str = "<missing>") -> GroupCodes:
+    """Intersectional groups of one or more sensitive columns (missing values form a group).
+
+    Columns may be pandas Series (categorical and Arrow-backed strings factorise
+    fastest), NumPy arrays or lists. Groups are numbered in sorted label order.
+    """
     import pandas as pd
 
     codes = np.zeros(len(columns[0]), dtype=np.int64)
-    uniques_per_column = []
+    uniques_per_column: list[list[str]] = []
     for column in columns:
-        series = pd.Series(column)
-        if series.isna().any():
-            series = series.astype(object).where(series.notna(), missing_label)
-        column_codes, uniques = pd.factorize(series, sort=True)
-        uniques_per_column.append([str(u) for u in uniques])
-        codes = codes * len(uniques) + column_codes
-    present, dense = np.unique(codes, return_inverse=True)
-    labels = []
+        column_codes, uniques = pd.factorize(column, sort=True, use_na_sentinel=True)
+        labels = [str(u) for u in uniques]
+        column_codes = np.asarray(column_codes, dtype=np.int64)
+        if (column_codes < 0).any():
+            # Missing values become their own group, placed in sorted label order.
+            labels.append(missing_label)
+            column_codes = np.where(column_codes < 0, len(labels) - 1, column_codes)
+        order = np.argsort(np.array(labels, dtype=object), kind="stable")
+        rank = np.empty(len(labels), dtype=np.int64)
+        rank[order] = np.arange(len(labels))
+        uniques_per_column.append([labels[k] for k in order])
+        codes = codes * len(labels) + rank[column_codes]
+    # Dense group indices without sorting the rows: the code space is small (product of levels).
+    space = int(np.prod([len(u) for u in uniques_per_column]))
+    present = np.flatnonzero(np.bincount(codes, minlength=space))
+    lookup = np.zeros(space, dtype=np.int64)
+    lookup[present] = np.arange(len(present))
+    labels_out = []
     for code in present:
         parts = []
         for uniques in reversed(uniques_per_column):
             code, index = divmod(int(code), len(uniques))
             parts.append(uniques[index])
-        labels.append(tuple(reversed(parts)))
-    return GroupCodes(codes=dense.astype(np.int64), labels=tuple(labels))
+        labels_out.append(tuple(reversed(parts)))
+    return GroupCodes(codes=lookup[codes], labels=tuple(labels_out))
 
 
 def confusion_cells(
