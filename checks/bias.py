@@ -37,7 +37,7 @@ class BiasSettings(CheckSettings):
     vs_baseline: dict[str, ChangeBound] = Field(default_factory=dict)
     custom_metrics: dict[str, str] = Field(
         default_factory=dict,
-        description="name → 'module:function' (y_true, y_pred) -> float; via fairlearn MetricFrame.",
+        description="name → 'module:function' (y_true, y_pred) -> float, via MetricFrame.",
     )
 
 

@@ -1,0 +1,147 @@
+"""The ``mindiff`` check: how far apart the candidate's score distributions are for the
+sensitive group and the rest, in MinDiff's own terms (MMD, absolute correlation)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from validate.check import BaseCheck, CheckContext, CheckSettings
+from validate.errors import ConfigError
+from validate.results import CheckResult, Status
+from validate.stats import mindiff as md
+from validate.stats.fairness import percentile_interval
+from validate.thresholds import CIBound, judge
+
+METRICS = ("mmd", "absolute_correlation")
+
+
+class RemediationSettings(CheckSettings):
+    """How ``validate remediate`` retrains a Keras candidate with MinDiff."""
+
+    weight: float = Field(default=1.5, gt=0)
+    epochs: int = Field(default=8, ge=1)
+    batch_size: int = Field(default=256, ge=8)
+    learning_rate: float = Field(default=0.01, gt=0)
+
+
+class MinDiffSettings(CheckSettings):
+    sensitive_feature: str
+    sensitive_group: str | None = Field(
+        default=None, description="Value marking the sensitive group; default: the rarer of two."
+    )
+    within: Literal["negative", "positive", "all"] = Field(
+        default="negative", description="Rows compared: negatives gives MinDiff's FPR-gap use."
+    )
+    kernel: Literal["gaussian", "laplacian"] = "gaussian"
+    max_rows: int = Field(default=2000, ge=20, description="Seeded subsample above this (O(n²)).")
+    n_resamples: int = Field(default=100, ge=0)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    thresholds: dict[str, CIBound] = Field(default_factory=dict)
+    remediation: RemediationSettings = Field(default_factory=RemediationSettings)
+
+
+class MinDiffCheck(BaseCheck):
+    """Distribution gap of the candidate's scores between the sensitive group and the rest."""
+
+    Settings = MinDiffSettings
+
+    @classmethod
+    def validate_for_task(cls, name: str, settings: MinDiffSettings, task: str) -> None:  # type: ignore[override]
+        if task != "binary":
+            raise ConfigError(f"checks.{name}: MinDiff compares binary scores; data.task is {task}")
+        for metric in settings.thresholds:
+            if metric not in METRICS:
+                raise ConfigError(
+                    f"checks.{name}.thresholds.{metric}: unknown metric; "
+                    f"valid: {', '.join(METRICS)}"
+                )
+
+    def required_columns(self) -> tuple[str, ...]:
+        return (self.settings.sensitive_feature,)  # type: ignore[attr-defined]
+
+    def run(self, context: CheckContext) -> CheckResult:
+        started = time.perf_counter()
+        settings: MinDiffSettings = self.settings  # type: ignore[assignment]
+        column = context.eval_data[settings.sensitive_feature].astype("string").fillna("<missing>")
+        group = settings.sensitive_group or _rarer_of_two(column, settings.sensitive_feature)
+        if group not in set(column.unique()):
+            return self._error(
+                started,
+                f"{settings.sensitive_feature}: no rows with value "
+                f"'{group}'; set sensitive_group to a value in the data",
+            )
+        membership = (column == group).to_numpy().astype(np.float32)
+        y = context.y_true
+        rows = {"negative": y == 0, "positive": y == 1, "all": np.ones(len(y), bool)}[
+            settings.within
+        ]
+        for value, who in ((1.0, f"'{group}'"), (0.0, "the rest")):
+            if not np.any(rows & (membership == value)):
+                return self._error(
+                    started, f"no {settings.within} rows in {who}; MinDiff needs both groups"
+                )
+        index = np.flatnonzero(rows)
+        chosen = index[md.stratified_sample(membership[index], settings.max_rows, context.seed)]
+        member, scores = membership[chosen], context.candidate_scores[chosen].astype(np.float32)
+        metrics = md.distances(member, scores, kernel=settings.kernel)
+        intervals: dict[str, tuple[float, float]] = {}
+        if settings.n_resamples:
+            weights = md.bootstrap_weights(member, settings.n_resamples, context.seed)
+            boot = md.distances(member, scores, kernel=settings.kernel, weights=weights)
+            intervals = {k: percentile_interval(v, settings.confidence) for k, v in boot.items()}
+        details: dict[str, Any] = {
+            "sensitive_feature": settings.sensitive_feature,
+            "sensitive_group": group,
+            "within": settings.within,
+            "kernel": settings.kernel,
+            "rows_compared": int(len(chosen)),
+            "rows_eligible": int(len(index)),
+            "sensitive_rows": int(member.sum()),
+            "ci": {k: list(v) for k, v in intervals.items()},
+        }
+        if context.baseline_scores is not None:
+            champion = md.distances(
+                member, context.baseline_scores[chosen].astype(np.float32), kernel=settings.kernel
+            )
+            details["champion"] = champion
+            for name in METRICS:
+                metrics[f"{name}.change_vs_baseline"] = metrics[name] - champion[name]
+        assertions = tuple(
+            a
+            for name, bound in settings.thresholds.items()
+            for a in judge(name, metrics[name], bound, intervals.get(name))
+        )
+        failed = [a.sentence for a in assertions if not a.passed]
+        message = "; ".join(failed or [a.sentence for a in assertions]) or (
+            f"mmd {metrics['mmd']:.4f} between '{group}' and the rest ({settings.within} rows)"
+        )
+        return CheckResult(
+            name=self.name,
+            status=Status.FAILED if failed else Status.PASSED,
+            metrics=metrics,
+            assertions=assertions,
+            message=message,
+            duration_s=time.perf_counter() - started,
+            details=details,
+        )
+
+    def _error(self, started: float, message: str) -> CheckResult:
+        return CheckResult(
+            name=self.name,
+            status=Status.ERROR,
+            message=message,
+            duration_s=time.perf_counter() - started,
+        )
+
+
+def _rarer_of_two(column: Any, name: str) -> str:
+    counts = column.value_counts()
+    if len(counts) != 2:
+        raise ValueError(
+            f"{name} has {len(counts)} values; set sensitive_group to the one to compare"
+        )
+    return str(counts.idxmin())
