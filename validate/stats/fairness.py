@@ -95,10 +95,11 @@ def group_codes(columns: Sequence[Any], missing_label: str = "<missing>") -> Gro
     lookup = np.zeros(space, dtype=np.int64)
     lookup[present] = np.arange(len(present))
     labels_out = []
-    for code in present:
+    for present_code in present:
         parts = []
+        remainder = int(present_code)
         for uniques in reversed(uniques_per_column):
-            code, index = divmod(int(code), len(uniques))
+            remainder, index = divmod(remainder, len(uniques))
             parts.append(uniques[index])
         labels_out.append(tuple(reversed(parts)))
     return GroupCodes(codes=lookup[codes], labels=tuple(labels_out))
