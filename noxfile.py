@@ -49,6 +49,16 @@ def demo(session: nox.Session) -> None:
         env=QUIET_TF,
         success_codes=[0],
     )
+    session.log("biased candidate, remediated with MinDiff: expected to PASS after retraining")
+    session.run(
+        "validate",
+        "remediate",
+        "-c",
+        "sample_models/credit/biased.yaml",
+        "--out",
+        "reports/remediated",
+        env=QUIET_TF,
+    )
     session.log("reports written to reports/; MLflow data in mlflow.db (mlflow ui to browse)")
 
 

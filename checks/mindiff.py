@@ -92,7 +92,9 @@ class MinDiffCheck(BaseCheck):
         if settings.n_resamples:
             weights = md.bootstrap_weights(member, settings.n_resamples, context.seed)
             boot = md.distances(member, scores, kernel=settings.kernel, weights=weights)
-            intervals = {k: percentile_interval(v, settings.confidence) for k, v in boot.items()}
+            intervals = {
+                k: percentile_interval(np.asarray(v), settings.confidence) for k, v in boot.items()
+            }
         details: dict[str, Any] = {
             "sensitive_feature": settings.sensitive_feature,
             "sensitive_group": group,

@@ -243,3 +243,23 @@ def test_bias_on_multiclass_task(write_config, data_dir, models_dir):
     assert_clean_failure(
         invoke("run", "-c", str(path)), "checks.bias: fairness metrics need binary"
     )
+
+
+def test_remediate_needs_a_keras_candidate(write_config, data_dir, models_dir):
+    config = base_config(
+        data_dir,
+        models_dir,
+        checks={"mindiff": {"sensitive_feature": "group"}},
+        **{"data.train": str(data_dir / "train.parquet")},
+    )
+    result = invoke("remediate", "-c", str(write_config(config)), "--out", "out")
+    assert_clean_failure(
+        result, "model.candidate: remediate retrains Keras (.keras) models", "is a mlflow model"
+    )
+
+
+def test_remediate_needs_a_mindiff_section(write_config, data_dir, models_dir):
+    result = invoke(
+        "remediate", "-c", str(write_config(base_config(data_dir, models_dir))), "--out", "out"
+    )
+    assert_clean_failure(result, "checks.mindiff: remediate needs a mindiff section")

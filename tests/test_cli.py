@@ -228,3 +228,19 @@ def test_promote_unknown_run_is_usage_error():
     result = run_cli("promote", "0123456789abcdef0123456789abcdef")
     assert result.returncode == 2
     assert "not found in MLflow" in result.stderr
+
+
+def test_partial_runs_never_promote(write_config, data_dir, models_dir, champion, tmp_path):
+    config = base_config(
+        data_dir,
+        models_dir,
+        checks={"accuracy": {}, "bias": {"sensitive_features": ["group"]}},
+        **{"model.baseline": "models:/credit@champion", "promote": {"model": "credit"}},
+    )
+    report_path = tmp_path / "r.json"
+    result = run_cli(
+        "run", "-c", str(write_config(config)), "--check", "accuracy", "--json", str(report_path)
+    )
+    assert result.returncode == 0, result.stderr
+    promotion = json.loads(report_path.read_text())["promotion"]
+    assert promotion["promoted"] is False and "only some checks ran" in promotion["message"]

@@ -58,7 +58,7 @@ def test_biased_candidate_blocked_good_candidate_promoted(tmp_path):
     assert good.returncode == 0, good.stderr
     report = json.loads((tmp_path / "g.json").read_text())
     assert report["decision"] == "pass" and report["promotion"]["promoted"] is True
-    assert [c["status"] for c in report["checks"]] == ["passed", "passed"]
+    assert [c["status"] for c in report["checks"]] == ["passed", "passed", "passed"]
     assert report["promotion"]["version"] == "2"
     assert str(client.get_model_version_by_alias("credit", "champion").version) == "2"
 
@@ -70,3 +70,22 @@ def test_biased_candidate_blocked_good_candidate_promoted(tmp_path):
     assert details["baseline_metrics"]["roc_auc"] == pytest.approx(
         again["checks"][0]["metrics"]["roc_auc"], abs=1e-6
     )
+
+    # The worked example: MinDiff remediation of the biased candidate narrows its gaps.
+    remedied = run_cli(
+        "remediate", "-c", str(sample / "biased.yaml"), "--out", str(tmp_path / "fix")
+    )
+    assert remedied.returncode == 0, remedied.stderr
+    before = json.loads((tmp_path / "fix" / "report.before.json").read_text())
+    after = json.loads((tmp_path / "fix" / "report.after.json").read_text())
+
+    def metric(report, check, name):
+        return next(c for c in report["checks"] if c["name"] == check)["metrics"][name]
+
+    assert (
+        metric(after, "bias", "equalized_odds_difference")
+        < metric(before, "bias", "equalized_odds_difference") / 2
+    )
+    assert metric(after, "mindiff", "mmd") < metric(before, "mindiff", "mmd") / 10
+    assert (tmp_path / "fix" / "remediated.keras").is_file()
+    assert "equalized_odds_difference" in remedied.stdout and "BEFORE" in remedied.stdout

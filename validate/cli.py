@@ -153,6 +153,37 @@ def promote_command(run_id: str, tracking_uri: str | None, debug: bool) -> None:
     _guarded(debug, action)
 
 
+@cli.command()
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="validation.yaml with a Keras candidate, data.train and a mindiff section.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for remediated.keras, the configs and both reports.",
+)
+@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def remediate(config_path: str, out: str, jobs: int, debug: bool) -> None:
+    """Retrain a Keras candidate with MinDiff; validate it before and after."""
+
+    def action() -> int:
+        from validate.remediation import remediate as run_remediation
+
+        outcome = run_remediation(config_path, out, jobs=jobs)
+        click.echo(outcome.table())
+        click.echo(f"remediated model: {outcome.model_path}")
+        return 0
+
+    _guarded(debug, action)
+
+
 @cli.group("checks")
 def checks_group() -> None:
     """Inspect installed checks."""

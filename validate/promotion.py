@@ -15,7 +15,6 @@ import json
 import socket
 import tempfile
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -197,10 +196,9 @@ def _log_candidate(client: Any, candidate: ModelRef, run_id: str) -> None:
     if candidate.kind == "mlflow":
         client.log_artifacts(run_id, candidate.location, CANDIDATE_ARTIFACT)
         return
-    with warnings.catch_warnings():
+    with contextlib.redirect_stderr(io.StringIO()):
         # MLflow warns, when a PythonModel subclass is defined, that it has no type hints;
         # ours has none on purpose (hints would become an enforced schema).
-        warnings.simplefilter("ignore", UserWarning)
         from validate.models.pyfunc_wrapper import save_tensorflow_pyfunc
 
     with tempfile.TemporaryDirectory() as folder:

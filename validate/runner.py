@@ -90,8 +90,9 @@ def run_validation(
         for result in results:
             recorder.record_check(result, artifact_folder(artifacts.name, result.name))
         decision = decide(results)
+        partial = len(selected) < len(config.checks)
         promotion, exit_code = _maybe_promote(
-            recorder, decision, candidate, target, wants_promotion
+            recorder, decision, candidate, target, wants_promotion, partial
         )
         report = build_report(
             decision=decision,
@@ -280,9 +281,22 @@ def _maybe_promote(
     candidate: ModelRef,
     target: PromotionTarget | None,
     wanted: bool,
+    partial: bool = False,
 ) -> tuple[dict[str, Any] | None, int]:
     if not wanted or target is None:
         return None, decision.exit_code
+    if partial:
+        # A gate that skipped configured checks has not earned a promotion.
+        return (
+            {
+                "model": target.model,
+                "alias": target.alias,
+                "version": None,
+                "promoted": False,
+                "message": "not promoted: only some checks ran (--check); run them all to promote",
+            },
+            decision.exit_code,
+        )
     if not decision.passed:
         return (
             {

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import warnings
+import contextlib
+import io
 from typing import Any
 
 import numpy as np
@@ -44,10 +45,12 @@ def load_mlflow_model(location: str, *, task: str, who: str) -> Any:
             estimator = mlflow.sklearn.load_model(location)
             if hasattr(estimator, "predict_proba"):
                 return _ProbaScorer(estimator)
-        with warnings.catch_warnings():
-            # Unpickling a PythonModel without type hints makes MLflow warn; not the user's concern.
-            warnings.simplefilter("ignore", UserWarning)
-            return _PyfuncScorer(mlflow.pyfunc.load_model(location))
+        # Defining our PythonModel wrapper (no type hints, on purpose) makes MLflow warn, and
+        # MLflow resets the warning filters while it does; import it here with the warning
+        # text swallowed, before unpickling a registered Keras candidate needs it.
+        with contextlib.redirect_stderr(io.StringIO()):
+            import validate.models.pyfunc_wrapper  # noqa: F401
+        return _PyfuncScorer(mlflow.pyfunc.load_model(location))
     except Exception as exc:  # noqa: BLE001 - any load failure means an unusable model
         message = " ".join((getattr(exc, "message", None) or str(exc)).split())[:300]
         raise ModelError(f"{who}: cannot load the MLflow model: {message}") from exc
