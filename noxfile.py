@@ -88,4 +88,5 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks, each side by side with what users would otherwise run."""
     session.install("-e", ".[all,dev]")
-    session.run("python", "benchmarks/startup.py", *session.posargs)
+    session.run("python", "benchmarks/startup.py")
+    session.run("python", "benchmarks/bias.py", *session.posargs)
