@@ -24,18 +24,21 @@ from validate.stats import fairness as fs
 
 def make_data(rows: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    sensitive = pd.DataFrame({
-        "sex": rng.choice(["F", "M"], rows),
-        "region": rng.choice(["north", "south", "east", "west"], rows, p=[0.4, 0.3, 0.2, 0.1]),
-    })  # default string dtype: what pandas gives for string columns read from parquet
+    sensitive = pd.DataFrame(
+        {
+            "sex": rng.choice(["F", "M"], rows),
+            "region": rng.choice(["north", "south", "east", "west"], rows, p=[0.4, 0.3, 0.2, 0.1]),
+        }
+    )  # default string dtype: what pandas gives for string columns read from parquet
     y_true = (rng.random(rows) < 0.3).astype(np.int64)
     bias = np.where(sensitive["sex"].to_numpy() == "M", 0.1, 0.0)
     y_pred = (rng.random(rows) < 0.25 + 0.3 * y_true + bias).astype(np.int64)
     return sensitive, y_true, y_pred
 
 
-def ours(sensitive: pd.DataFrame, y_true: np.ndarray, y_pred: np.ndarray,
-         resamples: int) -> dict[str, float]:
+def ours(
+    sensitive: pd.DataFrame, y_true: np.ndarray, y_pred: np.ndarray, resamples: int
+) -> dict[str, float]:
     groups = fs.group_codes([sensitive[c] for c in sensitive.columns])
     cells = fs.confusion_cells(groups.codes, y_true, y_pred, len(groups.labels))
     result = {}
@@ -51,8 +54,9 @@ def ours(sensitive: pd.DataFrame, y_true: np.ndarray, y_pred: np.ndarray,
     return result
 
 
-def fairlearn_by_hand(sensitive: pd.DataFrame, y_true: np.ndarray,
-                      y_pred: np.ndarray) -> dict[str, float]:
+def fairlearn_by_hand(
+    sensitive: pd.DataFrame, y_true: np.ndarray, y_pred: np.ndarray
+) -> dict[str, float]:
     from fairlearn.metrics import (
         MetricFrame,
         false_positive_rate,
@@ -62,7 +66,9 @@ def fairlearn_by_hand(sensitive: pd.DataFrame, y_true: np.ndarray,
 
     frame = MetricFrame(
         metrics={"sel": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate},
-        y_true=y_true, y_pred=y_pred, sensitive_features=sensitive,
+        y_true=y_true,
+        y_pred=y_pred,
+        sensitive_features=sensitive,
     )
     result = {}
     for method in fs.METHODS:
@@ -91,8 +97,10 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--skip-fairlearn-above", type=int, default=10_000_000)
     args = parser.parse_args()
-    print(f"{'rows':>10} {'fairlearn s':>12} {'ours s':>8} {'ratio':>8} "
-          f"{'ours+CI s':>10} {'max |diff|':>11}")
+    print(
+        f"{'rows':>10} {'fairlearn s':>12} {'ours s':>8} {'ratio':>8} "
+        f"{'ours+CI s':>10} {'max |diff|':>11}"
+    )
     for rows in args.rows:
         data = make_data(rows)
         ours_s, ours_values = timed(ours, *data, 0, repeat=3)
@@ -100,8 +108,10 @@ def main() -> None:
         if rows <= args.skip_fairlearn_above:
             fl_s, fl_values = timed(fairlearn_by_hand, *data)
             diff = max(abs(ours_values[k] - fl_values[k]) for k in fl_values)  # type: ignore[index]
-            print(f"{rows:>10,} {fl_s:12.2f} {ours_s:8.3f} {fl_s / ours_s:7.0f}x "
-                  f"{ci_s:10.3f} {diff:11.1e}")
+            print(
+                f"{rows:>10,} {fl_s:12.2f} {ours_s:8.3f} {fl_s / ours_s:7.0f}x "
+                f"{ci_s:10.3f} {diff:11.1e}"
+            )
         else:
             print(f"{rows:>10,} {'(skipped)':>12} {ours_s:8.3f} {'':>8} {ci_s:10.3f}")
 

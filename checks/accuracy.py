@@ -1,168 +1,294 @@
-"""The ``accuracy`` check: scikit-learn metrics on the candidate's scores, judged on thresholds."""
+"""The ``accuracy`` check: scikit-learn metrics with confidence intervals, a paired
+non-inferiority comparison with the champion, and per-slice judgement under Holm's control."""
 
 from __future__ import annotations
 
 import time
-import warnings
-from collections.abc import Callable
+from typing import Any
 
 import numpy as np
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from validate.check import BaseCheck, CheckContext, CheckSettings
 from validate.errors import ConfigError
-from validate.results import CheckResult, Status
-from validate.thresholds import Bound, judge
+from validate.results import Assertion, CheckResult, Status
+from validate.stats import quality
+from validate.stats.intervals import Interval, z_value
+from validate.stats.metrics import METRIC_NAMES, compute_metrics
+from validate.stats.slicing import Slice, holm_reject, make_slices, one_sided_p
+from validate.thresholds import CIBound, format_value, judge
 
 
-def _binary_metrics() -> dict[str, Callable[[np.ndarray, np.ndarray, float], float]]:
-    from sklearn import metrics as m
+class BaselineRule(BaseModel):
+    """Judged on the CI of (candidate − champion) on the same rows."""
 
-    def labels(p: np.ndarray, t: float) -> np.ndarray:
-        return (p >= t).astype(int)
+    model_config = ConfigDict(extra="forbid")
 
-    return {
-        "accuracy": lambda y, p, t: m.accuracy_score(y, labels(p, t)),
-        "balanced_accuracy": lambda y, p, t: m.balanced_accuracy_score(y, labels(p, t)),
-        "precision": lambda y, p, t: m.precision_score(y, labels(p, t), zero_division=0),
-        "recall": lambda y, p, t: m.recall_score(y, labels(p, t), zero_division=0),
-        "f1": lambda y, p, t: m.f1_score(y, labels(p, t), zero_division=0),
-        "roc_auc": lambda y, p, t: m.roc_auc_score(y, p),
-        "average_precision": lambda y, p, t: m.average_precision_score(y, p),
-        "log_loss": lambda y, p, t: m.log_loss(y, p, labels=[0, 1]),
-        "brier": lambda y, p, t: m.brier_score_loss(y, p),
-    }
+    max_drop: float | None = Field(default=None, ge=0, description="Non-inferiority margin δ.")
+    min_gain: float | None = Field(default=None, description="Superiority: gain of at least γ.")
 
-
-def _multiclass_metrics() -> dict[str, Callable[[np.ndarray, np.ndarray, float], float]]:
-    from sklearn import metrics as m
-
-    def classes(p: np.ndarray) -> list[int]:
-        return list(range(p.shape[1]))
-
-    return {
-        "accuracy": lambda y, p, t: m.accuracy_score(y, p.argmax(axis=1)),
-        "balanced_accuracy": lambda y, p, t: m.balanced_accuracy_score(y, p.argmax(axis=1)),
-        "f1_macro": lambda y, p, t: m.f1_score(y, p.argmax(axis=1), average="macro"),
-        "f1_weighted": lambda y, p, t: m.f1_score(y, p.argmax(axis=1), average="weighted"),
-        "log_loss": lambda y, p, t: m.log_loss(y, p, labels=classes(p)),
-        "roc_auc_ovr": lambda y, p, t: m.roc_auc_score(y, p, multi_class="ovr", labels=classes(p)),
-    }
-
-
-def _regression_metrics() -> dict[str, Callable[[np.ndarray, np.ndarray, float], float]]:
-    from sklearn import metrics as m
-
-    return {
-        "rmse": lambda y, p, t: m.root_mean_squared_error(y, p),
-        "mae": lambda y, p, t: m.mean_absolute_error(y, p),
-        "r2": lambda y, p, t: m.r2_score(y, p),
-        "mape": lambda y, p, t: m.mean_absolute_percentage_error(y, p),
-    }
-
-
-METRIC_NAMES: dict[str, tuple[str, ...]] = {
-    "binary": (
-        "accuracy",
-        "balanced_accuracy",
-        "precision",
-        "recall",
-        "f1",
-        "roc_auc",
-        "average_precision",
-        "log_loss",
-        "brier",
-    ),
-    "multiclass": (
-        "accuracy",
-        "balanced_accuracy",
-        "f1_macro",
-        "f1_weighted",
-        "log_loss",
-        "roc_auc_ovr",
-    ),
-    "regression": ("rmse", "mae", "r2", "mape"),
-}
-_FACTORIES = {
-    "binary": _binary_metrics,
-    "multiclass": _multiclass_metrics,
-    "regression": _regression_metrics,
-}
-
-
-def compute_metrics(
-    task: str,
-    y_true: np.ndarray,
-    scores: np.ndarray,
-    threshold: float = 0.5,
-    names: tuple[str, ...] | None = None,
-) -> dict[str, float]:
-    """Every metric of ``task`` (or just ``names``), each as scikit-learn defines it.
-
-    A metric that is undefined on this data (ROC AUC with one class) is NaN.
-    """
-    functions = _FACTORIES[task]()
-    values = {}
-    for name in names or METRIC_NAMES[task]:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                values[name] = float(functions[name](y_true, scores, threshold))
-        except ValueError:
-            values[name] = float("nan")
-    return values
+    @model_validator(mode="after")
+    def _one_rule(self) -> BaselineRule:
+        if (self.max_drop is None) == (self.min_gain is None):
+            raise ValueError("give exactly one of max_drop or min_gain")
+        return self
 
 
 class AccuracySettings(CheckSettings):
-    thresholds: dict[str, Bound] = Field(
-        default_factory=dict, description="Metric → {min, max}; metric names as scikit-learn's."
+    thresholds: dict[str, CIBound] = Field(
+        default_factory=dict,
+        description="Metric → {min, max, judge}; metric names as scikit-learn's.",
     )
+    vs_baseline: dict[str, BaselineRule] = Field(default_factory=dict)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    n_resamples: int = Field(default=1000, ge=0, description="Bootstrap resamples (seeded).")
+    slices: list[str | dict[str, list[float]]] = Field(
+        default_factory=list, description="Columns, or {column: [bin edges]} for numbers."
+    )
+    min_slice_size: int = Field(default=100, ge=1)
 
 
 class AccuracyCheck(BaseCheck):
-    """Predictive quality of the candidate (and, for information, the champion) on eval data."""
+    """Predictive quality of the candidate, with CIs, against thresholds and the champion."""
 
     Settings = AccuracySettings
 
     @classmethod
     def validate_for_task(cls, name: str, settings: AccuracySettings, task: str) -> None:  # type: ignore[override]
         valid = METRIC_NAMES[task]
-        for metric in settings.thresholds:
-            if metric not in valid:
-                raise ConfigError(
-                    f"checks.{name}.thresholds.{metric}: unknown metric for task '{task}'; "
-                    f"valid: {', '.join(valid)}"
-                )
+        for section in ("thresholds", "vs_baseline"):
+            for metric in getattr(settings, section):
+                if metric not in valid:
+                    raise ConfigError(
+                        f"checks.{name}.{section}.{metric}: unknown metric for task '{task}'; "
+                        f"valid: {', '.join(valid)}"
+                    )
+
+    def required_columns(self) -> tuple[str, ...]:
+        settings: AccuracySettings = self.settings  # type: ignore[assignment]
+        return tuple(s if isinstance(s, str) else next(iter(s)) for s in settings.slices)
 
     def run(self, context: CheckContext) -> CheckResult:
         started = time.perf_counter()
         settings: AccuracySettings = self.settings  # type: ignore[assignment]
-        y = context.y_true
-        metrics = compute_metrics(context.task, y, context.candidate_scores, context.threshold)
-        details: dict[str, object] = {"rows": int(len(y))}
-        if context.baseline_scores is not None:
-            baseline = compute_metrics(context.task, y, context.baseline_scores, context.threshold)
-            details["baseline_metrics"] = baseline
-            details["delta_vs_baseline"] = {k: metrics[k] - baseline[k] for k in metrics}
-        assertions = tuple(
-            a
-            for metric, bound in settings.thresholds.items()
-            for a in judge(metric, metrics[metric], bound)
-        )
-        failed = [a.sentence for a in assertions if not a.passed]
-        if failed:
-            status, message = Status.FAILED, "; ".join(failed)
-        else:
-            status = Status.PASSED
-            message = (
-                "; ".join(a.sentence for a in assertions) or "no thresholds set; metrics reported"
+        y, p = context.y_true, context.candidate_scores
+        metrics = compute_metrics(context.task, y, p, context.threshold)
+        undefined = [m for m in settings.thresholds if not np.isfinite(metrics[m])]
+        if undefined:
+            return self._error(
+                started,
+                f"{', '.join(undefined)} undefined on this data "
+                f"({_why_undefined(context)}); fix the eval set",
+                metrics,
             )
+        intervals = quality.metric_intervals(
+            context.task,
+            y,
+            p,
+            metrics,
+            threshold=context.threshold,
+            confidence=settings.confidence,
+            n_resamples=settings.n_resamples,
+            seed=context.seed,
+        )
+        assertions: list[Assertion] = []
+        for metric, bound in settings.thresholds.items():
+            ci = intervals[metric].ci if metric in intervals else None
+            assertions.extend(judge(metric, metrics[metric], bound, ci))
+        details: dict[str, Any] = {
+            "rows": int(len(y)),
+            "confidence": settings.confidence,
+            "ci": {m: list(i.ci) for m, i in intervals.items()},
+        }
+        output = dict(metrics)
+        for metric, interval in intervals.items():
+            output[f"{metric}.ci_low"], output[f"{metric}.ci_high"] = interval.ci
+
+        if settings.vs_baseline and context.baseline_scores is None:
+            return self._error(
+                started,
+                "vs_baseline needs champion scores; set model.baseline or data.baseline_prediction",
+                output,
+            )
+        if context.baseline_scores is not None:
+            comparison = self._compare(context, settings, metrics, details)
+            output.update({f"{m}.vs_baseline": i.value for m, i in comparison.items()})
+            for metric, rule in settings.vs_baseline.items():
+                assertions.append(_baseline_assertion(metric, comparison[metric], rule))
+        if settings.slices:
+            assertions.extend(self._slices(context, settings, details))
+
+        failed = [a.sentence for a in assertions if not a.passed]
+        message = "; ".join(failed or [a.sentence for a in assertions]) or (
+            "no thresholds set; metrics reported with CIs"
+        )
         return CheckResult(
             name=self.name,
-            status=status,
-            metrics=metrics,
-            assertions=assertions,
+            status=Status.FAILED if failed else Status.PASSED,
+            metrics=output,
+            assertions=tuple(assertions),
             message=message,
             duration_s=time.perf_counter() - started,
             details=details,
         )
+
+    def _compare(
+        self,
+        context: CheckContext,
+        settings: AccuracySettings,
+        metrics: dict[str, float],
+        details: dict[str, Any],
+    ) -> dict[str, Interval]:
+        assert context.baseline_scores is not None
+        champion = compute_metrics(
+            context.task, context.y_true, context.baseline_scores, context.threshold
+        )
+        names = tuple(m for m in metrics if np.isfinite(metrics[m]) and np.isfinite(champion[m]))
+        comparison = quality.paired_intervals(
+            context.task,
+            context.y_true,
+            context.candidate_scores,
+            context.baseline_scores,
+            metrics,
+            champion,
+            threshold=context.threshold,
+            confidence=settings.confidence,
+            n_resamples=settings.n_resamples,
+            seed=context.seed,
+            names=names,
+        )
+        details["baseline_metrics"] = champion
+        details["delta_vs_baseline"] = {m: metrics[m] - champion[m] for m in metrics}
+        details["vs_baseline"] = {
+            m: {
+                "difference": i.value,
+                "ci": list(i.ci),
+                "p_value": i.p_value,
+                "champion": champion[m],
+            }
+            for m, i in comparison.items()
+        }
+        return comparison
+
+    def _slices(
+        self, context: CheckContext, settings: AccuracySettings, details: dict[str, Any]
+    ) -> list[Assertion]:
+        slices = make_slices(context.eval_data, settings.slices)
+        rows: list[dict[str, Any]] = []
+        tests: list[tuple[Slice, str, CIBound, float, Interval]] = []
+        for piece in slices:
+            size = int(piece.mask.sum())
+            entry: dict[str, Any] = {
+                "slice": piece.name,
+                "rows": size,
+                "judged": size >= settings.min_slice_size,
+            }
+            rows.append(entry)
+            if not entry["judged"]:
+                continue
+            y, p = context.y_true[piece.mask], context.candidate_scores[piece.mask]
+            if context.task != "regression" and len(np.unique(y)) < 2:
+                entry["judged"] = False
+                entry["reason"] = "one class only"
+                continue
+            metrics = compute_metrics(
+                context.task, y, p, context.threshold, names=tuple(settings.thresholds) or None
+            )
+            found = quality.metric_intervals(
+                context.task,
+                y,
+                p,
+                metrics,
+                threshold=context.threshold,
+                confidence=settings.confidence,
+                n_resamples=min(settings.n_resamples, 200),
+                seed=context.seed,
+            )
+            entry["metrics"] = metrics
+            entry["ci"] = {m: list(i.ci) for m, i in found.items()}
+            for metric, bound in settings.thresholds.items():
+                if metric in found:
+                    tests.append((piece, metric, bound, metrics[metric], found[metric]))
+        details["slices"] = rows
+        if not tests:
+            return []
+        # One one-sided test per (slice, bound): H0 "the slice meets the bound"; Holm keeps
+        # the chance of any false block at 1 − confidence however many slices are judged.
+        z = z_value(settings.confidence)
+        p_values = [
+            one_sided_p(value, interval, bound, z) for _, _, bound, value, interval in tests
+        ]
+        rejected = holm_reject(p_values, alpha=1 - settings.confidence)
+        assertions = []
+        worst: tuple[float, str] | None = None
+        for (piece, metric, bound, value, interval), p, reject in zip(
+            tests, p_values, rejected, strict=True
+        ):
+            side = f"min {bound.min:g}" if bound.min is not None else f"max {bound.max:g}"
+            low, high = format_value(interval.low), format_value(interval.high)
+            shown = f"{format_value(value)} [{low}, {high}]"
+            verdict = "below" if bound.min is not None else "above"
+            sentence = (
+                f"slice {piece.name}: {metric} {shown} {verdict} {side} (Holm-adjusted, p={p:.3g})"
+                if reject
+                else f"slice {piece.name}: {metric} {shown} consistent with {side}"
+            )
+            assertions.append(
+                Assertion(
+                    f"{metric}[{piece.name}]",
+                    ">=" if bound.min is not None else "<=",
+                    bound.min if bound.min is not None else bound.max,
+                    value,
+                    not reject,
+                    interval.ci,
+                    sentence,
+                )
+            )
+            gap = (value - bound.min) if bound.min is not None else (bound.max - value)
+            if worst is None or gap < worst[0]:
+                worst = (gap, f"{piece.name} ({metric} {format_value(value)})")
+        if worst:
+            details["worst_slice"] = worst[1]
+        return [a for a in assertions if not a.passed] or assertions[:1]
+
+    def _error(self, started: float, message: str, metrics: dict[str, float]) -> CheckResult:
+        return CheckResult(
+            name=self.name,
+            status=Status.ERROR,
+            message=message,
+            metrics=metrics,
+            duration_s=time.perf_counter() - started,
+        )
+
+
+def _baseline_assertion(metric: str, interval: Interval, rule: BaselineRule) -> Assertion:
+    """Non-inferiority (max_drop) or superiority (min_gain), always on the CI."""
+    lower_is_better = metric in quality.LOWER_IS_BETTER
+    shown = (
+        f"{metric} {interval.value:+.3f} [{interval.low:+.3f}, {interval.high:+.3f}] vs champion"
+    )
+    p = f", p={interval.p_value:.3g}" if interval.p_value is not None else ""
+    if rule.max_drop is not None:
+        delta = rule.max_drop
+        if lower_is_better:  # worse means higher: the whole CI must stay below +δ
+            passed, op, limit = interval.high < delta, "<", delta
+        else:
+            passed, op, limit = interval.low > -delta, ">", -delta
+        sentence = f"{shown}; allowed drop {delta:.3f}{p}"
+    else:
+        gamma = rule.min_gain or 0.0
+        if lower_is_better:
+            passed, op, limit = interval.high < -gamma, "<", -gamma
+        else:
+            passed, op, limit = interval.low > gamma, ">", gamma
+        sentence = f"{shown}; required gain {gamma:.3f}{p}"
+    return Assertion(
+        f"{metric} vs champion", op, limit, interval.value, bool(passed), interval.ci, sentence
+    )
+
+
+def _why_undefined(context: CheckContext) -> str:
+    classes = np.unique(context.y_true)
+    if context.task != "regression" and len(classes) < 2:
+        return f"the eval set has one class only ({classes[0]})"
+    return "a metric's denominator is zero"

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from checks.accuracy import METRIC_NAMES, AccuracyCheck, compute_metrics
+from checks.accuracy import AccuracyCheck
 from validate.check import CheckContext
 from validate.errors import ConfigError
 from validate.results import Status
+from validate.stats.metrics import METRIC_NAMES, compute_metrics
 
 
 @pytest.fixture
@@ -92,7 +93,8 @@ def test_check_passes_and_fails_with_sentences(binary):
     )
     failed = strict.run(context(y, p))
     assert failed.status is Status.FAILED
-    assert failed.message == f"roc_auc {auc:.3f} < min 0.99"
+    low, high = failed.assertions[0].ci
+    assert failed.message == f"roc_auc {auc:.3f} [{low:.3f}, {high:.3f}] < min 0.99"
 
 
 def test_baseline_metrics_are_reported(binary):
@@ -126,3 +128,119 @@ def test_unknown_setting_lists_valid_keys():
         ConfigError, match=r"checks\.accuracy: unknown key 'treshold'; valid keys: thresholds"
     ):
         AccuracyCheck.from_config("accuracy", {"treshold": 1}, task="binary")
+
+
+def paired_context(n=4000, worse_by=0.0, seed=0):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.4).astype(int)
+    noise = rng.normal(size=n)
+    champion = 1 / (1 + np.exp(-(1.5 * y + noise)))
+    candidate = 1 / (1 + np.exp(-((1.5 - worse_by) * y + noise + rng.normal(scale=0.3, size=n))))
+    region = rng.choice(["north", "south", "tiny"], n, p=[0.5, 0.49, 0.01])
+    age = rng.integers(18, 80, n)
+    return CheckContext(
+        task="binary",
+        target="y",
+        features=("x",),
+        eval_data=pd.DataFrame({"region": region, "age": age}),
+        y_true=y,
+        candidate_scores=candidate,
+        baseline_scores=champion,
+        seed=1,
+    )
+
+
+def test_non_inferiority_fails_a_clear_regression_with_the_sentence():
+    check = AccuracyCheck.from_config(
+        "accuracy", {"vs_baseline": {"roc_auc": {"max_drop": 0.01}}}, task="binary"
+    )
+    result = check.run(paired_context(worse_by=0.8))
+    (assertion,) = result.assertions
+    assert not assertion.passed
+    diff = result.details["vs_baseline"]["roc_auc"]
+    assert diff["ci"][1] < -0.01 and diff["p_value"] < 0.001
+    assert assertion.sentence.startswith(f"roc_auc {diff['difference']:+.3f} [")
+    assert "vs champion; allowed drop 0.010, p=" in assertion.sentence
+
+
+def test_lower_is_better_metrics_are_mirrored():
+    check = AccuracyCheck.from_config(
+        "accuracy", {"vs_baseline": {"log_loss": {"max_drop": 0.01}}}, task="binary"
+    )
+    bad = check.run(paired_context(worse_by=0.8))
+    assert bad.status is Status.FAILED
+    assert bad.details["vs_baseline"]["log_loss"]["difference"] > 0
+
+
+def test_min_gain_needs_the_lower_bound_above_the_gain():
+    check = AccuracyCheck.from_config(
+        "accuracy", {"vs_baseline": {"roc_auc": {"min_gain": 0.0}}}, task="binary"
+    )
+    result = check.run(paired_context(worse_by=-0.8))  # candidate better
+    assert result.status is Status.PASSED and "required gain 0.000" in result.message
+
+
+def test_vs_baseline_without_champion_is_an_error():
+    from dataclasses import replace
+
+    check = AccuracyCheck.from_config(
+        "accuracy", {"vs_baseline": {"roc_auc": {"max_drop": 0.01}}}, task="binary"
+    )
+    result = check.run(replace(paired_context(), baseline_scores=None))
+    assert result.status is Status.ERROR and "vs_baseline needs champion scores" in result.message
+
+
+def test_one_class_eval_is_an_error_with_the_reason():
+    check = AccuracyCheck.from_config(
+        "accuracy", {"thresholds": {"roc_auc": {"min": 0.5}}}, task="binary"
+    )
+    y = np.zeros(50, dtype=int)
+    result = check.run(context(y, np.linspace(0, 1, 50)))
+    assert result.status is Status.ERROR
+    assert "roc_auc undefined on this data (the eval set has one class only (0))" in result.message
+
+
+def test_slices_report_small_ones_and_judge_the_rest_with_holm():
+    check = AccuracyCheck.from_config(
+        "accuracy",
+        {
+            "thresholds": {"roc_auc": {"min": 0.6}},
+            "slices": ["region", {"age": [30, 50]}],
+            "min_slice_size": 100,
+        },
+        task="binary",
+    )
+    result = check.run(paired_context())
+    rows = {r["slice"]: r for r in result.details["slices"]}
+    assert set(rows) == {
+        "region=north",
+        "region=south",
+        "region=tiny",
+        "age<30",
+        "30<=age<50",
+        "age>=50",
+    }
+    assert rows["region=tiny"]["judged"] is False
+    assert rows["region=north"]["metrics"]["roc_auc"] > 0.6
+    assert result.status is Status.PASSED
+    strict = AccuracyCheck.from_config(
+        "accuracy", {"thresholds": {"roc_auc": {"min": 0.99}}, "slices": ["region"]}, task="binary"
+    )
+    failed = strict.run(paired_context())
+    assert failed.status is Status.FAILED
+    assert any(
+        "slice region=north: roc_auc" in a.sentence and "Holm-adjusted" in a.sentence
+        for a in failed.assertions
+    )
+    assert "worst_slice" in failed.details
+
+
+def test_unknown_vs_baseline_metric_and_rule():
+    with pytest.raises(ConfigError, match=r"checks\.accuracy\.vs_baseline\.r2: unknown metric"):
+        AccuracyCheck.from_config(
+            "accuracy", {"vs_baseline": {"r2": {"max_drop": 0.1}}}, task="binary"
+        )
+    with pytest.raises(ConfigError, match="give exactly one of max_drop or min_gain"):
+        AccuracyCheck.from_config("accuracy", {"vs_baseline": {"roc_auc": {}}}, task="binary")

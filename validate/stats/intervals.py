@@ -1,0 +1,134 @@
+"""Confidence intervals for predictive-quality metrics, single and paired.
+
+Which method serves which metric (all seeded, all at the requested confidence):
+
+* ROC AUC: DeLong's variance, normal interval (``validate.stats.auc``); paired
+  differences by DeLong's covariance.
+* Count metrics (accuracy, balanced accuracy, precision, recall, F1; the
+  multiclass ones from the k×k confusion matrix): percentile bootstrap that draws
+  the confusion-matrix cells from Multinomial(n, observed shares), which is the
+  row bootstrap's distribution (Efron & Tibshirani 1993) at O(cells) a resample.
+  Paired: the cells of (label, candidate decision, champion decision).
+* Means of per-row losses (log loss, Brier, MAE, MAPE; MSE for RMSE): the
+  central-limit interval mean ± z·s/√n; paired on the per-row differences.
+* Average precision: the logit interval of Boyd, Eng & Page (2013), "Area under
+  the precision-recall curve: point estimates and confidence intervals", ECML.
+* Anything else (multiclass ROC AUC, R², paired average precision): a percentile
+  bootstrap on a seeded subsample of at most ``max_rows`` rows whose spread is
+  rescaled by √(m/n) (the m-out-of-n bootstrap; Bickel, Götze & van Zwet 1997).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with its confidence interval (and, for differences, a p-value)."""
+
+    value: float
+    low: float
+    high: float
+    p_value: float | None = None
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        return (self.low, self.high)
+
+
+def z_value(confidence: float) -> float:
+    return float(stats.norm.ppf(1 - (1 - confidence) / 2))
+
+
+def normal_interval(
+    value: float,
+    variance: float,
+    confidence: float,
+    bounds: tuple[float, float] | None = None,
+    with_p: bool = False,
+) -> Interval:
+    """value ± z·√variance, clipped to ``bounds``; p-value of H0: value = 0 when asked."""
+    se = float(np.sqrt(max(variance, 0.0)))
+    z = z_value(confidence)
+    low, high = value - z * se, value + z * se
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    p = None
+    if with_p:  # two-sided, H0: the true value is 0
+        p = float(2 * stats.norm.sf(abs(value) / se)) if se > 0 else float(value == 0)
+    return Interval(value, low, high, p)
+
+
+def mean_interval(per_row: np.ndarray, confidence: float, with_p: bool = False) -> Interval:
+    """CLT interval of a mean of per-row terms."""
+    n = len(per_row)
+    variance = float(np.var(per_row, ddof=1)) / n if n > 1 else 0.0
+    return normal_interval(float(np.mean(per_row)), variance, confidence, with_p=with_p)
+
+
+def percentile(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    finite = samples[np.isfinite(samples)]
+    if finite.size == 0:
+        return (float("nan"), float("nan"))
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_p_value(differences: np.ndarray) -> float:
+    """Two-sided bootstrap p-value of H0: difference = 0 (at least 1/B)."""
+    finite = differences[np.isfinite(differences)]
+    if finite.size == 0:
+        return float("nan")
+    below, above = np.mean(finite <= 0), np.mean(finite >= 0)
+    return float(min(1.0, max(2 * min(below, above), 1 / finite.size)))
+
+
+def multinomial_draws(cells: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+    """(B, *cells.shape) counts: the row bootstrap, drawn as cell counts."""
+    total = int(round(cells.sum()))
+    rng = np.random.default_rng(seed)
+    shares = (cells / cells.sum()).ravel()
+    return (
+        rng.multinomial(total, shares, size=n_resamples)
+        .astype(np.float64)
+        .reshape(n_resamples, *cells.shape)
+    )
+
+
+def average_precision_logit(ap: float, positives: int, confidence: float) -> Interval:
+    """Boyd et al. (2013) logit interval for average precision."""
+    if not 0 < ap < 1 or positives == 0:
+        return Interval(ap, ap, ap)
+    logit = np.log(ap / (1 - ap))
+    half = z_value(confidence) / np.sqrt(positives * ap * (1 - ap))
+    expit = lambda t: float(1 / (1 + np.exp(-t)))  # noqa: E731
+    return Interval(ap, expit(logit - half), expit(logit + half))
+
+
+def subsample_bootstrap(
+    statistic: Callable[[np.ndarray], float],
+    n_rows: int,
+    *,
+    point: float,
+    n_resamples: int,
+    seed: int,
+    confidence: float,
+    max_rows: int = 5000,
+    with_p: bool = False,
+) -> Interval:
+    """m-out-of-n percentile bootstrap: resample within a seeded subsample of m rows and
+    rescale deviations by √(m/n). ``statistic`` takes row indices into the full data."""
+    rng = np.random.default_rng(seed)
+    m = min(n_rows, max_rows)
+    base = rng.choice(n_rows, m, replace=False) if m < n_rows else np.arange(n_rows)
+    center = statistic(base)
+    samples = np.array([statistic(base[rng.integers(0, m, m)]) for _ in range(n_resamples)])
+    scaled = point + (samples - center) * np.sqrt(m / n_rows)
+    low, high = percentile(scaled, confidence)
+    return Interval(point, low, high, bootstrap_p_value(scaled) if with_p else None)
