@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from validate.stats import fairness as fs
+from validate.stats.intervals import percentile
 
 
 def make_data(rows: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -49,7 +50,7 @@ def ours(
         draws = fs.bootstrap_cells(cells, n_resamples=resamples, seed=0)
         for method in fs.METHODS:
             for name, values in fs.aggregates(draws, method=method).items():
-                low, high = fs.percentile_interval(values, 0.95)
+                low, high = percentile(values, 0.95)
                 result[f"{name}/{method}/ci"] = high - low
     return result
 

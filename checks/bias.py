@@ -17,6 +17,7 @@ from validate.check import BaseCheck, CheckContext, CheckSettings
 from validate.errors import ConfigError
 from validate.results import Assertion, CheckResult, Status
 from validate.stats import fairness as fs
+from validate.stats.intervals import percentile
 from validate.thresholds import ChangeBound, CIBound, judge
 
 REGRESSION_AGGREGATES = ("mae_difference", "rmse_difference")
@@ -240,7 +241,7 @@ class BiasCheck(BaseCheck):
                 )
                 baseline_draws = None
             boot = fs.aggregates(candidate_draws, method=settings.method, agg=settings.agg)
-            ci = {k: list(fs.percentile_interval(v, settings.confidence)) for k, v in boot.items()}
+            ci = {k: list(percentile(v, settings.confidence)) for k, v in boot.items()}
             boot_groups = fs.group_metrics(candidate_draws)
             tail = (1 - settings.confidence) / 2 * 100
             for metric in PLOTTED:
@@ -264,7 +265,7 @@ class BiasCheck(BaseCheck):
                         baseline_draws, method=settings.method, agg=settings.agg
                     )
                     entry["ci"] = list(
-                        fs.percentile_interval(boot[name] - boot_base[name], settings.confidence)
+                        percentile(boot[name] - boot_base[name], settings.confidence)
                     )
                 change[name] = entry
         groups = []
@@ -336,10 +337,7 @@ class BiasCheck(BaseCheck):
                 samples["rmse_difference"].append(
                     spread(b_rmse, float(np.sqrt(np.sum(w * errors[mask] ** 2) / w.sum())))
                 )
-            ci = {
-                k: list(fs.percentile_interval(np.array(v), settings.confidence))
-                for k, v in samples.items()
-            }
+            ci = {k: list(percentile(np.array(v), settings.confidence)) for k, v in samples.items()}
         groups = [
             {
                 "group": label,

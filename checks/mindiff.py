@@ -13,7 +13,7 @@ from validate.check import BaseCheck, CheckContext, CheckSettings
 from validate.errors import ConfigError
 from validate.results import CheckResult, Status
 from validate.stats import mindiff as md
-from validate.stats.fairness import percentile_interval
+from validate.stats.intervals import percentile
 from validate.thresholds import CIBound, judge
 
 METRICS = ("mmd", "absolute_correlation")
@@ -92,9 +92,7 @@ class MinDiffCheck(BaseCheck):
         if settings.n_resamples:
             weights = md.bootstrap_weights(member, settings.n_resamples, context.seed)
             boot = md.distances(member, scores, kernel=settings.kernel, weights=weights)
-            intervals = {
-                k: percentile_interval(np.asarray(v), settings.confidence) for k, v in boot.items()
-            }
+            intervals = {k: percentile(np.asarray(v), settings.confidence) for k, v in boot.items()}
         details: dict[str, Any] = {
             "sensitive_feature": settings.sensitive_feature,
             "sensitive_group": group,

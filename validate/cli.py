@@ -57,6 +57,18 @@ def _quiet_libraries(debug: bool) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if debug else "2")
 
 
+def config_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The ``-c/--config`` option every command that reads a validation.yaml takes."""
+    return click.option(
+        "-c",
+        "--config",
+        "config_path",
+        required=True,
+        type=click.Path(dir_okay=False),
+        help=help_text,
+    )
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="validate")
 def cli() -> None:
@@ -64,14 +76,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="Path to validation.yaml.",
-)
+@config_option("Path to validation.yaml.")
 @click.option(
     "--check",
     "only_checks",
@@ -154,14 +159,7 @@ def promote_command(run_id: str, tracking_uri: str | None, debug: bool) -> None:
 
 
 @cli.command()
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="validation.yaml with a Keras candidate, data.train and a mindiff section.",
-)
+@config_option("validation.yaml with a Keras candidate, data.train and a mindiff section.")
 @click.option(
     "--out",
     required=True,

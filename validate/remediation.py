@@ -110,15 +110,19 @@ def remediate(config_path: str, out: str, *, jobs: int = 1) -> RemediationOutcom
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = out_dir / "remediated.keras"
-    _train_with_mindiff(
-        candidate.location,
-        train,
-        features,
-        config.data.target,
-        settings,
-        model_path,
-        seed=config.seed,
-    )
+    tf_env_defaults()
+    from validate.models.keras_models import quiet_native_stderr
+
+    with quiet_native_stderr():
+        _fit(
+            candidate.location,
+            train,
+            features,
+            config.data.target,
+            settings,
+            model_path,
+            seed=config.seed,
+        )
 
     from validate.runner import RunRequest, run_validation
 
@@ -146,23 +150,6 @@ def _variant_config(loaded: LoadedConfig, model: str, path: Path) -> Path:
     raw.pop("promote", None)
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return path
-
-
-def _train_with_mindiff(
-    source: str,
-    train: Any,
-    features: list[str],
-    target: str,
-    settings: Any,
-    destination: Path,
-    *,
-    seed: int,
-) -> None:
-    tf_env_defaults()
-    from validate.models.keras_models import quiet_native_stderr
-
-    with quiet_native_stderr():
-        _fit(source, train, features, target, settings, destination, seed=seed)
 
 
 def _fit(

@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from validate.stats.intervals import multinomial_draws
+
 GROUP_METRICS = (
     "count",
     "selection_rate",
@@ -216,18 +218,4 @@ def aggregates(
 
 def bootstrap_cells(cells: np.ndarray, *, n_resamples: int, seed: int) -> np.ndarray:
     """Resampled cell counts, shape (n_resamples, *cells.shape): the row bootstrap, by counts."""
-    total = int(round(cells.sum()))
-    shares = (cells / cells.sum()).ravel()
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(total, shares, size=n_resamples).astype(np.float64)
-    return draws.reshape(n_resamples, *cells.shape)
-
-
-def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``samples`` (NaN resamples ignored)."""
-    finite = samples[np.isfinite(samples)]
-    if finite.size == 0:
-        return (float("nan"), float("nan"))
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(finite, [tail, 100 - tail])
-    return (float(low), float(high))
+    return multinomial_draws(cells, n_resamples, seed)
