@@ -13,6 +13,7 @@ from validate.check import BaseCheck, CheckContext, CheckSettings
 from validate.errors import ConfigError
 from validate.results import Assertion, CheckResult, Status
 from validate.stats import quality
+from validate.stats.auc import DeLong, delong
 from validate.stats.intervals import Interval, z_value
 from validate.stats.metrics import METRIC_NAMES, compute_metrics
 from validate.stats.slicing import Slice, holm_reject, make_slices, one_sided_p
@@ -81,6 +82,7 @@ class AccuracyCheck(BaseCheck):
                 f"({_why_undefined(context)}); fix the eval set",
                 metrics,
             )
+        auc = _shared_delong(context, metrics)
         intervals = quality.metric_intervals(
             context.task,
             y,
@@ -90,6 +92,7 @@ class AccuracyCheck(BaseCheck):
             confidence=settings.confidence,
             n_resamples=settings.n_resamples,
             seed=context.seed,
+            auc=auc,
         )
         assertions: list[Assertion] = []
         for metric, bound in settings.thresholds.items():
@@ -111,7 +114,7 @@ class AccuracyCheck(BaseCheck):
                 output,
             )
         if context.baseline_scores is not None:
-            comparison = self._compare(context, settings, metrics, details)
+            comparison = self._compare(context, settings, metrics, details, auc)
             output.update({f"{m}.vs_baseline": i.value for m, i in comparison.items()})
             for metric, rule in settings.vs_baseline.items():
                 assertions.append(_baseline_assertion(metric, comparison[metric], rule))
@@ -138,6 +141,7 @@ class AccuracyCheck(BaseCheck):
         settings: AccuracySettings,
         metrics: dict[str, float],
         details: dict[str, Any],
+        auc: DeLong | None,
     ) -> dict[str, Interval]:
         assert context.baseline_scores is not None
         champion = compute_metrics(
@@ -156,6 +160,7 @@ class AccuracyCheck(BaseCheck):
             n_resamples=settings.n_resamples,
             seed=context.seed,
             names=names,
+            auc=auc if auc is not None and len(auc.aucs) == 2 else None,
         )
         details["baseline_metrics"] = champion
         details["delta_vs_baseline"] = {m: metrics[m] - champion[m] for m in metrics}
@@ -259,6 +264,15 @@ class AccuracyCheck(BaseCheck):
             metrics=metrics,
             duration_s=time.perf_counter() - started,
         )
+
+
+def _shared_delong(context: CheckContext, metrics: dict[str, float]) -> DeLong | None:
+    """One DeLong pass serves the candidate's AUC interval and the paired comparison."""
+    if context.task != "binary" or not np.isfinite(metrics.get("roc_auc", np.nan)):
+        return None
+    if context.baseline_scores is not None:
+        return delong(context.y_true, context.candidate_scores, context.baseline_scores)
+    return delong(context.y_true, context.candidate_scores)
 
 
 def _baseline_assertion(metric: str, interval: Interval, rule: BaselineRule) -> Assertion:

@@ -23,15 +23,19 @@ def test_binary_metrics_match_sklearn(binary):
     y, p = binary
     got = compute_metrics("binary", y, p, threshold=0.4)
     labels = (p >= 0.4).astype(int)
-    assert got["accuracy"] == skm.accuracy_score(y, labels)
-    assert got["balanced_accuracy"] == skm.balanced_accuracy_score(y, labels)
-    assert got["precision"] == skm.precision_score(y, labels)
-    assert got["recall"] == skm.recall_score(y, labels)
-    assert got["f1"] == skm.f1_score(y, labels)
-    assert got["roc_auc"] == skm.roc_auc_score(y, p)
-    assert got["average_precision"] == skm.average_precision_score(y, p)
-    assert got["log_loss"] == skm.log_loss(y, p)
-    assert got["brier"] == skm.brier_score_loss(y, p)
+    expected = {
+        "accuracy": skm.accuracy_score(y, labels),
+        "balanced_accuracy": skm.balanced_accuracy_score(y, labels),
+        "precision": skm.precision_score(y, labels),
+        "recall": skm.recall_score(y, labels),
+        "f1": skm.f1_score(y, labels),
+        "roc_auc": skm.roc_auc_score(y, p),
+        "average_precision": skm.average_precision_score(y, p),
+        "log_loss": skm.log_loss(y, p),
+        "brier": skm.brier_score_loss(y, p),
+    }
+    for name, value in expected.items():
+        assert got[name] == pytest.approx(value, abs=1e-12), name
     assert set(got) == set(METRIC_NAMES["binary"])
 
 
@@ -58,6 +62,28 @@ def test_regression_metrics_match_sklearn():
     assert got["mae"] == skm.mean_absolute_error(y, p)
     assert got["r2"] == skm.r2_score(y, p)
     assert got["mape"] == skm.mean_absolute_percentage_error(y, p)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_binary_fast_path_equals_sklearn_on_random_data(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 3000))
+    y = (rng.random(n) < rng.uniform(0.05, 0.95)).astype(int)
+    p = rng.random(n) ** rng.uniform(0.2, 5)
+    p[: n // 10] = np.round(p[: n // 10])  # exact 0 and 1 scores exercise the clipping
+    threshold = float(rng.uniform(0.1, 0.9))
+    got = compute_metrics("binary", y, p, threshold=threshold)
+    labels = (p >= threshold).astype(int)
+    assert got["accuracy"] == pytest.approx(skm.accuracy_score(y, labels), abs=1e-9)
+    assert got["balanced_accuracy"] == pytest.approx(
+        skm.balanced_accuracy_score(y, labels), abs=1e-9
+    )
+    assert got["precision"] == pytest.approx(
+        skm.precision_score(y, labels, zero_division=0), abs=1e-9
+    )
+    assert got["f1"] == pytest.approx(skm.f1_score(y, labels, zero_division=0), abs=1e-9)
+    assert got["log_loss"] == pytest.approx(skm.log_loss(y, p, labels=[0, 1]), abs=1e-9)
+    assert got["brier"] == pytest.approx(skm.brier_score_loss(y, p), abs=1e-9)
 
 
 def test_undefined_metric_is_nan():

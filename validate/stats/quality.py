@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from validate.stats import intervals as iv
-from validate.stats.auc import delong
+from validate.stats.auc import DeLong, delong
 
 BINARY_COUNT = ("accuracy", "balanced_accuracy", "precision", "recall", "f1")
 MULTICLASS_COUNT = ("accuracy", "balanced_accuracy", "f1_macro", "f1_weighted")
@@ -107,8 +107,12 @@ def metric_intervals(
     confidence: float,
     n_resamples: int,
     seed: int,
+    auc: DeLong | None = None,
 ) -> dict[str, iv.Interval]:
-    """An interval for every metric in ``metrics`` (its point values, from scikit-learn)."""
+    """An interval for every metric in ``metrics`` (its point values, from scikit-learn).
+
+    ``auc``: DeLong estimates already computed for these scores (model 0), to reuse.
+    """
     out: dict[str, iv.Interval] = {}
     k = 2 if task == "binary" else (p.shape[1] if task == "multiclass" else 0)
     if task in ("binary", "multiclass") and n_resamples:
@@ -130,7 +134,7 @@ def metric_intervals(
             metrics["rmse"], float(np.sqrt(max(mse.low, 0))), float(np.sqrt(mse.high))
         )
     if "roc_auc" in metrics and np.isfinite(metrics["roc_auc"]):
-        estimate = delong(y, p)
+        estimate = auc or delong(y, p)
         out["roc_auc"] = iv.normal_interval(
             metrics["roc_auc"], estimate.variance(), confidence, bounds=(0.0, 1.0)
         )
@@ -164,6 +168,7 @@ def paired_intervals(
     n_resamples: int,
     seed: int,
     names: tuple[str, ...],
+    auc: DeLong | None = None,
 ) -> dict[str, iv.Interval]:
     """Interval and p-value of (candidate − champion) on the same rows, for ``names``."""
     out: dict[str, iv.Interval] = {}
@@ -201,7 +206,7 @@ def paired_intervals(
             )
             out[name] = iv.Interval(difference[name], interval.low, interval.high, interval.p_value)
     if "roc_auc" in difference:
-        value, variance = delong(y, candidate, champion).difference()
+        value, variance = (auc or delong(y, candidate, champion)).difference()
         out["roc_auc"] = iv.normal_interval(value, variance, confidence, with_p=True)
     functions = _resampled(task, threshold)
     for name in difference:
@@ -210,7 +215,8 @@ def paired_intervals(
                 functools.partial(_paired_on_rows, functions[name], y, candidate, champion),
                 len(y),
                 point=difference[name],
-                n_resamples=min(max(n_resamples, 200), 200),
+                n_resamples=200,
+                max_rows=3000,
                 seed=seed,
                 confidence=confidence,
                 with_p=True,
