@@ -263,3 +263,45 @@ def test_remediate_needs_a_mindiff_section(write_config, data_dir, models_dir):
         "remediate", "-c", str(write_config(base_config(data_dir, models_dir))), "--out", "out"
     )
     assert_clean_failure(result, "checks.mindiff: remediate needs a mindiff section")
+
+
+def test_precomputed_scores_outside_unit_interval(write_config, data_dir, models_dir):
+    frame = make_frame()
+    frame["logit"] = frame["score"] * 4 - 2
+    frame.to_parquet(data_dir / "logits.parquet", index=False)
+    config = base_config(
+        data_dir,
+        models_dir,
+        **{"data.eval": str(data_dir / "logits.parquet"), "data.prediction": "logit"},
+    )
+    assert_clean_failure(
+        invoke("run", "-c", str(write_config(config))),
+        "binary scores must be probabilities in [0, 1]",
+    )
+
+
+def test_precomputed_scores_drive_every_accuracy_feature(
+    write_config, data_dir, models_dir, tmp_path
+):
+    import json
+
+    config = base_config(
+        data_dir,
+        models_dir,
+        checks={
+            "accuracy": {
+                "thresholds": {"roc_auc": {"min": 0.7}},
+                "vs_baseline": {"roc_auc": {"min_gain": 0.0}},
+                "slices": ["group"],
+                "min_slice_size": 50,
+            }
+        },
+        **{"data.prediction": "score", "data.baseline_prediction": "weak_score"},
+    )
+    config["model"].pop("candidate")
+    result = invoke("run", "-c", str(write_config(config)), "--json", str(tmp_path / "r.json"))
+    assert result.exit_code == 0, result.stderr
+    (check,) = json.loads((tmp_path / "r.json").read_text())["checks"]
+    assert check["details"]["vs_baseline"]["roc_auc"]["ci"][0] > 0
+    assert {s["slice"] for s in check["details"]["slices"]} == {"group=a", "group=b"}
+    assert check["assertions"][0]["ci"] is not None
