@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from validate.check import BaseCheck, CheckContext, CheckSettings
-from validate.errors import ConfigError
+from validate.check import BaseCheck, CheckContext, CheckSettings, require_known_metrics
 from validate.results import Assertion, CheckResult, Status
 from validate.stats import quality
 from validate.stats.auc import DeLong, delong
@@ -57,13 +56,7 @@ class AccuracyCheck(BaseCheck):
     @classmethod
     def validate_for_task(cls, name: str, settings: AccuracySettings, task: str) -> None:  # type: ignore[override]
         valid = METRIC_NAMES[task]
-        for section in ("thresholds", "vs_baseline"):
-            for metric in getattr(settings, section):
-                if metric not in valid:
-                    raise ConfigError(
-                        f"checks.{name}.{section}.{metric}: unknown metric for task '{task}'; "
-                        f"valid: {', '.join(valid)}"
-                    )
+        require_known_metrics(name, settings, valid, task)
 
     def required_columns(self) -> tuple[str, ...]:
         settings: AccuracySettings = self.settings  # type: ignore[assignment]

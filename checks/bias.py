@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from validate.check import BaseCheck, CheckContext, CheckSettings
+from validate.check import BaseCheck, CheckContext, CheckSettings, require_known_metrics
 from validate.errors import ConfigError
 from validate.results import Assertion, CheckResult, Status
 from validate.stats import fairness as fs
@@ -75,13 +75,7 @@ class BiasCheck(BaseCheck):
                 "data.task is multiclass"
             )
         valid = cls.valid_metrics(task, settings)
-        for section in ("thresholds", "vs_baseline"):
-            for metric in getattr(settings, section):
-                if metric not in valid:
-                    raise ConfigError(
-                        f"checks.{name}.{section}.{metric}: unknown metric for task '{task}'; "
-                        f"valid: {', '.join(valid)}"
-                    )
+        require_known_metrics(name, settings, valid, task)
         for metric, rule in settings.vs_baseline.items():
             if metric.endswith("_ratio") and rule.max_increase is not None:
                 raise ConfigError(

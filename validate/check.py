@@ -104,3 +104,20 @@ class BaseCheck:
 
     def run(self, context: CheckContext) -> CheckResult:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def require_known_metrics(
+    name: str,
+    settings: CheckSettings,
+    valid: tuple[str, ...],
+    task: str,
+    sections: tuple[str, ...] = ("thresholds", "vs_baseline"),
+) -> None:
+    """Every metric named under ``sections`` of a check's settings must be one it computes."""
+    for section in sections:
+        for metric in getattr(settings, section, {}) or {}:
+            if metric not in valid:
+                raise ConfigError(
+                    f"checks.{name}.{section}.{metric}: unknown metric for task '{task}'; "
+                    f"valid: {', '.join(valid)}"
+                )
