@@ -95,6 +95,12 @@ def cli() -> None:
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False), help="Write the JSON report here."
 )
+@click.option(
+    "--junit",
+    "junit_path",
+    type=click.Path(dir_okay=False),
+    help="Write JUnit XML here (one testcase per check).",
+)
 @click.option("--promote", is_flag=True, help="Move the registry alias to the candidate on pass.")
 @click.option(
     "--executor", type=click.Choice(["local", "kubernetes"]), help="Override the config's executor."
@@ -105,6 +111,7 @@ def run(
     only_checks: tuple[str, ...],
     jobs: int,
     json_path: str | None,
+    junit_path: str | None,
     promote: bool,
     executor: str | None,
     debug: bool,
@@ -120,6 +127,7 @@ def run(
             only_checks=only_checks,
             jobs=jobs,
             json_path=json_path,
+            junit_path=junit_path,
             promote=promote,
             executor=executor,
         )

@@ -40,6 +40,7 @@ class RunRequest:
     only_checks: tuple[str, ...] = ()
     jobs: int = 1
     json_path: str | None = None
+    junit_path: str | None = None
     promote: bool = False
     executor: str | None = None
 
@@ -65,6 +66,8 @@ def run_validation(
     _require_local_executor(request.executor or config.executor)
     if request.json_path:
         ensure_writable(request.json_path, option="--json")
+    if request.junit_path:
+        ensure_writable(request.junit_path, option="--junit")
     selected = select_checks(config.checks, task=config.data.task, only=request.only_checks)
 
     tracking_uri = tracking_uri_for(config.mlflow.tracking_uri)
@@ -110,6 +113,10 @@ def run_validation(
         )
         if request.json_path:
             write_report(report, request.json_path)
+        if request.junit_path:
+            from validate.reporting.junit import write_junit
+
+            write_junit(results, request.junit_path, suite=f"validate {loaded.path.stem}")
         recorder.finish(report, decision=decision.verdict)
     except KeyboardInterrupt:
         recorder.kill("interrupted (Ctrl-C)")
