@@ -11,6 +11,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+# pytester restores sys.modules after each test; pandas' Arrow extension types, imported
+# lazily by the first to_parquet, then register twice with pyarrow. Import them up front.
+import pandas.core.arrays.arrow.extension_types  # noqa: F401, E402
 import pytest
 import yaml
 
@@ -170,6 +174,11 @@ TEST_CHECKS = """
         def run(self, context):
             raise ValueError("division by zero in a plugin")
 
+    class Skipper:
+        def run(self, context):
+            return CheckResult(name="skipper", status=Status.SKIPPED,
+                               message="no GPU on this runner")
+
     class Sleepy:
         def run(self, context):
             open(os.environ["SLEEPY_MARKER"], "w").close()
@@ -185,7 +194,11 @@ def plugin_env(tmp_path: Path) -> dict[str, str]:
     install_fake_distribution(
         site,
         "test_checks",
-        {"raising": "test_checks_mod:Raising", "sleepy": "test_checks_mod:Sleepy"},
+        {
+            "raising": "test_checks_mod:Raising",
+            "sleepy": "test_checks_mod:Sleepy",
+            "skipper": "test_checks_mod:Skipper",
+        },
         {"test_checks_mod": TEST_CHECKS},
     )
     return {"PYTHONPATH": str(site), "SLEEPY_MARKER": str(tmp_path / "sleepy.started")}

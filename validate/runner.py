@@ -43,6 +43,7 @@ class RunRequest:
     junit_path: str | None = None
     promote: bool = False
     executor: str | None = None
+    allow_promotion: bool = True  # False: never promote (pytest runs on pull requests)
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,9 @@ def run_validation(
     datasets = load_datasets(loaded)
     candidate, baseline = resolve_models(loaded)
     candidate = replace(candidate, features=datasets.features, _loaded=[])
-    wants_promotion = request.promote or bool(config.promote and config.promote.enabled)
+    wants_promotion = request.allow_promotion and (
+        request.promote or bool(config.promote and config.promote.enabled)
+    )
     target = promotion_target(loaded, baseline, required=wants_promotion)
     context = build_context(loaded, datasets, candidate, baseline)
 
