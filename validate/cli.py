@@ -190,6 +190,26 @@ def remediate(config_path: str, out: str, jobs: int, debug: bool) -> None:
     _guarded(debug, action)
 
 
+@cli.command("github-report", hidden=True)
+@click.argument("report_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--config", "config_path", help="Config file the annotations point at.")
+@click.option("--junit", "junit_path", default="", help="JUnit path, for the step outputs.")
+@click.option("--html", "html_path", default="", help="HTML path, for the step outputs.")
+def github_report(
+    report_path: str, config_path: str | None, junit_path: str, html_path: str
+) -> None:
+    """(For ci/action.yml.) Step summary, annotations and outputs from a JSON report."""
+    import json
+    from pathlib import Path
+
+    from validate.reporting.github import publish
+
+    report = json.loads(Path(report_path).read_text(encoding="utf-8"))
+    paths = {"json": report_path, "junit": junit_path, "html": html_path}
+    for command in publish(report, config_path=config_path, paths=paths):
+        click.echo(command)
+
+
 @cli.group("checks")
 def checks_group() -> None:
     """Inspect installed checks."""
