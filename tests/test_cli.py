@@ -244,3 +244,44 @@ def test_partial_runs_never_promote(write_config, data_dir, models_dir, champion
     assert result.returncode == 0, result.stderr
     promotion = json.loads(report_path.read_text())["promotion"]
     assert promotion["promoted"] is False and "only some checks ran" in promotion["message"]
+
+
+def test_promotion_gate_checks_config_model_and_dry_run(
+    write_config, data_dir, models_dir, champion, tmp_path
+):
+    config = base_config(
+        data_dir,
+        models_dir,
+        **{
+            "model.baseline": "models:/credit@champion",
+            "promote": {"model": "credit", "enabled": False},
+        },
+    )
+    path = write_config(config)
+    report_path = tmp_path / "r.json"
+    assert run_cli("run", "-c", str(path), "--json", str(report_path)).returncode == 0
+    run_id = json.loads(report_path.read_text())["mlflow"]["run_id"]
+
+    dry = run_cli(
+        "promote",
+        run_id,
+        "--dry-run",
+        "--config",
+        str(path),
+        "--model-uri",
+        str(models_dir / "good"),
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert f"dry run: would move alias 'champion' of 'credit' from {champion} to" in dry.stdout
+    assert str(MlflowClient().get_model_version_by_alias("credit", "champion").version) == champion
+
+    changed = dict(config, checks={"accuracy": {"thresholds": {"roc_auc": {"min": 0.5}}}})
+    other = write_config(changed, "changed.yaml")
+    refused = run_cli("promote", run_id, "--config", str(other))
+    assert refused.returncode == 1
+    assert "validated a different config than" in refused.stderr
+
+    wrong_model = run_cli("promote", run_id, "--model-uri", str(models_dir / "weak"))
+    assert wrong_model.returncode == 1
+    assert f"validated {models_dir / 'good'}, not {models_dir / 'weak'}" in wrong_model.stderr
+    assert str(MlflowClient().get_model_version_by_alias("credit", "champion").version) == champion

@@ -152,14 +152,33 @@ def run(
     "--tracking-uri",
     help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).",
 )
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Refuse unless the run validated this config (compared by hash).",
+)
+@click.option("--model-uri", help="Refuse unless the run validated exactly this model version.")
+@click.option(
+    "--dry-run", is_flag=True, help="Check everything, say what would happen, change nothing."
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-def promote_command(run_id: str, tracking_uri: str | None, debug: bool) -> None:
+def promote_command(
+    run_id: str,
+    tracking_uri: str | None,
+    config_path: str | None,
+    model_uri: str | None,
+    dry_run: bool,
+    debug: bool,
+) -> None:
     """Promote the candidate of an already recorded, passing validation run."""
 
     def action() -> int:
-        from validate.runner import promote_recorded_run
+        from validate.promotion_step import promote_recorded_run
 
-        outcome = promote_recorded_run(run_id, tracking_uri)
+        outcome = promote_recorded_run(
+            run_id, tracking_uri, config_path=config_path, model_uri=model_uri, dry_run=dry_run
+        )
         click.echo(f"promotion: {outcome['message']}")
         return 0
 

@@ -14,7 +14,7 @@ import numpy as np
 from validate.check import CheckContext
 from validate.config import LoadedConfig, load_config
 from validate.data import Datasets, load_datasets
-from validate.errors import ConfigError, DataError, PromotionError, ValidateError
+from validate.errors import ConfigError, DataError, PromotionError
 from validate.executors.local import artifact_folder, execute_local
 from validate.gate import EXIT_GATE_FAILED, Decision, decide
 from validate.models.adapter import ModelRef, precomputed, resolve_model
@@ -380,40 +380,3 @@ def _run_tags(
     if target is not None:
         tags["validate.promotion_target"] = json.dumps(target.to_dict())
     return tags
-
-
-def promote_recorded_run(run_id: str, tracking_uri: str | None = None) -> dict[str, Any]:
-    """``validate promote RUN_ID``: promote from an already recorded, passing validation run."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    from validate.promotion import promote, ref_from_json
-
-    uri = tracking_uri_for(tracking_uri)
-    use_tracking_uri(uri)
-    client = MlflowClient()
-    try:
-        run = client.get_run(run_id)
-    except MlflowException as exc:
-        raise ValidateError(
-            f"run {run_id}: not found in MLflow at {redact_uri(uri)}; check the run id and "
-            "--tracking-uri"
-        ) from exc
-    tags = run.data.tags
-    if tags.get("validate.kind") != "validation":
-        raise ValidateError(f"run {run_id}: not a validation run recorded by validate")
-    recorded = tags.get("validate.decision")
-    if recorded != "pass":
-        raise PromotionError(
-            f"run {run_id} recorded decision '{recorded or 'unfinished'}'; only a passing "
-            "validation can be promoted"
-        )
-    if "validate.promotion_target" not in tags:
-        raise ConfigError(
-            f"run {run_id} recorded no promotion target; add promote: (model, alias) to the config"
-        )
-    target = PromotionTarget.from_dict(json.loads(tags["validate.promotion_target"]))
-    candidate = ref_from_json(tags["validate.candidate_ref"])
-    outcome = promote(client, candidate=candidate, target=target, run_id=run_id).to_dict()
-    client.set_tag(run_id, "validate.promotion", json.dumps(outcome))
-    return outcome
