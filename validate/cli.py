@@ -131,7 +131,7 @@ def run(
             promote=promote,
             executor=executor,
         )
-        outcome = run_validation(request)
+        outcome = run_validation(request, on_result=_progress_printer())
         click.echo(
             render_console(
                 outcome.results,
@@ -144,6 +144,24 @@ def run(
         return outcome.exit_code
 
     _guarded(debug, action)
+
+
+def _progress_printer() -> Callable[[Any], None] | None:
+    """Per-check progress with elapsed time on an interactive terminal; silent in CI logs."""
+    import os
+    import time
+
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        return None
+    started = time.monotonic()
+
+    def show(result: Any) -> None:
+        click.echo(
+            f"  [{time.monotonic() - started:6.1f} s] {result.name}: {result.status.value}",
+            err=True,
+        )
+
+    return show
 
 
 @cli.command("promote")
