@@ -101,6 +101,12 @@ def cli() -> None:
     type=click.Path(dir_okay=False),
     help="Write JUnit XML here (one testcase per check).",
 )
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False),
+    help="Write a self-contained HTML report here.",
+)
 @click.option("--promote", is_flag=True, help="Move the registry alias to the candidate on pass.")
 @click.option(
     "--executor", type=click.Choice(["local", "kubernetes"]), help="Override the config's executor."
@@ -112,6 +118,7 @@ def run(
     jobs: int,
     json_path: str | None,
     junit_path: str | None,
+    html_path: str | None,
     promote: bool,
     executor: str | None,
     debug: bool,
@@ -128,6 +135,7 @@ def run(
             jobs=jobs,
             json_path=json_path,
             junit_path=junit_path,
+            html_path=html_path,
             promote=promote,
             executor=executor,
         )

@@ -41,6 +41,7 @@ class RunRequest:
     jobs: int = 1
     json_path: str | None = None
     junit_path: str | None = None
+    html_path: str | None = None
     promote: bool = False
     executor: str | None = None
     allow_promotion: bool = True  # False: never promote (pytest runs on pull requests)
@@ -69,6 +70,8 @@ def run_validation(
         ensure_writable(request.json_path, option="--json")
     if request.junit_path:
         ensure_writable(request.junit_path, option="--junit")
+    if request.html_path:
+        ensure_writable(request.html_path, option="--html")
     selected = select_checks(config.checks, task=config.data.task, only=request.only_checks)
 
     tracking_uri = tracking_uri_for(config.mlflow.tracking_uri)
@@ -120,6 +123,10 @@ def run_validation(
             from validate.reporting.junit import write_junit
 
             write_junit(results, request.junit_path, suite=f"validate {loaded.path.stem}")
+        if request.html_path:
+            from validate.reporting.html import write_html
+
+            write_html(report, request.html_path)
         recorder.finish(report, decision=decision.verdict)
     except KeyboardInterrupt:
         recorder.kill("interrupted (Ctrl-C)")

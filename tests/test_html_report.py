@@ -1,0 +1,109 @@
+"""--html writes one self-contained page; headless Chromium renders it cleanly."""
+
+import fcntl
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+from click.testing import CliRunner
+from conftest import base_config
+
+from validate.cli import cli
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium; the test setup installs it when it is missing and we may."""
+    found = shutil.which("chromium")
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        # pytest-xdist workers may all get here: one installs, the others wait for it.
+        with open(os.path.join(tempfile.gettempdir(), "validate-chromium.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if shutil.which("chromium") is None:
+                env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+                for command in (
+                    ["apt-get", "update", "-qq"],
+                    ["apt-get", "install", "-y", "-qq", "chromium"],
+                ):
+                    subprocess.run(command, env=env, check=False, timeout=900, capture_output=True)
+        found = shutil.which("chromium")
+    if found is None:
+        pytest.skip("chromium is not installed and cannot be installed here (needs root and apt)")
+    return found
+
+
+@pytest.fixture
+def report_html(write_config, data_dir, models_dir, tmp_path):
+    config = base_config(
+        data_dir,
+        models_dir,
+        checks={
+            "accuracy": {"thresholds": {"roc_auc": {"min": 0.99}}},
+            "bias": {"sensitive_features": ["group"], "n_resamples": 100},
+        },
+        **{"data.baseline_prediction": "weak_score"},
+    )
+    path = tmp_path / "report.html"
+    result = CliRunner().invoke(cli, ["run", "-c", str(write_config(config)), "--html", str(path)])
+    assert result.exit_code == 1, result.stderr
+    return path
+
+
+def test_report_is_self_contained(report_html):
+    text = report_html.read_text()
+    assert "Decision: FAIL" in text
+    assert "<script" not in text and "http://" not in text.replace("http://127", "")
+    assert "https://" not in text and "<link" not in text
+    assert "Candidate vs champion (paired, same rows)" in text
+    assert "Rates by group: group" in text and "<svg" in text
+
+
+def test_chromium_renders_without_console_errors(chromium, report_html, tmp_path):
+    url = report_html.as_uri()
+    dom = subprocess.run(
+        [
+            chromium,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "Decision: FAIL" in dom.stdout
+    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert console == []
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            chromium,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile2'}",
+            "--window-size=1200,1600",
+            f"--screenshot={shot}",
+            url,
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
