@@ -197,10 +197,9 @@ def test_ctrl_c_exits_130_and_marks_the_run_killed(write_config, data_dir, model
     assert run.info.status == "KILLED" and run.data.tags["validate.decision"] == "killed"
 
 
-def test_promote_command_moves_alias_from_a_recorded_pass(
-    write_config, data_dir, models_dir, champion, tmp_path
-):
-    config = base_config(
+def recorded_pass_config(data_dir, models_dir):
+    """Validated against the champion, promotion target recorded, promotion left for later."""
+    return base_config(
         data_dir,
         models_dir,
         **{
@@ -208,6 +207,12 @@ def test_promote_command_moves_alias_from_a_recorded_pass(
             "promote": {"model": "credit", "enabled": False},
         },
     )
+
+
+def test_promote_command_moves_alias_from_a_recorded_pass(
+    write_config, data_dir, models_dir, champion, tmp_path
+):
+    config = recorded_pass_config(data_dir, models_dir)
     report_path = tmp_path / "r.json"
     assert (
         run_cli("run", "-c", str(write_config(config)), "--json", str(report_path)).returncode == 0
@@ -249,14 +254,7 @@ def test_partial_runs_never_promote(write_config, data_dir, models_dir, champion
 def test_promotion_gate_checks_config_model_and_dry_run(
     write_config, data_dir, models_dir, champion, tmp_path
 ):
-    config = base_config(
-        data_dir,
-        models_dir,
-        **{
-            "model.baseline": "models:/credit@champion",
-            "promote": {"model": "credit", "enabled": False},
-        },
-    )
+    config = recorded_pass_config(data_dir, models_dir)
     path = write_config(config)
     report_path = tmp_path / "r.json"
     assert run_cli("run", "-c", str(path), "--json", str(report_path)).returncode == 0

@@ -12,29 +12,15 @@ from validate.results import CheckResult, Status
 def render_junit(results: Sequence[CheckResult], *, suite: str = "validate") -> str:
     """The XML text. failed → <failure> with the failing sentences; error → <error>;
     skipped → <skipped>; an advisory (blocking: false) failure passes, noted in system-out."""
-    failures = sum(r.status is Status.FAILED and r.blocking for r in results)
-    errors = sum(r.status is Status.ERROR and r.blocking for r in results)
-    skipped = sum(r.status is Status.SKIPPED for r in results)
-    total_time = sum(r.duration_s for r in results)
-    root = ET.Element(
-        "testsuites",
-        name=suite,
-        tests=str(len(results)),
-        failures=str(failures),
-        errors=str(errors),
-        skipped=str(skipped),
-        time=f"{total_time:.3f}",
-    )
-    testsuite = ET.SubElement(
-        root,
-        "testsuite",
-        name=suite,
-        tests=str(len(results)),
-        failures=str(failures),
-        errors=str(errors),
-        skipped=str(skipped),
-        time=f"{total_time:.3f}",
-    )
+    counts = {
+        "tests": str(len(results)),
+        "failures": str(sum(r.status is Status.FAILED and r.blocking for r in results)),
+        "errors": str(sum(r.status is Status.ERROR and r.blocking for r in results)),
+        "skipped": str(sum(r.status is Status.SKIPPED for r in results)),
+        "time": f"{sum(r.duration_s for r in results):.3f}",
+    }
+    root = ET.Element("testsuites", {"name": suite, **counts})
+    testsuite = ET.SubElement(root, "testsuite", {"name": suite, **counts})
     for result in results:
         case = ET.SubElement(
             testsuite,
