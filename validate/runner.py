@@ -86,6 +86,7 @@ def run_validation(
     context = build_context(loaded, datasets, candidate, baseline)
 
     _require_check_columns(selected, datasets)
+    context = _with_reference_scores(context, selected, datasets, candidate)
     recorder = MlflowRecorder(tracking_uri=tracking_uri, experiment=config.mlflow.experiment)
     run_id = recorder.start(
         run_name=f"validate {Path(request.config_path).name}",
@@ -144,6 +145,20 @@ def run_validation(
         run_id=run_id,
         exit_code=exit_code,
     )
+
+
+def _with_reference_scores(
+    context: CheckContext, selected: list[SelectedCheck], datasets: Datasets, candidate: ModelRef
+) -> CheckContext:
+    """Score the reference set too (once) when a selected check compares predictions."""
+    wanted = any(getattr(item.check, "needs_reference_scores", False) for item in selected)
+    reference = datasets.reference
+    if not wanted or reference is None or candidate.kind == "column":
+        return context
+    if any(column not in reference.columns for column in datasets.features):
+        return context
+    scores = candidate.predict(reference, datasets.features)
+    return replace(context, extras={**context.extras, "reference_scores": scores})
 
 
 def _require_check_columns(selected: list[SelectedCheck], datasets: Datasets) -> None:

@@ -1,0 +1,250 @@
+"""The ``drift`` check: feature, label and prediction drift between data.reference and
+data.eval, decided by effect size by default (p-values reported, BH-corrected when used)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from validate.check import BaseCheck, CheckContext, CheckSettings, require_known_metrics
+from validate.errors import ConfigError
+from validate.results import CheckResult, Status
+from validate.stats import drift as ds
+from validate.thresholds import CIBound, judge
+
+METRICS = (
+    "share_drifted_features",
+    "drifted_features",
+    "label_drift",
+    "prediction_drift",
+    "prediction_drift_vs_champion",
+)
+
+
+class ColumnRule(CheckSettings):
+    method: str | None = None
+    threshold: float | None = Field(default=None, gt=0)
+
+
+class DriftSettings(CheckSettings):
+    columns: list[str] | None = Field(default=None, description="Default: the model features.")
+    decide_by: Literal["effect_size", "p_value"] = "effect_size"
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    numeric_method: Literal["wasserstein", "ks", "psi"] = "wasserstein"
+    categorical_method: Literal["jensenshannon", "chisquare", "psi"] = "jensenshannon"
+    per_column: dict[str, ColumnRule] = Field(default_factory=dict)
+    thresholds: dict[str, CIBound] = Field(default_factory=dict)
+    histograms: bool = True
+
+
+class DriftCheck(BaseCheck):
+    """Did the data move since the reference? Column by column, plus labels and scores."""
+
+    Settings = DriftSettings
+    needs_reference_scores = True
+
+    @classmethod
+    def validate_for_task(cls, name: str, settings: DriftSettings, task: str) -> None:  # type: ignore[override]
+        require_known_metrics(name, settings, METRICS, task, sections=("thresholds",))
+        for column, rule in settings.per_column.items():
+            valid = set(ds.NUMERIC_METHODS) | set(ds.CATEGORICAL_METHODS)
+            if rule.method is not None and rule.method not in valid:
+                raise ConfigError(
+                    f"checks.{name}.per_column.{column}.method: unknown method "
+                    f"'{rule.method}'; valid: {', '.join(sorted(valid))}"
+                )
+
+    def run(self, context: CheckContext) -> CheckResult:
+        started = time.perf_counter()
+        settings: DriftSettings = self.settings  # type: ignore[assignment]
+        if context.reference_data is None:
+            return CheckResult(
+                name=self.name,
+                status=Status.SKIPPED,
+                message="no data.reference configured; nothing to compare against",
+                duration_s=time.perf_counter() - started,
+            )
+        reference, current = context.reference_data, context.eval_data
+        columns = settings.columns or list(context.features)
+        missing = [c for c in columns if c not in reference.columns or c not in current.columns]
+        if missing:
+            return CheckResult(
+                name=self.name,
+                status=Status.ERROR,
+                message=f"column(s) {', '.join(missing)} missing from data.reference or data.eval",
+                duration_s=time.perf_counter() - started,
+            )
+        results = [self._column(c, reference[c], current[c], settings) for c in columns]
+        note = ""
+        if settings.decide_by == "p_value":
+            note = self._decide_by_p_values(results, settings.alpha)
+        drifted = [r for r in results if r.drifted]
+        metrics: dict[str, float] = {
+            "share_drifted_features": len(drifted) / len(results) if results else 0.0,
+            "drifted_features": float(len(drifted)),
+        }
+        details: dict[str, Any] = {
+            "decide_by": settings.decide_by,
+            "features": [r.to_dict() for r in results],
+        }
+        if note:
+            details["correction"] = note
+        self._labels_and_scores(context, metrics, details)
+        if context.artifact_dir and settings.histograms and drifted:
+            details["artifacts"] = _histograms(
+                context.artifact_dir,
+                reference,
+                current,
+                [r.column for r in drifted if r.kind == "numeric"][:20],
+            )
+        assertions = tuple(
+            a
+            for name, bound in settings.thresholds.items()
+            if name in metrics
+            for a in judge(name, metrics[name], bound)
+        )
+        failed = [a.sentence for a in assertions if not a.passed]
+        summary = (
+            f"{len(drifted)} of {len(results)} features drifted"
+            + (f": {', '.join(r.column for r in drifted[:8])}" if drifted else "")
+            + (f" ({note})" if note else "")
+        )
+        message = (
+            "; ".join(failed) + f" ({summary})"
+            if failed
+            else (
+                "; ".join(a.sentence for a in assertions) + f" ({summary})"
+                if assertions
+                else summary
+            )
+        )
+        return CheckResult(
+            name=self.name,
+            status=Status.FAILED if failed else Status.PASSED,
+            metrics=metrics,
+            assertions=assertions,
+            message=message,
+            duration_s=time.perf_counter() - started,
+            details=details,
+        )
+
+    def _column(
+        self, name: str, reference: pd.Series, current: pd.Series, settings: DriftSettings
+    ) -> ds.ColumnDrift:
+        numeric = _is_numeric(reference)
+        result = ds.ColumnDrift(column=name, kind="numeric" if numeric else "categorical")
+        result.missing_rate_change = float(current.isna().mean() - reference.isna().mean())
+        if numeric != _is_numeric(current):
+            result.drifted, result.reason = (
+                True,
+                (f"type changed: reference {reference.dtype}, eval {current.dtype}"),
+            )
+            return result
+        ref, cur = reference.dropna(), current.dropna()
+        for label, values in (("reference", ref), ("eval", cur)):
+            if values.empty:
+                result.drifted, result.reason = True, f"all values missing in {label}"
+                return result
+        rule = settings.per_column.get(name, ColumnRule())
+        default = settings.numeric_method if numeric else settings.categorical_method
+        result.method = rule.method or default
+        valid = ds.NUMERIC_METHODS if numeric else ds.CATEGORICAL_METHODS
+        if result.method not in valid:
+            result.drifted, result.reason = (
+                True,
+                (f"method {result.method} does not apply to {result.kind} columns"),
+            )
+            return result
+        if numeric:
+            result.statistics = ds.numeric_statistics(
+                ref.to_numpy(dtype=float), cur.to_numpy(dtype=float)
+            )
+            result.p_value = result.statistics["ks_p_value"]
+            if ref.nunique() == 1:
+                result.reason = "constant in the reference"
+        else:
+            result.statistics, result.new_categories = ds.categorical_statistics(
+                ref.astype(str), cur.astype(str)
+            )
+            result.p_value = result.statistics["chisquare_p_value"]
+        result.value = result.statistics[result.method]
+        result.threshold = rule.threshold or ds.DEFAULT_THRESHOLDS[result.method]
+        result.drifted = bool(result.value > result.threshold)
+        return result
+
+    @staticmethod
+    def _decide_by_p_values(results: list[ds.ColumnDrift], alpha: float) -> str:
+        testable = [r for r in results if r.p_value is not None and np.isfinite(r.p_value)]
+        if not testable:
+            return ""
+        adjusted = ds.benjamini_hochberg([r.p_value for r in testable])  # type: ignore[misc]
+        for result, p in zip(testable, adjusted, strict=True):
+            result.statistics["p_value_bh"] = float(p)
+            result.drifted = bool(p < alpha)
+            result.method = "ks" if result.kind == "numeric" else "chisquare"
+            result.value, result.threshold = float(p), alpha
+        return f"p-values Benjamini–Hochberg adjusted across {len(testable)} columns, alpha {alpha}"
+
+    @staticmethod
+    def _labels_and_scores(
+        context: CheckContext, metrics: dict[str, float], details: dict[str, Any]
+    ) -> None:
+        reference = context.reference_data
+        assert reference is not None
+        if context.target in reference.columns:
+            ref_y, cur_y = reference[context.target].dropna(), pd.Series(context.y_true)
+            if context.task == "regression":
+                stats = ds.numeric_statistics(ref_y.to_numpy(float), cur_y.to_numpy(float))
+                metrics["label_drift"] = stats["wasserstein"]
+            else:
+                stats, _ = ds.categorical_statistics(ref_y.astype(str), cur_y.astype(str))
+                metrics["label_drift"] = stats["jensenshannon"]
+            details["label"] = stats
+        reference_scores = context.extras.get("reference_scores")
+        if reference_scores is not None and np.ndim(context.candidate_scores) == 1:
+            stats = ds.numeric_statistics(
+                np.asarray(reference_scores, float), np.asarray(context.candidate_scores, float)
+            )
+            metrics["prediction_drift"] = stats["wasserstein"]
+            details["prediction"] = stats
+        if context.baseline_scores is not None and np.ndim(context.candidate_scores) == 1:
+            stats = ds.numeric_statistics(
+                np.asarray(context.baseline_scores, float),
+                np.asarray(context.candidate_scores, float),
+            )
+            metrics["prediction_drift_vs_champion"] = stats["wasserstein"]
+            details["prediction_vs_champion"] = stats
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def _histograms(
+    folder: str, reference: pd.DataFrame, current: pd.DataFrame, columns: list[str]
+) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = []
+    for column in columns:
+        ref, cur = reference[column].dropna(), current[column].dropna()
+        edges = np.histogram_bin_edges(np.concatenate([ref, cur]), bins=40)
+        figure, axes = plt.subplots(figsize=(6, 3.2), dpi=100)
+        axes.hist(ref, bins=edges, alpha=0.5, density=True, label="reference")
+        axes.hist(cur, bins=edges, alpha=0.5, density=True, label="eval")
+        axes.set_title(f"{column}: reference vs eval")
+        axes.legend()
+        figure.tight_layout()
+        path = Path(folder) / f"drift_{column}.png"
+        figure.savefig(path)
+        plt.close(figure)
+        names.append(path.name)
+    return names

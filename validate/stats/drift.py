@@ -1,0 +1,141 @@
+"""Distribution drift between a reference and an eval sample, column by column.
+
+Numeric columns:
+* Kolmogorov–Smirnov statistic and p-value (``scipy.stats.ks_2samp``);
+* Wasserstein-1 distance (``scipy.stats.wasserstein_distance``) divided by the
+  reference's standard deviation: an effect size in units of the reference's spread;
+* PSI over ten quantile bins of the reference.
+
+Categorical columns:
+* chi-square goodness of fit of eval counts against the reference's shares
+  (``scipy.stats.chisquare``; categories unseen in the reference are reported apart),
+  with Cohen's w = sqrt(chi2 / n) as its effect size;
+* Jensen–Shannon distance, base 2, in [0, 1] (``scipy.spatial.distance.jensenshannon``);
+* PSI over the categories.
+
+PSI = Σ (e − r) · ln(e / r) over bins, with shares e (eval) and r (reference);
+an empty bin's share is raised to 1e-4 before the logarithm, so PSI stays finite
+(the convention of Yurdakul 2018, "Statistical properties of population stability
+index"), and the shares are not renormalised.
+
+Default decisions use effect sizes, which do not drift towards "everything
+changed" as samples grow: normalised Wasserstein > 0.1 for numbers, Jensen–Shannon
+distance > 0.1 for categories. P-value decisions are corrected for the number of
+columns with Benjamini–Hochberg (``scipy.stats.false_discovery_control``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+from scipy.spatial import distance
+
+PSI_FLOOR = 1e-4
+NUMERIC_METHODS = ("wasserstein", "ks", "psi")
+CATEGORICAL_METHODS = ("jensenshannon", "chisquare", "psi")
+DEFAULT_THRESHOLDS = {
+    "wasserstein": 0.1,
+    "jensenshannon": 0.1,
+    "psi": 0.2,
+    "ks": 0.1,
+    "chisquare": 0.1,
+}
+
+
+@dataclass
+class ColumnDrift:
+    """All statistics for one column, and the verdict of the deciding method."""
+
+    column: str
+    kind: str  # numeric | categorical
+    statistics: dict[str, float] = field(default_factory=dict)
+    p_value: float | None = None
+    method: str = ""
+    value: float = float("nan")
+    threshold: float = float("nan")
+    drifted: bool = False
+    reason: str = ""
+    missing_rate_change: float = 0.0
+    new_categories: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        def plain(v: Any) -> Any:
+            return None if isinstance(v, float) and not np.isfinite(v) else v
+
+        return {
+            "column": self.column,
+            "kind": self.kind,
+            "method": self.method,
+            "value": plain(self.value),
+            "threshold": plain(self.threshold),
+            "p_value": plain(self.p_value),
+            "drifted": self.drifted,
+            "reason": self.reason,
+            "statistics": {k: plain(v) for k, v in self.statistics.items()},
+            "missing_rate_change": self.missing_rate_change,
+            "new_categories": self.new_categories,
+        }
+
+
+def psi(reference_shares: np.ndarray, eval_shares: np.ndarray) -> float:
+    r = np.maximum(reference_shares, PSI_FLOOR)
+    e = np.maximum(eval_shares, PSI_FLOOR)
+    return float(np.sum((e - r) * np.log(e / r)))
+
+
+def numeric_statistics(reference: np.ndarray, current: np.ndarray) -> dict[str, float]:
+    """KS, normalised Wasserstein and quantile PSI; NaNs dropped first."""
+    ks = stats.ks_2samp(reference, current)
+    spread = float(np.std(reference))
+    wasserstein = float(stats.wasserstein_distance(reference, current))
+    edges = np.unique(np.quantile(reference, np.linspace(0, 1, 11)[1:-1]))
+    ref_bins = np.bincount(
+        np.searchsorted(edges, reference, side="right"), minlength=len(edges) + 1
+    )
+    cur_bins = np.bincount(np.searchsorted(edges, current, side="right"), minlength=len(edges) + 1)
+    return {
+        "ks": float(ks.statistic),
+        "ks_p_value": float(ks.pvalue),
+        "wasserstein": wasserstein / spread if spread > 0 else float("inf") * (wasserstein > 0),
+        "wasserstein_raw": wasserstein,
+        "psi": psi(ref_bins / ref_bins.sum(), cur_bins / cur_bins.sum()),
+    }
+
+
+def categorical_statistics(reference: Any, current: Any) -> tuple[dict[str, float], list[str]]:
+    """Chi-square, Jensen–Shannon distance and PSI over the reference's categories."""
+    ref_counts = reference.value_counts()
+    cur_counts = current.value_counts()
+    new = sorted(str(c) for c in cur_counts.index.difference(ref_counts.index))
+    categories = ref_counts.index
+    observed = cur_counts.reindex(categories, fill_value=0).to_numpy(dtype=float)
+    ref = ref_counts.to_numpy(dtype=float)
+    ref_shares = ref / ref.sum()
+    cur_all = cur_counts.to_numpy(dtype=float).sum()
+    cur_shares = observed / cur_all if cur_all else observed
+    expected = ref_shares * observed.sum()
+    chi = stats.chisquare(observed, expected) if observed.sum() > 0 else None
+    # Jensen–Shannon over the union, so unseen categories count as change.
+    union = ref_counts.index.union(cur_counts.index)
+    p = ref_counts.reindex(union, fill_value=0).to_numpy(dtype=float)
+    q = cur_counts.reindex(union, fill_value=0).to_numpy(dtype=float)
+    return (
+        {
+            "chisquare": float(chi.statistic) / max(observed.sum(), 1)
+            if chi is not None
+            else float("nan"),
+            "chisquare_statistic": float(chi.statistic) if chi is not None else float("nan"),
+            "chisquare_p_value": float(chi.pvalue) if chi is not None else float("nan"),
+            "jensenshannon": float(distance.jensenshannon(p / p.sum(), q / q.sum(), base=2)),
+            "psi": psi(ref_shares, cur_shares),
+        },
+        new,
+    )
+
+
+def benjamini_hochberg(p_values: list[float]) -> np.ndarray:
+    """BH-adjusted p-values (scipy's false_discovery_control)."""
+    return stats.false_discovery_control(np.asarray(p_values, dtype=float), method="bh")
