@@ -32,14 +32,24 @@ def make(settings=None):
     return DriftCheck.from_config("drift", settings or {}, task="binary")
 
 
-def test_numeric_statistics_equal_scipy():
-    rng = np.random.default_rng(0)
-    ref, cur = rng.normal(size=5000), rng.normal(0.2, 1.1, size=4000)
+@pytest.mark.parametrize(
+    ("n", "m", "ties"),
+    [(5000, 4000, False), (30_000, 20_000, False), (20_000, 15_000, True), (40, 7, True)],
+)
+def test_numeric_statistics_equal_scipy(n, m, ties):
+    rng = np.random.default_rng(n)
+    ref, cur = rng.normal(size=n), rng.normal(0.2, 1.1, size=m)
+    if ties:
+        ref, cur = np.round(ref, 1), np.round(cur, 1)
     got = ds.numeric_statistics(ref, cur)
     ks = stats.ks_2samp(ref, cur)
     assert got["ks"] == pytest.approx(ks.statistic, abs=1e-12)
-    assert got["ks_p_value"] == pytest.approx(ks.pvalue, abs=1e-12)
-    assert got["wasserstein_raw"] == pytest.approx(stats.wasserstein_distance(ref, cur), abs=1e-12)
+    assert got["ks_p_value"] == pytest.approx(ks.pvalue, abs=1e-9)
+    assert got["wasserstein_raw"] == pytest.approx(stats.wasserstein_distance(ref, cur), abs=1e-9)
+    edges = np.unique(np.quantile(ref, np.linspace(0, 1, 11)[1:-1]))
+    r = np.bincount(np.searchsorted(edges, ref, side="right"), minlength=len(edges) + 1) / n
+    c = np.bincount(np.searchsorted(edges, cur, side="right"), minlength=len(edges) + 1) / m
+    assert got["psi"] == pytest.approx(ds.psi(r, c), abs=1e-9)
     assert got["wasserstein"] == pytest.approx(
         stats.wasserstein_distance(ref, cur) / np.std(ref), abs=1e-12
     )
