@@ -3,7 +3,9 @@ data.eval, decided by effect size by default (p-values reported, BH-corrected wh
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -79,7 +81,11 @@ class DriftCheck(BaseCheck):
                 message=f"column(s) {', '.join(missing)} missing from data.reference or data.eval",
                 duration_s=time.perf_counter() - started,
             )
-        results = [self._column(c, reference[c], current[c], settings) for c in columns]
+        # Columns are independent and NumPy's sorts release the GIL: use every core.
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            results = list(
+                pool.map(lambda c: self._column(c, reference[c], current[c], settings), columns)
+            )
         note = ""
         if settings.decide_by == "p_value":
             note = self._decide_by_p_values(results, settings.alpha)
@@ -162,14 +168,16 @@ class DriftCheck(BaseCheck):
             return result
         if numeric:
             result.statistics = ds.numeric_statistics(
-                ref.to_numpy(dtype=float), cur.to_numpy(dtype=float)
+                ref.to_numpy(dtype=float),
+                cur.to_numpy(dtype=float),
+                exact_p=settings.decide_by == "p_value",
             )
             result.p_value = result.statistics["ks_p_value"]
-            if ref.nunique() == 1:
+            if result.statistics["wasserstein_raw"] == 0 and np.ptp(ref.to_numpy(float)) == 0:
                 result.reason = "constant in the reference"
         else:
             result.statistics, result.new_categories = ds.categorical_statistics(
-                ref.astype(str), cur.astype(str)
+                _as_strings(ref), _as_strings(cur)
             )
             result.p_value = result.statistics["chisquare_p_value"]
         result.value = result.statistics[result.method]
@@ -219,6 +227,13 @@ class DriftCheck(BaseCheck):
             )
             metrics["prediction_drift_vs_champion"] = stats["wasserstein"]
             details["prediction_vs_champion"] = stats
+
+
+def _as_strings(series: pd.Series) -> pd.Series:
+    """Category labels as strings; string columns are used as they are (no copy)."""
+    if pd.api.types.is_string_dtype(series) or isinstance(series.dtype, pd.CategoricalDtype):
+        return series
+    return series.astype(str)
 
 
 def _is_numeric(series: pd.Series) -> bool:
