@@ -101,6 +101,11 @@ class DriftCheck(BaseCheck):
         if note:
             details["correction"] = note
         self._labels_and_scores(context, metrics, details)
+        details["histograms"] = {
+            r.column: _histogram(reference[r.column], current[r.column])
+            for r in drifted[:20]
+            if r.kind == "numeric" and r.statistics
+        }
         if context.artifact_dir and settings.histograms and drifted:
             details["artifacts"] = _histograms(
                 context.artifact_dir,
@@ -227,6 +232,18 @@ class DriftCheck(BaseCheck):
             )
             metrics["prediction_drift_vs_champion"] = stats["wasserstein"]
             details["prediction_vs_champion"] = stats
+
+
+def _histogram(reference: pd.Series, current: pd.Series, bins: int = 30) -> dict[str, list[float]]:
+    """Shared-edge densities of both samples, small enough for the JSON and HTML reports."""
+    ref, cur = reference.dropna().to_numpy(float), current.dropna().to_numpy(float)
+    low, high = min(ref.min(), cur.min()), max(ref.max(), cur.max())
+    edges = np.linspace(low, high, bins + 1) if high > low else np.array([low - 0.5, low + 0.5])
+    return {
+        "edges": [float(e) for e in edges],
+        "reference": [float(v) for v in np.histogram(ref, edges, density=True)[0]],
+        "eval": [float(v) for v in np.histogram(cur, edges, density=True)[0]],
+    }
 
 
 def _as_strings(series: pd.Series) -> pd.Series:

@@ -107,3 +107,38 @@ def test_chromium_renders_without_console_errors(chromium, report_html, tmp_path
         check=False,
     )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_drift_histograms_are_drawn_inline():
+    from validate.reporting.html import render_html
+
+    report = {
+        "decision": "fail",
+        "candidate": "m",
+        "baseline": None,
+        "reasons": [],
+        "promotion": None,
+        "mlflow": {"run_id": "r", "tracking_uri": "sqlite:///mlflow.db"},
+        "checks": [
+            {
+                "name": "drift",
+                "status": "failed",
+                "blocking": True,
+                "message": "1 of 1 drifted",
+                "metrics": {"share_drifted_features": 1.0},
+                "assertions": [],
+                "details": {
+                    "histograms": {
+                        "income": {
+                            "edges": [0.0, 1.0, 2.0],
+                            "reference": [0.7, 0.3],
+                            "eval": [0.2, 0.8],
+                        }
+                    }
+                },
+            }
+        ],
+    }
+    text = render_html(report)
+    assert "Drift: income (reference vs eval)" in text
+    assert text.count("fill-opacity='0.45'") == 4

@@ -109,6 +109,9 @@ def _check_section(check: Mapping[str, Any]) -> str:
         if groups:
             parts.append(f"<h3>Rates by group: {_e(grouping)}</h3>")
             parts.append(_group_chart(groups))
+    for column, histogram in (details.get("histograms") or {}).items():
+        parts.append(f"<h3>Drift: {_e(column)} (reference vs eval)</h3>")
+        parts.append(_histogram_chart(histogram))
     metrics = {
         k: v for k, v in check.get("metrics", {}).items() if not k.endswith(("ci_low", "ci_high"))
     }
@@ -169,6 +172,34 @@ def _group_chart(groups: Sequence[Mapping[str, Any]]) -> str:
             f"fill='{colour}'/><text x='{legend_x + 14}' y='{height - 3}'>{metric}</text>"
         )
         legend_x += 170
+    shapes.append("</svg>")
+    return "".join(shapes)
+
+
+def _histogram_chart(histogram: Mapping[str, Sequence[float]]) -> str:
+    """Inline SVG: reference and eval densities as two translucent bar series."""
+    edges, series = histogram["edges"], (("reference", "#0969da"), ("eval", "#cf222e"))
+    width, height, top, bottom, left = 760, 180, 10, 30, 40
+    plot, span = height - top - bottom, (edges[-1] - edges[0]) or 1.0
+    peak = max(max(histogram["reference"], default=0), max(histogram["eval"], default=0)) or 1.0
+    shapes = [f"<svg width='{width}' height='{height}' role='img' aria-label='histogram'>"]
+    for name, colour in series:
+        for low, high, density in zip(edges[:-1], edges[1:], histogram[name], strict=False):
+            x = left + (low - edges[0]) / span * (width - left)
+            w = (high - low) / span * (width - left)
+            h = plot * density / peak
+            shapes.append(
+                f"<rect x='{x:.1f}' y='{top + plot - h:.1f}' width='{w:.1f}' "
+                f"height='{h:.1f}' fill='{colour}' fill-opacity='0.45'/>"
+            )
+    shapes.append(f"<text x='{left}' y='{height - 14}'>{_number(edges[0])}</text>")
+    shapes.append(f"<text x='{width - 60}' y='{height - 14}'>{_number(edges[-1])}</text>")
+    for index, (name, colour) in enumerate(series):
+        x = left + 200 + index * 120
+        shapes.append(
+            f"<rect x='{x}' y='{height - 12}' width='10' height='10' fill='{colour}'/>"
+            f"<text x='{x + 14}' y='{height - 3}'>{name}</text>"
+        )
     shapes.append("</svg>")
     return "".join(shapes)
 
