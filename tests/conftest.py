@@ -179,6 +179,17 @@ TEST_CHECKS = """
             return CheckResult(name="skipper", status=Status.SKIPPED,
                                message="no GPU on this runner")
 
+    class Barrier:
+        # Passes once two validations have reached it: makes promotions race for real.
+
+        def run(self, context):
+            folder = os.environ["BARRIER_DIR"]
+            open(os.path.join(folder, str(os.getpid())), "w").close()
+            deadline = time.monotonic() + 120
+            while len(os.listdir(folder)) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return CheckResult(name="barrier", status=Status.PASSED, message="both arrived")
+
     class Sleepy:
         def run(self, context):
             open(os.environ["SLEEPY_MARKER"], "w").close()
@@ -198,6 +209,7 @@ def plugin_env(tmp_path: Path) -> dict[str, str]:
             "raising": "test_checks_mod:Raising",
             "sleepy": "test_checks_mod:Sleepy",
             "skipper": "test_checks_mod:Skipper",
+            "barrier": "test_checks_mod:Barrier",
         },
         {"test_checks_mod": TEST_CHECKS},
     )

@@ -205,3 +205,60 @@ def test_registry_lock_excludes_and_recovers_when_stale(server, request):
     with registry_lock(client, name, wait_s=0.5, stale_after_s=1.0):
         pass
     assert not client.search_registered_models(f"name = '{name}{LOCK_SUFFIX}'")
+
+
+def test_two_validations_racing_for_the_alias_exactly_one_wins(
+    server, request, write_config, data_dir, models_dir, plugin_env, tmp_path
+):
+    """Two passing candidates, validated against the same champion, promote at the same time."""
+    name = unique_name(request)
+    champion = register_champion(models_dir / "weak", name=name)
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    env = {**plugin_env, "BARRIER_DIR": str(barrier), "MLFLOW_TRACKING_URI": server}
+    processes = []
+    for index in range(2):
+        config = base_config(
+            data_dir,
+            models_dir,
+            checks={"accuracy": {}, "barrier": {}},
+            **{
+                "model.baseline": f"models:/{name}@champion",
+                "promote": {"model": name},
+                "mlflow": {"experiment": name},
+            },
+        )
+        path = write_config(config, f"candidate{index}.yaml")
+        processes.append(
+            subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "validate"),
+                    "run",
+                    "-c",
+                    str(path),
+                    "--json",
+                    str(tmp_path / f"r{index}.json"),
+                ],
+                env={**os.environ, **env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    outputs = [p.communicate(timeout=300) for p in processes]
+    codes = sorted(p.returncode for p in processes)
+    assert codes == [0, 1], outputs
+    reports = [json.loads((tmp_path / f"r{i}.json").read_text()) for i in range(2)]
+    winners = [r for r in reports if r["promotion"]["promoted"]]
+    losers = [r for r in reports if not r["promotion"]["promoted"]]
+    assert len(winners) == 1 and len(losers) == 1
+    assert "refusing to promote" in losers[0]["promotion"]["message"]
+    assert f"compared against version {champion}" in losers[0]["promotion"]["message"]
+    client = MlflowClient()
+    assert (
+        str(client.get_model_version_by_alias(name, "champion").version)
+        == winners[0]["promotion"]["version"]
+    )
+    assert (
+        len(client.search_model_versions(f"name = '{name}'")) == 2
+    )  # the loser registered nothing
