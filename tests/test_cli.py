@@ -283,3 +283,24 @@ def test_promotion_gate_checks_config_model_and_dry_run(
     assert wrong_model.returncode == 1
     assert f"validated {models_dir / 'good'}, not {models_dir / 'weak'}" in wrong_model.stderr
     assert str(MlflowClient().get_model_version_by_alias("credit", "champion").version) == champion
+
+
+def test_credentials_in_the_tracking_uri_never_reach_the_output(write_config, data_dir, models_dir):
+    import socket
+
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    uri = f"http://user:s3cr3t-token@127.0.0.1:{port}"
+    env = {
+        "MLFLOW_TRACKING_URI": uri,
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+    }
+    for extra in ({}, {"model.baseline": "models:/credit@champion"}):
+        result = run_cli(
+            "run", "-c", str(write_config(base_config(data_dir, models_dir, **extra))), env=env
+        )
+        assert result.returncode in (2, 3), result.stderr
+        assert "s3cr3t-token" not in result.stdout + result.stderr
+        assert f"127.0.0.1:{port}" in result.stderr  # the location is still named

@@ -20,3 +20,15 @@ def test_credentials_never_leave_the_uri():
 def test_package_versions_include_ours_and_mlflow():
     versions = package_versions()
     assert "validate-models" in versions and "mlflow" in versions
+
+
+def test_scrub_credentials_in_free_text():
+    from validate.tracking import scrub_credentials
+
+    text = (
+        "GET https://u:p%40ss@host:5000/api failed; see http://plain/x and s3://key:secret@bucket/o"
+    )
+    assert (
+        scrub_credentials(text)
+        == "GET https://host:5000/api failed; see http://plain/x and s3://bucket/o"
+    )

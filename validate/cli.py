@@ -17,7 +17,9 @@ from validate.gate import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"validate: error: {message}", err=True)
+    from validate.tracking import scrub_credentials
+
+    click.echo(f"validate: error: {scrub_credentials(message)}", err=True)
     sys.exit(code)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from validate.errors import RecorderError
 from validate.results import CheckResult
+from validate.tracking import redact_uri, scrub_credentials
 
 REPORT_ARTIFACT = "validation_report.json"
 _MAX_PARAM = 6000
@@ -56,7 +57,7 @@ class MlflowRecorder:
             )
         except Exception as exc:  # noqa: BLE001 - any tracking failure fails closed
             raise RecorderError(
-                f"MLflow at {self.tracking_uri} could not record the validation: "
+                f"MLflow at {redact_uri(self.tracking_uri)} could not record the validation: "
                 f"{_first_line(exc)}; check mlflow.tracking_uri or MLFLOW_TRACKING_URI"
             ) from exc
         return self.run_id
@@ -154,4 +155,4 @@ def _finite(value: Any) -> bool:
 
 def _first_line(exc: BaseException) -> str:
     text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return " ".join(str(text).split())[:300]
+    return scrub_credentials(" ".join(str(text).split()))[:300]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -47,6 +48,14 @@ def redact_uri(uri: str) -> str:
             host += f":{parts.port}"
         return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
     return uri
+
+
+_USERINFO = re.compile(r"([a-zA-Z][\w+.-]*://)[^/\s@]+@")
+
+
+def scrub_credentials(text: str) -> str:
+    """Remove ``user:password@`` from every URL in ``text`` (libraries echo full URLs)."""
+    return _USERINFO.sub(r"\1", text)
 
 
 def package_versions() -> dict[str, str]:

@@ -165,14 +165,19 @@ def _pin_registry_version(uri: str, who: str) -> RegistryVersion:
 
 
 def _tracking_uri() -> str:
+    """The tracking URI without credentials (it ends up in error messages)."""
     import mlflow
 
-    return mlflow.get_tracking_uri()
+    from validate.tracking import redact_uri
+
+    return redact_uri(mlflow.get_tracking_uri())
 
 
 def _mlflow_message(exc: Exception) -> str:
+    from validate.tracking import scrub_credentials
+
     message = getattr(exc, "message", None) or str(exc)
-    return " ".join(str(message).split())[:300]
+    return scrub_credentials(" ".join(str(message).split()))[:300]
 
 
 def _load(ref: ModelRef) -> Any:
