@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from validate.check import BaseCheck, CheckContext, CheckSettings, require_known_metrics
-from validate.results import Assertion, CheckResult, Status
+from validate.results import Assertion, CheckResult
 from validate.stats import quality
 from validate.stats.auc import DeLong, delong
 from validate.stats.intervals import Interval, z_value
@@ -69,11 +69,11 @@ class AccuracyCheck(BaseCheck):
         metrics = compute_metrics(context.task, y, p, context.threshold)
         undefined = [m for m in settings.thresholds if not np.isfinite(metrics[m])]
         if undefined:
-            return self._error(
+            return self.early_result(
                 started,
                 f"{', '.join(undefined)} undefined on this data "
                 f"({_why_undefined(context)}); fix the eval set",
-                metrics,
+                metrics=metrics,
             )
         auc = _shared_delong(context, metrics)
         intervals = quality.metric_intervals(
@@ -101,10 +101,10 @@ class AccuracyCheck(BaseCheck):
             output[f"{metric}.ci_low"], output[f"{metric}.ci_high"] = interval.ci
 
         if settings.vs_baseline and context.baseline_scores is None:
-            return self._error(
+            return self.early_result(
                 started,
                 "vs_baseline needs champion scores; set model.baseline or data.baseline_prediction",
-                output,
+                metrics=output,
             )
         if context.baseline_scores is not None:
             comparison = self._compare(context, settings, metrics, details, auc)
@@ -114,18 +114,12 @@ class AccuracyCheck(BaseCheck):
         if settings.slices:
             assertions.extend(self._slices(context, settings, details))
 
-        failed = [a.sentence for a in assertions if not a.passed]
-        message = "; ".join(failed or [a.sentence for a in assertions]) or (
-            "no thresholds set; metrics reported with CIs"
-        )
-        return CheckResult(
-            name=self.name,
-            status=Status.FAILED if failed else Status.PASSED,
+        return self.conclude(
+            started=started,
+            assertions=assertions,
             metrics=output,
-            assertions=tuple(assertions),
-            message=message,
-            duration_s=time.perf_counter() - started,
             details=details,
+            fallback="no thresholds set; metrics reported with CIs",
         )
 
     def _compare(
@@ -248,15 +242,6 @@ class AccuracyCheck(BaseCheck):
         if worst:
             details["worst_slice"] = worst[1]
         return [a for a in assertions if not a.passed] or assertions[:1]
-
-    def _error(self, started: float, message: str, metrics: dict[str, float]) -> CheckResult:
-        return CheckResult(
-            name=self.name,
-            status=Status.ERROR,
-            message=message,
-            metrics=metrics,
-            duration_s=time.perf_counter() - started,
-        )
 
 
 def _shared_delong(context: CheckContext, metrics: dict[str, float]) -> DeLong | None:

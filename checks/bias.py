@@ -15,7 +15,7 @@ from pydantic import Field
 
 from validate.check import BaseCheck, CheckContext, CheckSettings, require_known_metrics
 from validate.errors import ConfigError
-from validate.results import Assertion, CheckResult, Status
+from validate.results import Assertion, CheckResult
 from validate.stats import fairness as fs
 from validate.stats.intervals import percentile
 from validate.thresholds import ChangeBound, CIBound, judge
@@ -100,15 +100,11 @@ class BiasCheck(BaseCheck):
         groupings = self._groupings(context, settings, warnings)
         for grouping in groupings:
             if int(grouping.kept.sum()) < 2:
-                return CheckResult(
-                    name=self.name,
-                    status=Status.ERROR,
-                    message=(
-                        f"{grouping.name}: fewer than two groups with at least "
-                        f"{settings.min_group_size} rows ({_describe_groups(grouping)}); "
-                        "lower min_group_size or use more data"
-                    ),
-                    duration_s=time.perf_counter() - started,
+                return self.early_result(
+                    started,
+                    f"{grouping.name}: fewer than two groups with at least "
+                    f"{settings.min_group_size} rows ({_describe_groups(grouping)}); "
+                    "lower min_group_size or use more data",
                     details={"warnings": warnings},
                 )
         if context.task == "regression":
@@ -137,22 +133,18 @@ class BiasCheck(BaseCheck):
         }
         if context.artifact_dir and context.task != "regression":
             details["artifacts"] = self._plot(context.artifact_dir, groupings, per_grouping)
-        failed = [a.sentence for a in assertions if not a.passed]
-        status = Status.FAILED if failed else Status.PASSED
-        summary = "; ".join(failed) if failed else "; ".join(a.sentence for a in assertions)
-        if not summary:
+        fallback = ""
+        if not assertions:
             worst = metrics.get("demographic_parity_difference", metrics.get("mae_difference"))
-            summary = f"no thresholds set; worst difference {worst:.3f}"
-        if warnings:
-            summary += f" ({len(warnings)} warning{'s' if len(warnings) > 1 else ''})"
-        return CheckResult(
-            name=self.name,
-            status=status,
-            metrics=metrics,
+            fallback = f"no thresholds set; worst difference {worst:.3f}"
+        suffix = f" ({len(warnings)} warning{'s' if len(warnings) > 1 else ''})" if warnings else ""
+        return self.conclude(
+            started=started,
             assertions=assertions,
-            message=summary,
-            duration_s=time.perf_counter() - started,
+            metrics=metrics,
             details=details,
+            fallback=fallback + suffix,
+            note=suffix,
         )
 
     # -- groups ---------------------------------------------------------------------------

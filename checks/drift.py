@@ -65,21 +65,18 @@ class DriftCheck(BaseCheck):
         started = time.perf_counter()
         settings: DriftSettings = self.settings  # type: ignore[assignment]
         if context.reference_data is None:
-            return CheckResult(
-                name=self.name,
+            return self.early_result(
+                started,
+                "no data.reference configured; nothing to compare against",
                 status=Status.SKIPPED,
-                message="no data.reference configured; nothing to compare against",
-                duration_s=time.perf_counter() - started,
             )
         reference, current = context.reference_data, context.eval_data
         columns = settings.columns or list(context.features)
         missing = [c for c in columns if c not in reference.columns or c not in current.columns]
         if missing:
-            return CheckResult(
-                name=self.name,
-                status=Status.ERROR,
-                message=f"column(s) {', '.join(missing)} missing from data.reference or data.eval",
-                duration_s=time.perf_counter() - started,
+            return self.early_result(
+                started,
+                f"column(s) {', '.join(missing)} missing from data.reference or data.eval",
             )
         # Columns are independent and NumPy's sorts release the GIL: use every core.
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
@@ -119,29 +116,18 @@ class DriftCheck(BaseCheck):
             if name in metrics
             for a in judge(name, metrics[name], bound)
         )
-        failed = [a.sentence for a in assertions if not a.passed]
         summary = (
             f"{len(drifted)} of {len(results)} features drifted"
             + (f": {', '.join(r.column for r in drifted[:8])}" if drifted else "")
             + (f" ({note})" if note else "")
         )
-        message = (
-            "; ".join(failed) + f" ({summary})"
-            if failed
-            else (
-                "; ".join(a.sentence for a in assertions) + f" ({summary})"
-                if assertions
-                else summary
-            )
-        )
-        return CheckResult(
-            name=self.name,
-            status=Status.FAILED if failed else Status.PASSED,
-            metrics=metrics,
+        return self.conclude(
+            started=started,
             assertions=assertions,
-            message=message,
-            duration_s=time.perf_counter() - started,
+            metrics=metrics,
             details=details,
+            fallback=summary,
+            note=f" ({summary})",
         )
 
     def _column(

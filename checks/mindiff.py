@@ -11,7 +11,7 @@ from pydantic import Field
 
 from validate.check import BaseCheck, CheckContext, CheckSettings
 from validate.errors import ConfigError
-from validate.results import CheckResult, Status
+from validate.results import CheckResult
 from validate.stats import mindiff as md
 from validate.stats.intervals import percentile
 from validate.thresholds import CIBound, judge
@@ -69,7 +69,7 @@ class MinDiffCheck(BaseCheck):
         column = context.eval_data[settings.sensitive_feature].astype("string").fillna("<missing>")
         group = settings.sensitive_group or _rarer_of_two(column, settings.sensitive_feature)
         if group not in set(column.unique()):
-            return self._error(
+            return self.early_result(
                 started,
                 f"{settings.sensitive_feature}: no rows with value "
                 f"'{group}'; set sensitive_group to a value in the data",
@@ -81,7 +81,7 @@ class MinDiffCheck(BaseCheck):
         ]
         for value, who in ((1.0, f"'{group}'"), (0.0, "the rest")):
             if not np.any(rows & (membership == value)):
-                return self._error(
+                return self.early_result(
                     started, f"no {settings.within} rows in {who}; MinDiff needs both groups"
                 )
         index = np.flatnonzero(rows)
@@ -115,26 +115,13 @@ class MinDiffCheck(BaseCheck):
             for name, bound in settings.thresholds.items()
             for a in judge(name, metrics[name], bound, intervals.get(name))
         )
-        failed = [a.sentence for a in assertions if not a.passed]
-        message = "; ".join(failed or [a.sentence for a in assertions]) or (
-            f"mmd {metrics['mmd']:.4f} between '{group}' and the rest ({settings.within} rows)"
-        )
-        return CheckResult(
-            name=self.name,
-            status=Status.FAILED if failed else Status.PASSED,
-            metrics=metrics,
+        return self.conclude(
+            started=started,
             assertions=assertions,
-            message=message,
-            duration_s=time.perf_counter() - started,
+            metrics=metrics,
             details=details,
-        )
-
-    def _error(self, started: float, message: str) -> CheckResult:
-        return CheckResult(
-            name=self.name,
-            status=Status.ERROR,
-            message=message,
-            duration_s=time.perf_counter() - started,
+            fallback=f"mmd {metrics['mmd']:.4f} between '{group}' and the rest "
+            f"({settings.within} rows)",
         )
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
@@ -10,7 +11,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from validate.errors import ConfigError
-from validate.results import CheckResult
+from validate.results import Assertion, CheckResult, Status
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -104,6 +105,50 @@ class BaseCheck:
 
     def run(self, context: CheckContext) -> CheckResult:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def conclude(
+        self,
+        *,
+        started: float,
+        assertions: Sequence[Assertion],
+        metrics: Mapping[str, float],
+        details: Mapping[str, Any],
+        fallback: str,
+        note: str = "",
+    ) -> CheckResult:
+        """The judged result: ``failed`` when any assertion failed. The message is the failing
+        sentences (else every sentence) followed by ``note``, or ``fallback`` when nothing was
+        judged."""
+        failed = [a.sentence for a in assertions if not a.passed]
+        sentences = "; ".join(failed or [a.sentence for a in assertions])
+        return CheckResult(
+            name=self.name,
+            status=Status.FAILED if failed else Status.PASSED,
+            metrics=metrics,
+            assertions=tuple(assertions),
+            message=sentences + note if sentences else fallback,
+            duration_s=time.perf_counter() - started,
+            details=details,
+        )
+
+    def early_result(
+        self,
+        started: float,
+        message: str,
+        *,
+        status: Status = Status.ERROR,
+        metrics: Mapping[str, float] | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> CheckResult:
+        """A result before any judgement: ``error`` (could not compute) or ``skipped``."""
+        return CheckResult(
+            name=self.name,
+            status=status,
+            message=message,
+            metrics=metrics or {},
+            duration_s=time.perf_counter() - started,
+            details=details or {},
+        )
 
 
 def require_known_metrics(
