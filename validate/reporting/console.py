@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from validate.gate import Decision
@@ -19,12 +19,22 @@ _STATUS_COLOURS = {
 
 def key_metrics(result: CheckResult, limit: int = 3) -> str:
     """The metrics that have thresholds first, then the rest, up to ``limit``."""
-    judged = [m for m in dict.fromkeys(a.metric for a in result.assertions) if m in result.metrics]
+    return key_metrics_text((a.metric for a in result.assertions), result.metrics, limit)
+
+
+def key_metrics_text(
+    judged: Iterable[str], metrics: Mapping[str, float | None], limit: int = 3
+) -> str:
+    """``name value`` for the judged metrics, then headline ones; absent values are skipped.
+
+    Shared by the console table and the GitHub step summary (which reads the JSON report).
+    """
+    first = [m for m in dict.fromkeys(judged) if m in metrics]
     # Per-slice names ("sex/…") and interval ends stay in the JSON and MLflow.
-    headline = [m for m in result.metrics if "/" not in m and not m.endswith(("ci_low", "ci_high"))]
-    names = judged + [m for m in headline if m not in judged]
+    headline = [m for m in metrics if "/" not in m and not m.endswith(("ci_low", "ci_high"))]
+    names = (first + [m for m in headline if m not in first])[:limit]
     return ", ".join(
-        f"{n} {format_value(result.metrics[n])}" for n in names[:limit] if n in result.metrics
+        f"{n} {format_value(value)}" for n in names if (value := metrics[n]) is not None
     )
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from validate.thresholds import format_value
+from validate.reporting.console import key_metrics_text
 
 _ICONS = {"passed": "✅", "failed": "❌", "error": "💥", "skipped": "⏭️"}
 
@@ -20,17 +20,6 @@ def _escape_cell(text: str) -> str:
 def _escape_annotation(text: str) -> str:
     # Workflow commands need %, CR and LF escaped.
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def key_metrics(check: Mapping[str, Any], limit: int = 3) -> str:
-    judged = [a["metric"] for a in check.get("assertions", []) if a["metric"] in check["metrics"]]
-    headline = [
-        m for m in check["metrics"] if "/" not in m and not m.endswith(("ci_low", "ci_high"))
-    ]
-    names = list(dict.fromkeys(judged + headline))[:limit]
-    return ", ".join(
-        f"{n} {format_value(check['metrics'][n])}" for n in names if check["metrics"][n] is not None
-    )
 
 
 def step_summary(report: Mapping[str, Any]) -> str:
@@ -49,9 +38,11 @@ def step_summary(report: Mapping[str, Any]) -> str:
     for check in report["checks"]:
         failing = [a["sentence"] for a in check.get("assertions", []) if not a["passed"]]
         details = "<br>".join(failing) if failing else check["message"]
+        judged = (a["metric"] for a in check.get("assertions", []))
+        metrics = key_metrics_text(judged, check["metrics"])
         lines.append(
             f"| {check['name']} | {_ICONS.get(check['status'], '')} {check['status']} | "
-            f"{'yes' if check['blocking'] else 'no'} | {_escape_cell(key_metrics(check))} | "
+            f"{'yes' if check['blocking'] else 'no'} | {_escape_cell(metrics)} | "
             f"{_escape_cell(details)} |"
         )
     promotion = report.get("promotion")
