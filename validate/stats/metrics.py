@@ -117,18 +117,14 @@ def compute_metrics(
 
 def _binary_fast_path(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
     """Count metrics and losses without one scikit-learn pass per metric."""
-    from validate.stats.quality import binary_count_metrics
+    from validate.stats.quality import _cells, _decisions, _per_row_losses, binary_count_metrics
 
     y = np.asarray(y).astype(np.int64)
     if len(np.unique(y)) < 2:
         return {}  # scikit-learn's one-class conventions apply; take its path
-    decisions = (p >= threshold).astype(np.int64)
-    cells = np.bincount(y * 2 + decisions, minlength=4).reshape(2, 2).astype(np.float64)
+    cells = _cells(y, _decisions("binary", p, threshold), k=2)
     values = {name: float(v) for name, v in binary_count_metrics(cells).items()}
-    eps = np.finfo(p.dtype).eps
-    clipped = np.clip(p, eps, 1 - eps)
-    values["log_loss"] = float(np.mean(-(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))))
-    values["brier"] = float(np.mean((p - y) ** 2))
+    values.update({name: float(np.mean(v)) for name, v in _per_row_losses("binary", y, p).items()})
     return values
 
 

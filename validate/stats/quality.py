@@ -85,7 +85,7 @@ def _decisions(task: str, p: np.ndarray, threshold: float) -> np.ndarray:
     return (p >= threshold).astype(np.int64) if task == "binary" else p.argmax(axis=1)
 
 
-def _cells(task: str, y: np.ndarray, *decisions: np.ndarray, k: int) -> np.ndarray:
+def _cells(y: np.ndarray, *decisions: np.ndarray, k: int) -> np.ndarray:
     """Counts over (label, decision of each model): shape (k,)*(1+len(decisions))."""
     flat = y.astype(np.int64)
     for d in decisions:
@@ -116,7 +116,7 @@ def metric_intervals(
     out: dict[str, iv.Interval] = {}
     k = 2 if task == "binary" else (p.shape[1] if task == "multiclass" else 0)
     if task in ("binary", "multiclass") and n_resamples:
-        cells = _cells(task, y, _decisions(task, p, threshold), k=k)
+        cells = _cells(y, _decisions(task, p, threshold), k=k)
         draws = iv.multinomial_draws(cells, n_resamples, seed)
         counted = (
             binary_count_metrics(draws) if task == "binary" else multiclass_count_metrics(draws)
@@ -178,7 +178,6 @@ def paired_intervals(
         n in difference for n in BINARY_COUNT + MULTICLASS_COUNT
     ):
         cells = _cells(
-            task,
             y,
             _decisions(task, candidate, threshold),
             _decisions(task, champion, threshold),
