@@ -241,15 +241,17 @@ class BiasCheck(BaseCheck):
             baseline_point = fs.aggregates(
                 paired.sum(axis=-2)[kept], method=settings.method, agg=settings.agg
             )
+            boot_base = (
+                fs.aggregates(baseline_draws, method=settings.method, agg=settings.agg)
+                if baseline_draws is not None
+                else None
+            )
             for name, value in baseline_point.items():
                 entry: dict[str, Any] = {
                     "champion": float(value),
                     "change": point[name] - float(value),
                 }
-                if baseline_draws is not None:
-                    boot_base = fs.aggregates(
-                        baseline_draws, method=settings.method, agg=settings.agg
-                    )
+                if boot_base is not None:
                     entry["ci"] = list(
                         percentile(boot[name] - boot_base[name], settings.confidence)
                     )
