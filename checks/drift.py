@@ -158,13 +158,14 @@ class DriftCheck(BaseCheck):
             )
             return result
         if numeric:
+            reference_values = ref.to_numpy(dtype=float)
             result.statistics = ds.numeric_statistics(
-                ref.to_numpy(dtype=float),
+                reference_values,
                 cur.to_numpy(dtype=float),
                 exact_p=settings.decide_by == "p_value",
             )
             result.p_value = result.statistics["ks_p_value"]
-            if result.statistics["wasserstein_raw"] == 0 and np.ptp(ref.to_numpy(float)) == 0:
+            if result.statistics["wasserstein_raw"] == 0 and np.ptp(reference_values) == 0:
                 result.reason = "constant in the reference"
         else:
             result.statistics, result.new_categories = ds.categorical_statistics(

@@ -88,10 +88,11 @@ def run_validation(
     _require_check_columns(selected, datasets)
     context = _with_reference_scores(context, selected, datasets, candidate)
     recorder = MlflowRecorder(tracking_uri=tracking_uri, experiment=config.mlflow.experiment)
+    commit = git_commit(loaded.path.parent)  # one subprocess, recorded as a param and a tag
     run_id = recorder.start(
         run_name=f"validate {Path(request.config_path).name}",
-        params=_run_params(loaded, candidate, baseline, selected, target),
-        tags=_run_tags(loaded, candidate, target),
+        params=_run_params(loaded, candidate, baseline, selected, target, commit),
+        tags=_run_tags(loaded, candidate, target, commit),
     )
     artifacts = tempfile.TemporaryDirectory(prefix="validate-")
     context = replace(context, artifact_dir=artifacts.name)
@@ -368,6 +369,7 @@ def _run_params(
     baseline: ModelRef | None,
     selected: list[SelectedCheck],
     target: PromotionTarget | None,
+    commit: str | None,
 ) -> dict[str, Any]:
     params: dict[str, Any] = {
         "candidate": candidate.uri,
@@ -380,7 +382,7 @@ def _run_params(
         ),
         "config_path": str(loaded.path),
         "config_hash": loaded.digest,
-        "git_commit": git_commit(loaded.path.parent) or "",
+        "git_commit": commit or "",
         "task": loaded.config.data.task,
         "checks": ",".join(s.name for s in selected),
         "promote_target": f"{target.model}@{target.alias}" if target else "",
@@ -390,13 +392,12 @@ def _run_params(
 
 
 def _run_tags(
-    loaded: LoadedConfig, candidate: ModelRef, target: PromotionTarget | None
+    loaded: LoadedConfig, candidate: ModelRef, target: PromotionTarget | None, commit: str | None
 ) -> dict[str, str]:
     tags = {
         "validate.config_hash": loaded.digest,
         "validate.candidate_ref": ref_to_json(candidate),
     }
-    commit = git_commit(loaded.path.parent)
     if commit:
         tags["validate.git_commit"] = commit
     if target is not None:
