@@ -126,14 +126,7 @@ def promote(
         When the alias moved since the validation resolved it (compare-and-set).
     """
     with registry_lock(client, target.model):
-        current = current_alias_version(client, target.model, target.alias)
-        if current != target.expected_version:
-            raise PromotionError(
-                f"refusing to promote: alias '{target.alias}' of model '{target.model}' now points "
-                f"at version {current or '(none)'}, but this validation compared against version "
-                f"{target.expected_version or '(none)'}; re-run the validation against the new "
-                "champion"
-            )
+        current = require_alias_unmoved(client, target)
         version = register_candidate(client, candidate, target.model, run_id)
         if version == current:
             return PromotionOutcome(
@@ -162,6 +155,22 @@ def promote(
         current,
         f"alias '{target.alias}' of '{target.model}' moved {current or '(none)'} -> {version}",
     )
+
+
+def require_alias_unmoved(
+    client: Any, target: PromotionTarget, lead: str = "refusing to promote"
+) -> str | None:
+    """The compare of compare-and-set: the alias's current version, if it is still the one the
+    validation compared against; otherwise PromotionError, the sentence starting with ``lead``."""
+    current = current_alias_version(client, target.model, target.alias)
+    if current != target.expected_version:
+        raise PromotionError(
+            f"{lead}: alias '{target.alias}' of model '{target.model}' now points "
+            f"at version {current or '(none)'}, but this validation compared against version "
+            f"{target.expected_version or '(none)'}; re-run the validation against the new "
+            "champion"
+        )
+    return current
 
 
 def register_candidate(client: Any, candidate: ModelRef, model: str, run_id: str) -> str:

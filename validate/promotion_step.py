@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from validate.errors import ConfigError, PromotionError, ValidateError
-from validate.promotion import PromotionTarget, current_alias_version, promote, ref_from_json
+from validate.promotion import PromotionTarget, promote, ref_from_json, require_alias_unmoved
 from validate.tracking import redact_uri, tracking_uri_for, use_tracking_uri
 
 
@@ -58,13 +58,7 @@ def promote_recorded_run(
         _require_same_model(run_id, candidate, model_uri)
     target = PromotionTarget.from_dict(json.loads(tags["validate.promotion_target"]))
     if dry_run:
-        current = current_alias_version(client, target.model, target.alias)
-        if current != target.expected_version:
-            raise PromotionError(
-                f"dry run: would refuse: alias '{target.alias}' of '{target.model}' now points at "
-                f"version {current or '(none)'}, the validation compared against "
-                f"{target.expected_version or '(none)'}"
-            )
+        current = require_alias_unmoved(client, target, lead="dry run: would refuse")
         source = candidate.registry.uri if candidate.registry else candidate.uri
         return {
             "model": target.model,
