@@ -92,6 +92,7 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bias.py")
     session.run("python", "benchmarks/accuracy.py")
     session.run("python", "benchmarks/verdict_quality.py")
+    session.run("python", "benchmarks/latency.py", env=QUIET_TF)
     # Evidently 0.7 needs pandas<3: give its venv's python in EVIDENTLY_PYTHON to compare.
     evidently = os.environ.get("EVIDENTLY_PYTHON")
     session.run(

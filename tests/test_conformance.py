@@ -29,3 +29,11 @@ def test_kit_catches_a_check_that_returns_the_wrong_type():
 
     with pytest.raises(AssertionError, match="run\\(\\) returned dict"):
         assert_check_conforms(Broken())
+
+
+def test_latency_conforms_without_a_model():
+    from checks.latency import LatencyCheck
+
+    check = LatencyCheck.from_config("latency", {}, task="binary")
+    result = assert_check_conforms(check, example_context("binary"))
+    assert result.status is Status.SKIPPED  # the example context holds scores, not a model

@@ -58,11 +58,20 @@ def test_biased_candidate_blocked_good_candidate_promoted(tmp_path):
     assert good.returncode == 0, good.stderr
     report = json.loads((tmp_path / "g.json").read_text())
     assert report["decision"] == "pass" and report["promotion"]["promoted"] is True
-    assert [c["status"] for c in report["checks"]] == ["passed", "passed", "passed", "failed"]
+    assert [c["status"] for c in report["checks"]] == [
+        "passed",
+        "passed",
+        "passed",
+        "failed",
+        "passed",
+    ]
     drift = report["checks"][3]
     assert drift["name"] == "drift" and drift["blocking"] is False
     assert "income" in drift["message"] and "age" in drift["message"]
     assert report["promotion"]["version"] == "2"
+    latency = report["checks"][4]
+    assert latency["details"]["device"]["models"]["candidate"].startswith("tensorflow /")
+    assert latency["metrics"]["batch_256.throughput_rps"] > 0
     assert str(client.get_model_version_by_alias("credit", "champion").version) == "2"
 
     # The registered Keras candidate loads back through the registry and scores like the file.

@@ -99,6 +99,11 @@ class BaseCheck:
         check runs, so a missing one is a usage error, not a check error)."""
         return ()
 
+    def validate_data(self, eval_data: pd.DataFrame) -> None:
+        """Reject eval data this check cannot use (override; raise ConfigError or DataError).
+
+        Runs before any check does, so such a problem is a usage error (exit 2)."""
+
     @classmethod
     def validate_for_task(cls, name: str, settings: CheckSettings, task: str) -> None:
         """Reject settings that make no sense for ``task`` (override; raise ConfigError)."""

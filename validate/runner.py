@@ -85,7 +85,7 @@ def run_validation(
     target = promotion_target(loaded, baseline, required=wants_promotion)
     context = build_context(loaded, datasets, candidate, baseline)
 
-    _require_check_columns(selected, datasets)
+    _require_check_inputs(selected, datasets)
     context = _with_reference_scores(context, selected, datasets, candidate)
     recorder = MlflowRecorder(tracking_uri=tracking_uri, experiment=config.mlflow.experiment)
     commit = git_commit(loaded.path.parent)  # one subprocess, recorded as a param and a tag
@@ -162,8 +162,9 @@ def _with_reference_scores(
     return replace(context, extras={**context.extras, "reference_scores": scores})
 
 
-def _require_check_columns(selected: list[SelectedCheck], datasets: Datasets) -> None:
-    """Columns a check names (sensitive features, slices) must exist before anything runs."""
+def _require_check_inputs(selected: list[SelectedCheck], datasets: Datasets) -> None:
+    """Columns a check names (sensitive features, slices) must exist, and the eval data must
+    suit each check (``validate_data``), before anything runs."""
     for item in selected:
         wanted = getattr(item.check, "required_columns", lambda: ())()
         missing = [c for c in wanted if c not in datasets.eval.columns]
@@ -173,6 +174,9 @@ def _require_check_columns(selected: list[SelectedCheck], datasets: Datasets) ->
                 f"checks.{item.name}: column(s) {', '.join(missing)} not in data.eval; "
                 f"available: {available}"
             )
+        validate_data = getattr(item.check, "validate_data", None)
+        if validate_data is not None:
+            validate_data(datasets.eval)
 
 
 def _require_local_executor(executor: str) -> None:

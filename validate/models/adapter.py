@@ -69,16 +69,9 @@ class ModelRef:
             raw: Any = frame[self.column].to_numpy()
         else:
             scorer = self.scorer()
-            # A model that knows its inputs (sklearn feature names, an MLflow signature) gets
-            # exactly those columns, so candidate and champion may use different features.
-            columns = getattr(scorer, "input_columns", None) or features
-            missing = [c for c in columns if c not in frame.columns]
-            if missing:
-                raise ModelError(
-                    f"{who}: eval data lacks the model's input column(s) {', '.join(missing)}"
-                )
+            inputs = self.model_inputs(frame, features)
             try:
-                raw = scorer.predict_scores(frame.loc[:, list(columns)])
+                raw = scorer.predict_scores(inputs)
             except ModelError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a model raising is a bad model, not a bug
@@ -89,6 +82,21 @@ class ModelRef:
                     "check that data.features match the model's inputs"
                 ) from exc
         return normalize_scores(raw, task=self.task, n_rows=len(frame), who=who)
+
+    def model_inputs(self, frame: pd.DataFrame, features: tuple[str, ...]) -> pd.DataFrame:
+        """The columns of ``frame`` this model takes, in its order.
+
+        A model that knows its inputs (sklearn feature names, an MLflow signature) gets
+        exactly those columns, so candidate and champion may use different features.
+        """
+        columns = getattr(self.scorer(), "input_columns", None) or features
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ModelError(
+                f"model.{self.role} ({self.uri}): eval data lacks the model's input column(s) "
+                f"{', '.join(missing)}"
+            )
+        return frame.loc[:, list(columns)]
 
 
 def precomputed(column: str, *, role: str, task: str, uri: str | None = None) -> ModelRef:

@@ -27,6 +27,11 @@ class TensorFlowScores(PythonModel):
             context.artifacts["model"], kind=self.kind, who="registered model"
         )
 
+    @property
+    def scorer(self) -> Any:
+        """The loaded Keras/SavedModel scorer (latency times it directly)."""
+        return self._scorer
+
     def predict(self, context, model_input, params=None):
         # No type hints here on purpose: MLflow turns hints into a schema it then enforces.
         return self._scorer.predict_scores(model_input)

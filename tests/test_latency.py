@@ -1,0 +1,383 @@
+"""Latency: statistics equal NumPy's on recorded timings, calls interleave A B A B, the
+device rules (skipped / error without a GPU) hold, and the report carries its fields."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import mlflow.pyfunc
+import numpy as np
+import pytest
+import yaml
+from conftest import FEATURES, base_config, make_frame, run_cli
+
+from checks.latency import LatencyCheck, choose_placement
+from validate.check import CheckContext
+from validate.errors import ConfigError
+from validate.executors.local import run_one
+from validate.models.adapter import resolve_model
+from validate.registry import SelectedCheck
+from validate.results import Status
+from validate.stats import latency as ls
+from validate.timing import Budget, TimedCallFailed, measure_interleaved
+
+
+class SleepyModel(mlflow.pyfunc.PythonModel):
+    """Scores after a pause: ``slow_share`` of calls take ``slow_ms``, the rest ``fast_ms``;
+    it refuses batches smaller than ``min_rows`` (a model that fails on a batch)."""
+
+    def __init__(self, fast_ms=0.2, slow_ms=0.2, slow_share=0.0, min_rows=1):
+        self.fast_ms, self.slow_ms, self.slow_share, self.min_rows = (
+            fast_ms,
+            slow_ms,
+            slow_share,
+            min_rows,
+        )
+        self.calls = 0
+
+    def predict(self, context, model_input, params=None):
+        if len(model_input) < self.min_rows:
+            raise ValueError(f"needs at least {self.min_rows} rows, got {len(model_input)}")
+        self.calls += 1
+        # Every 10th call of a run is slow when slow_share is 0.1 (deterministic noise).
+        slow = self.slow_share and self.calls % round(1 / self.slow_share) == 0
+        time.sleep((self.slow_ms if slow else self.fast_ms) / 1000)
+        return np.full(len(model_input), 0.5)
+
+
+def save_sleepy(folder: Path, **kwargs) -> str:
+    mlflow.pyfunc.save_model(path=str(folder), python_model=SleepyModel(**kwargs))
+    return str(folder)
+
+
+def latency_context(candidate: str, baseline: str | None = None, n: int = 300, tmp=None):
+    frame = make_frame(n)
+    refs = {
+        role: resolve_model(location, role=role, task="binary")
+        for role, location in (("candidate", candidate), ("baseline", baseline))
+        if location
+    }
+    return CheckContext(
+        task="binary",
+        target="label",
+        features=tuple(FEATURES),
+        eval_data=frame,
+        y_true=frame["label"].to_numpy(),
+        candidate_scores=frame["score"].to_numpy(),
+        candidate=refs["candidate"],
+        baseline=refs.get("baseline"),
+        artifact_dir=str(tmp) if tmp else None,
+    )
+
+
+def make(settings=None) -> LatencyCheck:
+    defaults = {"warmup": 2, "iterations": 30, "n_resamples": 200}
+    return LatencyCheck.from_config("latency", {**defaults, **(settings or {})}, task="binary")
+
+
+# --- statistics ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("n", [1, 7, 250])
+def test_summary_equals_numpy_on_recorded_timings(seed, n):
+    rng = np.random.default_rng(seed)
+    timings = rng.lognormal(mean=13, sigma=0.4, size=n).astype(np.int64)  # ~0.4 ms
+    summary = ls.summarize(timings, batch_size=64)
+    ms = timings / 1e6
+    for q, value in zip(
+        (50, 95, 99), (summary.p50_ms, summary.p95_ms, summary.p99_ms), strict=True
+    ):
+        assert value == pytest.approx(np.percentile(ms, q), rel=1e-12)
+    assert summary.mean_ms == pytest.approx(ms.mean(), rel=1e-12)
+    expected_std = ms.std(ddof=1) if n > 1 else 0.0
+    assert summary.std_ms == pytest.approx(expected_std, rel=1e-12, abs=1e-15)
+    assert summary.cv == pytest.approx(expected_std / ms.mean(), rel=1e-12, abs=1e-15)
+    assert summary.throughput_rps == pytest.approx(64 * n / ms.sum() * 1000, rel=1e-9)
+    assert summary.iterations == n
+
+
+def test_bootstrap_intervals_equal_a_plain_resampling_loop():
+    rng = np.random.default_rng(5)
+    timings = rng.gamma(2.0, 2e5, size=120).astype(np.int64)
+    got = ls.bootstrap_intervals(timings, 8, n_resamples=300, confidence=0.9, seed=11)
+    ms = timings / 1e6
+    draws = np.random.default_rng(11).integers(0, len(ms), size=(300, len(ms)))
+    p95 = np.array([np.percentile(ms[row], 95) for row in draws])
+    means = np.array([ms[row].mean() for row in draws])
+    assert got["p95_ms"] == pytest.approx(tuple(np.percentile(p95, [5, 95])), rel=1e-12)
+    assert got["mean_ms"] == pytest.approx(tuple(np.percentile(means, [5, 95])), rel=1e-12)
+    low, high = np.percentile(8 / (means / 1000), [5, 95])
+    assert got["throughput_rps"] == pytest.approx((low, high), rel=1e-12)
+    assert got["p95_ms"][0] <= np.percentile(ms, 95) <= got["p95_ms"][1]
+
+
+def test_paired_ratio_cancels_shared_drift():
+    """Both models slow down together (drift): the paired CI stays narrow around the true
+    ratio 1.5, while resampling the two series independently would smear it."""
+    rng = np.random.default_rng(3)
+    drift = np.linspace(1.0, 3.0, 400)  # the machine gets 3x slower during the run
+    champion = (1e6 * drift * rng.lognormal(0, 0.05, 400)).astype(np.int64)
+    candidate = (1.5e6 * drift * rng.lognormal(0, 0.05, 400)).astype(np.int64)
+    ratio, (low, high) = ls.paired_ratio(
+        candidate, champion, n_resamples=500, confidence=0.95, seed=0
+    )
+    assert ratio == pytest.approx(np.percentile(candidate, 95) / np.percentile(champion, 95))
+    assert low <= ratio <= high
+    assert low > 1.3 and high < 1.7
+    rng2 = np.random.default_rng(0)
+    unpaired = [
+        np.percentile(candidate[rng2.integers(0, 400, 400)], 95)
+        / np.percentile(champion[rng2.integers(0, 400, 400)], 95)
+        for _ in range(500)
+    ]
+    unpaired_width = np.subtract(*np.percentile(unpaired, [97.5, 2.5]))
+    assert high - low < unpaired_width
+
+
+# --- the timing loop ----------------------------------------------------------------------
+
+
+def test_calls_interleave_and_warmup_is_not_timed():
+    order: list[str] = []
+    calls = {"candidate": lambda: order.append("A"), "baseline": lambda: order.append("B")}
+    timings = measure_interleaved(calls, Budget(warmup=3, iterations=5, max_seconds=60))
+    assert "".join(order) == "AB" * 8  # 3 warm-up rounds, then 5 timed rounds
+    assert [len(t) for t in timings.values()] == [5, 5]
+    assert all(t.dtype == np.int64 and (t >= 0).all() for t in timings.values())
+
+
+def test_time_budget_stops_after_the_floor():
+    ticks = iter(range(0, 10**12, 10**9))  # every clock read advances one second
+    timings = measure_interleaved(
+        {"candidate": lambda: None},
+        Budget(warmup=0, iterations=1000, max_seconds=5, min_iterations=8),
+        clock=lambda: next(ticks),
+    )
+    assert len(timings["candidate"]) == 8  # the budget ran out at once; the floor held
+    assert set(timings["candidate"].tolist()) == {10**9}  # stop read - start read
+
+
+def test_a_raising_call_names_the_model():
+    def broken():
+        raise RuntimeError("CUDA out of memory")
+
+    with pytest.raises(TimedCallFailed, match="baseline: RuntimeError: CUDA out of memory"):
+        measure_interleaved(
+            {"candidate": lambda: None, "baseline": broken},
+            Budget(warmup=1, iterations=3, max_seconds=5),
+        )
+
+
+# --- the check ----------------------------------------------------------------------------
+
+
+def test_report_fields_and_timings_recompute(tmp_path):
+    candidate = save_sleepy(tmp_path / "candidate", fast_ms=0.3)
+    champion = save_sleepy(tmp_path / "champion", fast_ms=0.6)
+    check = make({"batch_sizes": [1, 32], "thresholds": {"p95_ms": {"max": 500}}})
+    artifacts = tmp_path / "artifacts"
+    context = latency_context(candidate, champion, tmp=artifacts)
+    result = run_one(
+        SelectedCheck("latency", blocking=True, check=check, source="checks.latency"), context
+    )
+    assert result.status is Status.PASSED, result.message
+    for size in (1, 32):
+        for field in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "cv", "throughput_rps"):
+            assert np.isfinite(result.metrics[f"batch_{size}.{field}"])
+        assert result.metrics[f"batch_{size}.p95_ratio_vs_baseline"] < 1  # 0.3 ms vs 0.6 ms
+        entry = result.details["batches"][str(size)]
+        assert entry["iterations"] == 30
+        assert set(entry) == {"candidate", "baseline", "iterations", "p95_ratio_vs_baseline"}
+    assert result.details["order"] == ["candidate", "baseline"]
+    device = result.details["device"]
+    assert device["placement"] == "cpu"
+    assert device["cpu"] and device["cpu_count"] >= 1 and "mlflow" in device["frameworks"]
+    assert device["models"]["candidate"] == "placed by the model (MLflow pyfunc)"
+    assert [a.metric for a in result.assertions] == ["batch_1.p95_ms", "batch_32.p95_ms"]
+
+    # Every figure can be recomputed from the recorded timings with NumPy.
+    with open(artifacts / "latency" / "latency_timings.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    for size in (1, 32):
+        for role in ("candidate", "baseline"):
+            picked = [r for r in rows if r["batch_size"] == str(size) and r["model"] == role]
+            assert [int(r["iteration"]) for r in picked] == list(range(30))
+            ms = np.array([int(r["nanoseconds"]) for r in picked]) / 1e6
+            p95 = result.details["batches"][str(size)][role]["p95_ms"]
+            assert p95 == pytest.approx(np.percentile(ms, 95), rel=1e-12)
+        by_role = {
+            role: [int(r["nanoseconds"]) for r in rows if (r["batch_size"], r["model"]) == key]
+            for role, key in ((m, (str(size), m)) for m in ("candidate", "baseline"))
+        }
+        assert result.metrics[f"batch_{size}.p95_ratio_vs_baseline"] == pytest.approx(
+            np.percentile(by_role["candidate"], 95) / np.percentile(by_role["baseline"], 95),
+            rel=1e-12,
+        )
+    json.dumps(result.to_dict(), allow_nan=False)  # the report stays plain JSON
+
+
+def test_slower_candidate_fails_the_ratio(tmp_path):
+    candidate = save_sleepy(tmp_path / "candidate", fast_ms=3.0)
+    champion = save_sleepy(tmp_path / "champion", fast_ms=1.0)
+    check = make({"batch_sizes": [1], "max_ratio_vs_baseline": 1.5, "ratio_judge": "upper_ci"})
+    result = check.run(latency_context(candidate, champion))
+    assert result.status is Status.FAILED
+    (assertion,) = result.assertions
+    assert assertion.metric == "batch_1.p95_ratio_vs_baseline" and not assertion.passed
+    assert 2.0 < assertion.value < 4.0
+    assert "judged on the upper CI" in assertion.sentence
+
+
+def test_noisy_measurement_warns_instead_of_judging(tmp_path):
+    # One call in ten takes 30 ms, the rest 0.2 ms: p95 sits on the jump, its CI spans
+    # [0.2, 30] and a 10 ms limit would be decided by which calls happened to be slow.
+    noisy = save_sleepy(tmp_path / "noisy", fast_ms=0.2, slow_ms=30, slow_share=0.1)
+    settings = {"batch_sizes": [1], "iterations": 40, "thresholds": {"p95_ms": {"max": 10}}}
+    result = make(settings).run(latency_context(noisy))
+    assert result.status is Status.PASSED and result.assertions == ()
+    (warning,) = result.details["warnings"]
+    assert warning.startswith("batch_1.p95_ms too noisy to judge: CV ")
+    assert "(1 warning)" in result.message
+    strict = make({**settings, "when_noisy": "error"}).run(latency_context(noisy))
+    assert strict.status is Status.ERROR and "too noisy" in strict.message
+    # A limit far outside the interval is still judged: noise cannot change that verdict.
+    clear = make({**settings, "thresholds": {"p95_ms": {"max": 1000}}}).run(latency_context(noisy))
+    assert clear.status is Status.PASSED and len(clear.assertions) == 1
+
+
+def test_a_model_failing_on_a_batch_is_an_error_with_its_message(tmp_path):
+    picky = save_sleepy(tmp_path / "picky", min_rows=2)
+    result = make({"batch_sizes": [8, 1]}).run(latency_context(picky))
+    assert result.status is Status.ERROR
+    assert "failed on a batch of 1 rows" in result.message
+    assert "needs at least 2 rows, got 1" in result.message
+
+
+def test_precomputed_candidate_is_skipped():
+    frame = make_frame(50)
+    context = CheckContext(
+        task="binary",
+        target="label",
+        features=tuple(FEATURES),
+        eval_data=frame,
+        y_true=frame["label"].to_numpy(),
+        candidate_scores=frame["score"].to_numpy(),
+    )
+    result = make().run(context)
+    assert result.status is Status.SKIPPED and "precomputed" in result.message
+
+
+def test_gpu_without_a_gpu_is_skipped_or_an_error(tmp_path):
+    model = save_sleepy(tmp_path / "m")
+    context = latency_context(model)
+    if not isinstance(choose_placement("gpu", [context.candidate]), str):
+        pytest.skip("this machine has a GPU: the no-GPU rules cannot be shown here")
+    skipped = make({"device": "gpu"}).run(context)
+    assert skipped.status is Status.SKIPPED
+    assert skipped.message.startswith("device: gpu, but no NVIDIA driver or GPU found")
+    required = make({"device": "gpu", "require_gpu": True}).run(context)
+    assert required.status is Status.ERROR and required.message == skipped.message
+    auto = make({"device": "auto", "iterations": 3}).run(context)
+    assert auto.status is Status.PASSED and auto.details["device"]["placement"] == "cpu"
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"iterations": 0}, "checks.latency.iterations: 0 timed iterations measure nothing"),
+        ({"batch_sizes": []}, "checks.latency.batch_sizes: give at least one batch size"),
+        ({"batch_sizes": [1, 1]}, "checks.latency.batch_sizes: a batch size is listed twice"),
+        ({"thresholds": {"p90_ms": {"max": 1}}}, "unknown metric 'p90_ms'; valid: p50_ms"),
+        ({"thresholds": {"batch_8.p95_ms": {"max": 1}}}, "batch size 8 is not in batch_sizes"),
+        ({"require_gpu": True}, "checks.latency.require_gpu: only applies to device: gpu"),
+        ({"max_ratio_vs_baseline": 1.2, "compare_baseline": False}, "needs compare_baseline"),
+    ],
+)
+def test_bad_settings_are_config_errors(settings, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+        make(settings)
+
+
+def test_cli_batch_larger_than_eval_is_exit_2(data_dir, models_dir, write_config):
+    config = base_config(
+        data_dir, models_dir, checks={"latency": {"batch_sizes": [1, 5000], "warmup": 1}}
+    )
+    done = run_cli("run", "-c", str(write_config(config)))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        "validate: error: checks.latency.batch_sizes: 5000 larger than data.eval (800 rows); "
+        "batches are built from eval rows, so use batch sizes up to 800 or a larger eval set"
+    )
+
+
+def test_cli_require_gpu_blocks_without_a_gpu(data_dir, models_dir, write_config, tmp_path):
+    config = base_config(
+        data_dir,
+        models_dir,
+        checks={"latency": {"device": "gpu", "require_gpu": True, "warmup": 1}},
+    )
+    report = tmp_path / "report.json"
+    done = run_cli("run", "-c", str(write_config(config)), "--json", str(report))
+    if "no NVIDIA driver" not in done.stdout:
+        pytest.skip("this machine has a GPU")
+    assert done.returncode == 3, done.stdout + done.stderr
+    (check,) = json.loads(report.read_text())["checks"]
+    assert check["status"] == "error" and check["blocking"] is True
+
+
+def test_cli_runs_sklearn_model_with_its_champion(data_dir, models_dir, write_config, tmp_path):
+    config = base_config(
+        data_dir,
+        models_dir,
+        **{
+            "model.baseline": str(models_dir / "weak"),
+            "checks": {
+                "latency": {
+                    "batch_sizes": [1, 64],
+                    "warmup": 2,
+                    "iterations": 20,
+                    "thresholds": {"p95_ms": {"max": 5000}, "throughput_rps": {"min": 0.1}},
+                }
+            },
+        },
+    )
+    report = tmp_path / "report.json"
+    done = run_cli("run", "-c", str(write_config(config)), "--json", str(report))
+    assert done.returncode == 0, done.stdout + done.stderr
+    (check,) = json.loads(report.read_text())["checks"]
+    assert check["status"] == "passed"
+    assert {f"batch_{b}.{m}" for b in (1, 64) for m in ("p95_ms", "throughput_rps")} <= set(
+        check["metrics"]
+    )
+    assert check["details"]["device"]["models"] == {
+        "candidate": "placed by the model (MLflow pyfunc)",
+        "baseline": "placed by the model (MLflow pyfunc)",
+    }
+    assert yaml.safe_load(yaml.safe_dump(check))  # plain data all the way down
+
+
+@pytest.mark.tensorflow
+def test_keras_model_runs_on_tensorflow_placement(tmp_path):
+    tf_keras = pytest.importorskip("tf_keras")
+    tf_keras.utils.set_random_seed(0)
+    model = tf_keras.Sequential(
+        [tf_keras.Input(shape=(3,)), tf_keras.layers.Dense(1, activation="sigmoid")]
+    )
+    model.save(tmp_path / "m.keras")
+    model.save(tmp_path / "champion.keras")
+    context = latency_context(str(tmp_path / "m.keras"), str(tmp_path / "champion.keras"))
+    result = make({"batch_sizes": [1, 128], "device": "cpu"}).run(context)
+    assert result.status is Status.PASSED, result.message
+    assert result.details["device"]["models"] == {
+        "candidate": "tensorflow /CPU:0",
+        "baseline": "tensorflow /CPU:0",
+    }
+    assert "tensorflow" in result.details["device"]["frameworks"]
+    assert "tf_intra_op" in result.details["device"]["threads"]
+    # Same architecture, same weights: the ratio's interval covers 1 or sits near it.
+    low, high = result.details["batches"]["128"]["p95_ratio_vs_baseline"]["ci"]
+    assert low < 2 and high > 0.5

@@ -1,0 +1,128 @@
+"""Models as timed calls: one batch in, the result on the host out, on a chosen device.
+
+What is timed is the serving path of each kind of model:
+
+* Keras files and SavedModels: a compiled call of the model (``tf.function``) under
+  TensorFlow's device placement. The input is handed over as a host tensor and the
+  result is copied back with ``.numpy()``, so the host→device transfer, the kernels
+  and the device→host copy (which waits for the device) are all inside the clock.
+* MLflow models: ``pyfunc.predict`` on a DataFrame, as ``mlflow models serve`` runs
+  them; the model places itself. Our own pyfunc wrapper around a Keras model is
+  unwrapped and timed like the Keras file, so that a Keras candidate and its
+  registered champion are compared model to model, not pyfunc overhead to model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from validate.errors import ModelError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from validate.models.adapter import ModelRef
+
+TENSORFLOW_KINDS = ("keras", "savedmodel")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where timed calls run: ``device`` is cpu or gpu; ``tf_device`` is the TensorFlow
+    device string for TensorFlow models (None: TensorFlow is not involved)."""
+
+    device: str
+    tf_device: str | None
+    gpu_index: int | None = None
+
+
+def runs_on_tensorflow(ref: ModelRef) -> bool:
+    """Whether the timed call of ``ref`` is a TensorFlow call we place ourselves."""
+    return _tensorflow_scorer(ref) is not None
+
+
+def timed_call(
+    ref: ModelRef, batch: pd.DataFrame, features: tuple[str, ...], placement: Placement
+) -> Callable[[], Any]:
+    """A zero-argument function that scores ``batch`` once and returns host data.
+
+    Everything that does not depend on the call (column selection, the float matrix)
+    is prepared here, outside the clock.
+    """
+    inputs = ref.model_inputs(batch, features)
+    scorer = _tensorflow_scorer(ref)
+    if scorer is not None:
+        return _tensorflow_call(scorer, inputs, placement.tf_device or "/CPU:0")
+    if ref.kind == "mlflow":
+        model = _pyfunc_model(ref)
+        return lambda: np.asarray(model.predict(inputs))
+    raise ModelError(
+        f"model.{ref.role} ({ref.uri}): a model of kind '{ref.kind}' cannot be timed; "
+        "latency needs a model file or an MLflow model, not precomputed scores"
+    )
+
+
+def _tensorflow_call(scorer: Any, inputs: pd.DataFrame, device: str) -> Callable[[], Any]:
+    import tensorflow as tf
+
+    from validate.models.keras_models import KerasScorer, feature_matrix
+
+    matrix = feature_matrix(inputs)
+    if isinstance(scorer, KerasScorer):
+        compiled = tf.function(lambda tensor: scorer.model(tensor, training=False))
+
+        def call() -> Any:
+            with tf.device(device):
+                output = compiled(tf.constant(matrix))
+            return output.numpy()
+
+        return call
+
+    (input_name,) = scorer.signature.structured_input_signature[1]
+
+    def call_signature() -> Any:
+        with tf.device(device):
+            outputs = scorer.signature(**{input_name: tf.constant(matrix)})
+        return [value.numpy() for value in outputs.values()]
+
+    return call_signature
+
+
+def _tensorflow_scorer(ref: ModelRef) -> Any:
+    """The loaded Keras/SavedModel scorer behind ``ref``, or None for other models."""
+    if ref.kind in TENSORFLOW_KINDS:
+        return ref.scorer()
+    if ref.kind != "mlflow":
+        return None
+    model = getattr(ref.scorer(), "model", None)
+    unwrap = getattr(model, "unwrap_python_model", None)
+    if unwrap is None:
+        return None
+    with contextlib.suppress(Exception):  # not a Python model: pyfunc of another flavour
+        from validate.models.pyfunc_wrapper import TensorFlowScores
+
+        wrapped = unwrap()
+        if isinstance(wrapped, TensorFlowScores):
+            return wrapped.scorer
+    return None
+
+
+def _pyfunc_model(ref: ModelRef) -> Any:
+    """The pyfunc model MLflow would serve (for scikit-learn classifiers the scorer holds
+    the estimator for ``predict_proba``; serving goes through pyfunc's ``predict``)."""
+    loaded = getattr(ref.scorer(), "model", None)
+    if loaded is not None and hasattr(loaded, "predict"):
+        return loaded
+    import mlflow.pyfunc
+
+    try:
+        return mlflow.pyfunc.load_model(ref.location)
+    except Exception as exc:  # noqa: BLE001 - a model that loads for scoring but not pyfunc
+        raise ModelError(
+            f"model.{ref.role} ({ref.uri}): cannot load it as MLflow serves it (pyfunc): {exc}"
+        ) from exc
