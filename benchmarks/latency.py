@@ -9,6 +9,8 @@
    what a one-shot timer reports (one ``model.predict`` timed once, no warm-up, the
    way Deepchecks' inference-time check measures). The ratio of the spreads says
    how much more repeatable the gate's number is than a single timing.
+3. The interleaved ratio of the model against itself (two compiled copies, A B A B):
+   its spread across runs shows how much of the run-to-run drift interleaving cancels.
 """
 
 from __future__ import annotations
@@ -92,15 +94,20 @@ def main() -> None:
             f"{'batch':>6} {'p50 ms':>7} {'p50 spread':>11} {'p95 ms':>7} {'p95 spread':>11} "
             f"{'p95 CV':>7} "
             f"{'one-shot median ms':>19} {'one-shot spread':>16} {'one-shot CV':>12} "
-            f"{'spread ratio':>13}"
+            f"{'spread ratio':>13} {'A/A p95 ratio':>14} {'A/A spread':>11}"
         )
         print(header)
         for size in (1, 64, 1024):
             batch = frame.iloc[:size]
-            p50s, p95s, single = [], [], []
+            p50s, p95s, single, self_ratios = [], [], [], []
             for _ in range(args.runs):
                 call = timed_call(ref, batch, tuple(FEATURES), placement)
-                timings = measure_interleaved({"candidate": call}, budget)
+                twin = timed_call(ref, batch, tuple(FEATURES), placement)
+                timings = measure_interleaved({"candidate": call, "twin": twin}, budget)
+                self_ratios.append(
+                    summarize(timings["candidate"], size).p95_ms
+                    / summarize(timings["twin"], size).p95_ms
+                )
                 summary = summarize(timings["candidate"], size)
                 p50s.append(summary.p50_ms)
                 p95s.append(summary.p95_ms)
@@ -113,7 +120,8 @@ def main() -> None:
                 f"{size:>6} {statistics.median(p50s):7.3f} {spread(p50s)[0]:10.1%} "
                 f"{statistics.median(p95s):7.3f} {ours[0]:10.1%} {ours[1]:7.1%} "
                 f"{statistics.median(single):19.3f} {theirs[0]:15.1%} {theirs[1]:12.1%} "
-                f"{theirs[0] / ours[0]:12.1f}x"
+                f"{theirs[0] / ours[0]:12.1f}x {statistics.median(self_ratios):14.3f} "
+                f"{spread(self_ratios)[0]:10.1%}"
             )
 
 

@@ -112,6 +112,12 @@ class LatencyCheck(BaseCheck):
         if settings.max_ratio_vs_baseline is not None and not settings.compare_baseline:
             raise ConfigError(f"checks.{name}.max_ratio_vs_baseline: needs compare_baseline: true")
 
+    def resource_requests(self) -> dict[str, str]:
+        """What this check's Kubernetes Job asks for beyond the configured resources: a GPU
+        when the settings say ``device: gpu`` (``auto`` runs wherever it is scheduled)."""
+        settings: LatencySettings = self.settings  # type: ignore[assignment]
+        return {"nvidia.com/gpu": "1"} if settings.device == "gpu" else {}
+
     def validate_data(self, eval_data: pd.DataFrame) -> None:
         settings: LatencySettings = self.settings  # type: ignore[assignment]
         too_big = [size for size in settings.batch_sizes if size > len(eval_data)]

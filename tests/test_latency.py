@@ -381,3 +381,8 @@ def test_keras_model_runs_on_tensorflow_placement(tmp_path):
     # Same architecture, same weights: the ratio's interval covers 1 or sits near it.
     low, high = result.details["batches"]["128"]["p95_ratio_vs_baseline"]["ci"]
     assert low < 2 and high > 0.5
+
+
+def test_gpu_device_asks_kubernetes_for_a_gpu():
+    assert make({"device": "gpu"}).resource_requests() == {"nvidia.com/gpu": "1"}
+    assert make({"device": "auto"}).resource_requests() == {}
