@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -20,6 +20,11 @@ from validate.stats import fairness as fs
 from validate.stats.intervals import percentile
 from validate.thresholds import ChangeBound, CIBound, judge
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+# More distinct values than this in one sensitive feature means it is not a group label.
+MAX_GROUPS_PER_FEATURE = 100
 REGRESSION_AGGREGATES = ("mae_difference", "rmse_difference")
 PLOTTED = ("selection_rate", "true_positive_rate", "false_positive_rate")
 
@@ -92,6 +97,18 @@ class BiasCheck(BaseCheck):
 
     def required_columns(self) -> tuple[str, ...]:
         return tuple(self.settings.sensitive_features)  # type: ignore[attr-defined]
+
+    def validate_data(self, eval_data: pd.DataFrame) -> None:
+        """A sensitive feature names groups; a continuous column (income, a raw age) would
+        make every value its own group of one, and every group would be dropped as small."""
+        for feature in self.settings.sensitive_features:  # type: ignore[attr-defined]
+            distinct = int(eval_data[feature].nunique(dropna=True))
+            if distinct > MAX_GROUPS_PER_FEATURE:
+                raise ConfigError(
+                    f"checks.{self.name}.sensitive_features: '{feature}' has {distinct} distinct "
+                    f"values (more than {MAX_GROUPS_PER_FEATURE}); sensitive features are group "
+                    "labels: bin it into bands upstream, or name a categorical column"
+                )
 
     def run(self, context: CheckContext) -> CheckResult:
         started = time.perf_counter()

@@ -46,6 +46,8 @@ def read_table(path: str, *, field: str) -> pd.DataFrame:
         )
     if not file.is_file():
         raise DataError(f"{field}: {path}: file not found; check the path (relative to the config)")
+    if kind == "csv":
+        _refuse_duplicate_csv_header(file, field)
     try:
         frame = pd.read_parquet(file) if kind == "parquet" else pd.read_csv(file)
     except Exception as exc:  # noqa: BLE001 - any reader failure is a data problem for users
@@ -55,6 +57,23 @@ def read_table(path: str, *, field: str) -> pd.DataFrame:
     if duplicated:
         raise DataError(f"{field}: {path}: duplicate column names {duplicated}; rename them")
     return frame
+
+
+def _refuse_duplicate_csv_header(file: Path, field: str) -> None:
+    """pandas renames a repeated CSV header ("x1", "x1.1"), which would silently validate
+    the wrong column; read the header ourselves and refuse it."""
+    import csv
+
+    try:
+        with file.open(newline="", encoding="utf-8", errors="replace") as handle:
+            header = next(csv.reader(handle), [])
+    except (OSError, csv.Error):
+        return  # the reader below reports an unreadable file
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    if duplicated:
+        raise DataError(
+            f"{field}: {file}: duplicate column names {duplicated} in the CSV header; rename them"
+        )
 
 
 def load_datasets(loaded: LoadedConfig) -> Datasets:
@@ -99,11 +118,18 @@ def _check_columns(frame: pd.DataFrame, section: DataSection, *, field: str) -> 
                 raise DataError(f"{field}: prediction column '{column}' has missing values")
     if section.features is not None:
         _require(frame, section.features, field=field, what="feature", key="data.features")
-        return tuple(section.features)
-    excluded = {section.target, *score_columns}
-    features = tuple(c for c in frame.columns if c not in excluded)
+        features = tuple(section.features)
+    else:
+        excluded = {section.target, *score_columns}
+        features = tuple(c for c in frame.columns if c not in excluded)
     if not features:
         raise DataError(f"{field}: no feature columns left after the target; list data.features")
+    empty = [str(c) for c in features if frame[c].isna().all()]
+    if empty:
+        raise DataError(
+            f"{field}: feature column(s) {', '.join(empty)} have no values at all (every row is "
+            "missing); fix the export, or leave them out of data.features"
+        )
     return features
 
 
