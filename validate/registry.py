@@ -130,7 +130,10 @@ def select_checks(
         if hasattr(cls, "from_config"):
             check = cls.from_config(name, section, task=task)
         else:
-            check = cls(**section)
+            try:
+                check = cls(**section)
+            except TypeError as exc:  # a plain class given settings it does not take
+                raise ConfigError(f"checks.{name}: {exc}; see the check's documentation") from exc
         selected.append(
             SelectedCheck(name=name, blocking=blocking, check=check, source=installed[name].value)
         )
