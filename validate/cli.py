@@ -151,6 +151,10 @@ def run(
                 colour=sys.stdout.isatty(),
             )
         )
+        if outcome.problem:
+            from validate.tracking import scrub_credentials
+
+            click.echo(f"validate: error: {scrub_credentials(outcome.problem)}", err=True)
         return outcome.exit_code
 
     _guarded(debug, action)
@@ -208,6 +212,25 @@ def promote_command(
             run_id, tracking_uri, config_path=config_path, model_uri=model_uri, dry_run=dry_run
         )
         click.echo(f"promotion: {outcome['message']}")
+        return 0
+
+    _guarded(debug, action)
+
+
+@cli.command()
+@click.argument("report", type=click.Path(dir_okay=False))
+@click.option(
+    "--tracking-uri",
+    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the one in the report).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def sync(report: str, tracking_uri: str | None, debug: bool) -> None:
+    """Record in MLflow a validation that ran while MLflow was unreachable (exit 3)."""
+
+    def action() -> int:
+        from validate.sync import describe, sync_report
+
+        click.echo(describe(sync_report(report, tracking_uri)))
         return 0
 
     _guarded(debug, action)

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from validate.errors import PromotionError
+from validate.errors import PromotionError, RecorderError
 from validate.models.adapter import ModelRef
 
 LOCK_SUFFIX = ".validate-lock"
@@ -63,9 +63,16 @@ def current_alias_version(client: Any, model: str, alias: str) -> str | None:
     """The version ``alias`` points at, or None when the model or alias does not exist."""
     from mlflow.exceptions import MlflowException
 
+    from validate.tracking import is_unreachable
+
     try:
         return str(client.get_model_version_by_alias(model, alias).version)
-    except MlflowException:
+    except MlflowException as exc:
+        if is_unreachable(exc):  # not "no such alias": the registry could not be asked
+            raise RecorderError(
+                f"the MLflow registry is unreachable, so {model}@{alias} cannot be read; "
+                "nothing was promoted; try again when it is back"
+            ) from exc
         return None
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from validate.errors import RecorderError
 from validate.results import CheckResult
@@ -16,15 +16,26 @@ from validate.tracking import redact_uri, scrub_credentials
 REPORT_ARTIFACT = "validation_report.json"
 _MAX_PARAM = 6000
 _MAX_TAG = 5000
+T = TypeVar("T")
 
 
 class MlflowRecorder:
-    """Records a validation in MLflow through the tracking client (no global active run)."""
+    """Records a validation in MLflow through the tracking client (no global active run).
 
-    def __init__(self, *, tracking_uri: str, experiment: str) -> None:
+    The first failure to reach MLflow switches the recorder off for the rest of the run
+    (``failure`` says what happened; MLflow's own HTTP retries with backoff have been
+    spent by then), so an outage costs one bounded wait, not one per call. The run goes
+    on, the gate fails closed, and the report is kept locally for ``validate sync``.
+    With ``strict=True`` (sync) a failure raises :class:`RecorderError` instead.
+    """
+
+    def __init__(self, *, tracking_uri: str, experiment: str, strict: bool = False) -> None:
         self.tracking_uri = tracking_uri
         self.experiment = experiment
+        self.strict = strict
         self.run_id: str | None = None
+        self.failure: str | None = None
+        self.check_runs: dict[str, str] = {}
         self._client: Any = None
         self._experiment_id: str | None = None
 
@@ -38,32 +49,69 @@ class MlflowRecorder:
             )
         return self._client
 
-    def start(self, *, run_name: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
-        """Create the parent run and log its params and tags."""
+    @property
+    def offline(self) -> bool:
+        return self.failure is not None
+
+    def _attempt(self, what: str, action: Callable[[], T]) -> T | None:
+        """Run one MLflow interaction; on failure remember why and stop recording."""
+        if self.failure is not None:
+            return None
+        try:
+            return action()
+        except Exception as exc:  # noqa: BLE001 - any tracking failure fails closed
+            self.failure = (
+                f"MLflow at {redact_uri(self.tracking_uri)} failed while {what}: {_first_line(exc)}"
+            )
+            if self.strict:
+                raise RecorderError(self.failure) from exc
+            return None
+
+    def start(
+        self, *, run_name: str, params: Mapping[str, Any], tags: Mapping[str, str]
+    ) -> str | None:
+        """Create the parent run and log its params and tags (None when MLflow is down)."""
         from mlflow.entities import Param, RunTag
 
-        try:
+        def create() -> str:
             self._experiment_id = self._experiment_id_for(self.experiment)
             run = self.client.create_run(
                 self._experiment_id,
                 run_name=run_name,
                 tags={"validate.kind": "validation", **tags},
             )
-            self.run_id = run.info.run_id
             self.client.log_batch(
-                self.run_id,
+                run.info.run_id,
                 params=[Param(k, str(v)[:_MAX_PARAM]) for k, v in params.items()],
                 tags=[RunTag(k, str(v)[:_MAX_TAG]) for k, v in tags.items()],
             )
-        except Exception as exc:  # noqa: BLE001 - any tracking failure fails closed
-            raise RecorderError(
-                f"MLflow at {redact_uri(self.tracking_uri)} could not record the validation: "
-                f"{_first_line(exc)}; check mlflow.tracking_uri or MLFLOW_TRACKING_URI"
-            ) from exc
+            return run.info.run_id
+
+        self.run_id = self._attempt("creating the validation run", create)
         return self.run_id
 
-    def record_check(self, result: CheckResult, artifact_dir: str | None = None) -> str:
+    def resume(self, run_id: str) -> None:
+        """Record into an existing parent run (``validate sync`` finishing a broken run)."""
+
+        def fetch() -> None:
+            run = self.client.get_run(run_id)
+            self._experiment_id = run.info.experiment_id
+
+        self._attempt(f"reading run {run_id}", fetch)
+        self.run_id = run_id
+
+    def record_check(self, result: CheckResult, artifact_dir: str | None = None) -> str | None:
         """One nested run: metrics, assertion outcomes, status tag, the result as JSON."""
+        if self.run_id is None:
+            return None
+        child_id = self._attempt(
+            f"recording check {result.name}", lambda: self._record_check(result, artifact_dir)
+        )
+        if child_id is not None:
+            self.check_runs[result.name] = child_id
+        return child_id
+
+    def _record_check(self, result: CheckResult, artifact_dir: str | None) -> str:
         from mlflow.entities import Metric, RunTag
 
         assert self.run_id is not None and self._experiment_id is not None
@@ -97,26 +145,74 @@ class MlflowRecorder:
         self.client.set_terminated(child_id, status=status)
         return child_id
 
+    def recorded_checks(self) -> dict[str, str]:
+        """Check name → nested run id of the checks already recorded under the parent run."""
+        if self.run_id is None:
+            return {}
+        parent = self.run_id
+
+        def search() -> dict[str, str]:
+            runs = self.client.search_runs(
+                [self._experiment_id],
+                f"tags.mlflow.parentRunId = '{parent}' and tags.`validate.kind` = 'check'",
+            )
+            # A nested run is complete once terminated; a half-written one is recorded again.
+            return {
+                r.data.tags["validate.check"]: r.info.run_id
+                for r in runs
+                if r.info.status != "RUNNING" and "validate.check" in r.data.tags
+            }
+
+        return self._attempt("listing recorded checks", search) or {}
+
+    def find_validation(self, report_id: str) -> Any:
+        """The parent run tagged with ``report_id``, if one exists (no duplicate on sync)."""
+
+        def search() -> Any:
+            experiment = self.client.get_experiment_by_name(self.experiment)
+            if experiment is None:
+                return None
+            runs = self.client.search_runs(
+                [experiment.experiment_id],
+                f"tags.`validate.report_id` = '{report_id}' and tags.`validate.kind` = "
+                "'validation'",
+            )
+            return runs[0] if runs else None
+
+        return self._attempt("looking for the validation run", search)
+
     def set_tags(self, tags: Mapping[str, str]) -> None:
-        assert self.run_id is not None
-        for key, value in tags.items():
-            self.client.set_tag(self.run_id, key, str(value)[:_MAX_TAG])
+        if self.run_id is None:
+            return
+        run_id = self.run_id
+
+        def tag() -> None:
+            for key, value in tags.items():
+                self.client.set_tag(run_id, key, str(value)[:_MAX_TAG])
+
+        self._attempt("tagging the validation run", tag)
 
     def finish(self, report: Mapping[str, Any], *, decision: str) -> None:
         """Attach the JSON report, tag the decision, close the parent run."""
-        assert self.run_id is not None
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / REPORT_ARTIFACT
-            path.write_text(json.dumps(report, indent=2), encoding="utf-8")
-            self.client.log_artifact(self.run_id, str(path))
-        self.client.set_tag(self.run_id, "validate.decision", decision)
-        self.client.set_terminated(
-            self.run_id, status="FINISHED" if decision == "pass" else "FAILED"
-        )
+        if self.run_id is None:
+            return
+        run_id = self.run_id
+
+        def close() -> None:
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / REPORT_ARTIFACT
+                path.write_text(json.dumps(report, indent=2), encoding="utf-8")
+                self.client.log_artifact(run_id, str(path))
+            self.client.set_tag(run_id, "validate.decision", decision)
+            self.client.set_terminated(
+                run_id, status="FINISHED" if decision == "pass" else "FAILED"
+            )
+
+        self._attempt("closing the validation run", close)
 
     def kill(self, reason: str) -> None:
         """Ctrl-C or a crash: the run is marked KILLED, never passed."""
-        if self.run_id is None:
+        if self.run_id is None or self.failure is not None:
             return
         try:
             self.client.set_tag(self.run_id, "validate.decision", "killed")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,7 +18,7 @@ from validate.config import LoadedConfig, load_config
 from validate.data import Datasets, load_datasets
 from validate.errors import ConfigError, DataError, PromotionError
 from validate.executors.local import artifact_folder, execute_local
-from validate.gate import EXIT_GATE_FAILED, Decision, decide
+from validate.gate import EXIT_ERROR, EXIT_GATE_FAILED, Decision, decide
 from validate.models.adapter import ModelRef, precomputed, resolve_model
 from validate.promotion import PromotionTarget, current_alias_version, ref_to_json
 from validate.recorder import MlflowRecorder
@@ -25,6 +27,7 @@ from validate.reporting.json_report import build_report, ensure_writable, write_
 from validate.results import CheckResult
 from validate.tracking import (
     git_commit,
+    is_unreachable,
     package_versions,
     redact_uri,
     tracking_uri_for,
@@ -57,6 +60,7 @@ class RunOutcome:
     promotion: dict[str, Any] | None
     run_id: str | None
     exit_code: int
+    problem: str | None = None  # one line for stderr when the run could not be recorded
 
 
 def run_validation(
@@ -89,11 +93,11 @@ def run_validation(
     context = _with_reference_scores(context, selected, datasets, candidate)
     recorder = MlflowRecorder(tracking_uri=tracking_uri, experiment=config.mlflow.experiment)
     commit = git_commit(loaded.path.parent)  # one subprocess, recorded as a param and a tag
-    run_id = recorder.start(
-        run_name=f"validate {Path(request.config_path).name}",
-        params=_run_params(loaded, candidate, baseline, selected, target, commit),
-        tags=_run_tags(loaded, candidate, target, commit),
-    )
+    report_id = uuid.uuid4().hex
+    run_name = f"validate {Path(request.config_path).name}"
+    params = _run_params(loaded, candidate, baseline, selected, target, commit)
+    tags = {**_run_tags(loaded, candidate, target, commit), "validate.report_id": report_id}
+    run_id = recorder.start(run_name=run_name, params=params, tags=tags)
     artifacts = tempfile.TemporaryDirectory(prefix="validate-")
     context = replace(context, artifact_dir=artifacts.name)
     try:
@@ -116,11 +120,35 @@ def run_validation(
             extra={
                 "config": str(loaded.path),
                 "config_hash": loaded.digest,
+                "report_id": report_id,
                 "exit_code": exit_code,
             },
         )
-        if request.json_path:
-            write_report(report, request.json_path)
+        recorder.finish(report, decision=decision.verdict)
+        problem = None
+        json_path = request.json_path
+        if recorder.offline:
+            # Fail closed, lose nothing: keep the report and the check files for `validate sync`.
+            exit_code = report["exit_code"] = EXIT_ERROR
+            json_path = json_path or f"validate-report-{report_id[:12]}.json"
+            kept = Path(json_path).with_suffix(".artifacts")
+            shutil.copytree(artifacts.name, kept, dirs_exist_ok=True)
+            report["mlflow"]["pending"] = {
+                "reason": recorder.failure,
+                "experiment": config.mlflow.experiment,
+                "run_name": run_name,
+                "params": {k: str(v) for k, v in params.items()},
+                "tags": tags,
+                "recorded_checks": recorder.check_runs,
+                "artifacts": str(kept.resolve()),
+            }
+            problem = (
+                f"{recorder.failure}; nothing was promoted (the gate fails closed). The report "
+                f"and every check result are in {json_path}: run `validate sync {json_path}` "
+                "when MLflow is back"
+            )
+        if json_path:
+            write_report(report, json_path)
         if request.junit_path:
             from validate.reporting.junit import write_junit
 
@@ -129,7 +157,6 @@ def run_validation(
             from validate.reporting.html import write_html
 
             write_html(report, request.html_path)
-        recorder.finish(report, decision=decision.verdict)
     except KeyboardInterrupt:
         recorder.kill("interrupted (Ctrl-C)")
         raise
@@ -145,6 +172,7 @@ def run_validation(
         promotion=promotion,
         run_id=run_id,
         exit_code=exit_code,
+        problem=problem,
     )
 
 
@@ -322,29 +350,14 @@ def _maybe_promote(
 ) -> tuple[dict[str, Any] | None, int]:
     if not wanted or target is None:
         return None, decision.exit_code
+    if recorder.offline:
+        return _not_promoted(target, "MLflow could not record the validation"), EXIT_ERROR
     if partial:
         # A gate that skipped configured checks has not earned a promotion.
-        return (
-            {
-                "model": target.model,
-                "alias": target.alias,
-                "version": None,
-                "promoted": False,
-                "message": "not promoted: only some checks ran (--check); run them all to promote",
-            },
-            decision.exit_code,
-        )
+        reason = "only some checks ran (--check); run them all to promote"
+        return _not_promoted(target, reason), decision.exit_code
     if not decision.passed:
-        return (
-            {
-                "model": target.model,
-                "alias": target.alias,
-                "version": None,
-                "promoted": False,
-                "message": "not promoted: the gate failed",
-            },
-            decision.exit_code,
-        )
+        return _not_promoted(target, "the gate failed"), decision.exit_code
     from validate.promotion import promote
 
     assert recorder.run_id is not None
@@ -353,18 +366,28 @@ def _maybe_promote(
             recorder.client, candidate=candidate, target=target, run_id=recorder.run_id
         )
     except PromotionError as exc:
-        refused = {
-            "model": target.model,
-            "alias": target.alias,
-            "version": None,
-            "promoted": False,
-            "message": str(exc),
-        }
+        refused = _not_promoted(target, str(exc), prefix=False)
         recorder.set_tags({"validate.promotion": json.dumps(refused)})
         return refused, EXIT_GATE_FAILED
+    except Exception as exc:  # noqa: BLE001 - the registry went away mid-promotion
+        if not is_unreachable(exc):
+            raise
+        recorder.failure = f"MLflow at {redact_uri(recorder.tracking_uri)} became unreachable "
+        recorder.failure += "while promoting"
+        return _not_promoted(target, "MLflow became unreachable while promoting"), EXIT_ERROR
     promoted = outcome.to_dict()
     recorder.set_tags({"validate.promotion": json.dumps(promoted)})
     return promoted, decision.exit_code
+
+
+def _not_promoted(target: PromotionTarget, reason: str, prefix: bool = True) -> dict[str, Any]:
+    return {
+        "model": target.model,
+        "alias": target.alias,
+        "version": None,
+        "promoted": False,
+        "message": f"not promoted: {reason}" if prefix else reason,
+    }
 
 
 def _run_params(

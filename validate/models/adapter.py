@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from validate.errors import ModelError
+from validate.errors import ModelError, RecorderError
 from validate.models.scores import normalize_scores
 
 if TYPE_CHECKING:
@@ -165,6 +165,13 @@ def _pin_registry_version(uri: str, who: str) -> RegistryVersion:
         else:
             raise ModelError(f"{who}: {uri}: expected models:/NAME/VERSION or models:/NAME@ALIAS")
     except MlflowException as exc:
+        from validate.tracking import is_unreachable
+
+        if is_unreachable(exc):
+            raise RecorderError(
+                f"{who}: MLflow at {_tracking_uri()} is unreachable, so {uri} cannot be "
+                "resolved; nothing was run or promoted; try again when it is back"
+            ) from exc
         raise ModelError(
             f"{who}: {uri} does not resolve in the MLflow registry at "
             f"{_tracking_uri()}: {_mlflow_message(exc)}"
