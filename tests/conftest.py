@@ -190,6 +190,15 @@ TEST_CHECKS = """
                 time.sleep(0.05)
             return CheckResult(name="barrier", status=Status.PASSED, message="both arrived")
 
+    class Waiter:
+        # Says it started, then waits for the test to release it (a server is killed meanwhile).
+        def run(self, context):
+            open(os.environ["WAITER_STARTED"], "w").close()
+            deadline = time.monotonic() + 120
+            while not os.path.exists(os.environ["WAITER_RELEASE"]) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return CheckResult(name="waiter", status=Status.PASSED, message="released")
+
     class Sleepy:
         def run(self, context):
             open(os.environ["SLEEPY_MARKER"], "w").close()
@@ -210,7 +219,13 @@ def plugin_env(tmp_path: Path) -> dict[str, str]:
             "sleepy": "test_checks_mod:Sleepy",
             "skipper": "test_checks_mod:Skipper",
             "barrier": "test_checks_mod:Barrier",
+            "waiter": "test_checks_mod:Waiter",
         },
         {"test_checks_mod": TEST_CHECKS},
     )
-    return {"PYTHONPATH": str(site), "SLEEPY_MARKER": str(tmp_path / "sleepy.started")}
+    return {
+        "PYTHONPATH": str(site),
+        "SLEEPY_MARKER": str(tmp_path / "sleepy.started"),
+        "WAITER_STARTED": str(tmp_path / "waiter.started"),
+        "WAITER_RELEASE": str(tmp_path / "waiter.release"),
+    }

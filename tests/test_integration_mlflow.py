@@ -2,17 +2,16 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import mlflow
 import pytest
 from conftest import base_config, register_champion, run_cli
 from mlflow import MlflowClient
+from mlflow_server import MlflowServer
 
 from validate.errors import PromotionError
 from validate.models import resolve_model
@@ -21,61 +20,12 @@ from validate.promotion import LOCK_SUFFIX, PromotionTarget, promote, registry_l
 pytestmark = pytest.mark.integration
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
     """A real MLflow tracking + registry + artifact server, started and stopped here."""
-    folder = tmp_path_factory.mktemp("mlflow_server")
-    port = _free_port()
-    log = open(folder / "server.log", "w")  # noqa: SIM115 - the server writes it until teardown
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{folder / 'server.db'}",
-            "--artifacts-destination",
-            str(folder / "artifacts"),
-            "--workers",
-            "1",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(
-                f"mlflow server did not start: {(folder / 'server.log').read_text()[-2000:]}"
-            )
-        time.sleep(0.3)
-    yield url
-    os.killpg(process.pid, 15)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, 9)
-    log.close()
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow_server")).start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture

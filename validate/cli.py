@@ -221,7 +221,7 @@ def promote_command(
 @click.argument("report", type=click.Path(dir_okay=False))
 @click.option(
     "--tracking-uri",
-    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the one in the report).",
+    help="MLflow tracking URI (default: the one in the report).",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def sync(report: str, tracking_uri: str | None, debug: bool) -> None:

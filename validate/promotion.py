@@ -35,6 +35,7 @@ class PromotionTarget:
     model: str
     alias: str
     expected_version: str | None  # None: the alias did not exist
+    alias_read: bool = True  # False: the registry was unreachable, the alias is unknown
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,8 +43,19 @@ class PromotionTarget:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PromotionTarget:
         return cls(
-            model=data["model"], alias=data["alias"], expected_version=data.get("expected_version")
+            model=data["model"],
+            alias=data["alias"],
+            expected_version=data.get("expected_version"),
+            alias_read=data.get("alias_read", True),
         )
+
+    def require_alias_read(self, run: str) -> None:
+        """Compare-and-set needs the version the alias held when the validation ran."""
+        if not self.alias_read:
+            raise PromotionError(
+                f"{run} could not read {self.model}@{self.alias} when it ran (MLflow was "
+                "unreachable), so compare-and-set has nothing to compare; re-run the validation"
+            )
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ def promote_recorded_run(
     if model_uri is not None:
         _require_same_model(run_id, candidate, model_uri)
     target = PromotionTarget.from_dict(json.loads(tags["validate.promotion_target"]))
+    target.require_alias_read(f"run {run_id}")
     if dry_run:
         current = require_alias_unmoved(client, target, lead="dry run: would refuse")
         source = candidate.registry.uri if candidate.registry else candidate.uri

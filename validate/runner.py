@@ -16,7 +16,7 @@ import numpy as np
 from validate.check import CheckContext
 from validate.config import LoadedConfig, load_config
 from validate.data import Datasets, load_datasets
-from validate.errors import ConfigError, DataError, PromotionError
+from validate.errors import ConfigError, DataError, PromotionError, RecorderError
 from validate.executors.local import artifact_folder, execute_local
 from validate.gate import EXIT_ERROR, EXIT_GATE_FAILED, Decision, decide
 from validate.models.adapter import ModelRef, precomputed, resolve_model
@@ -271,7 +271,12 @@ def promotion_target(
     else:
         from mlflow import MlflowClient
 
-        expected = current_alias_version(MlflowClient(), name, alias)
+        try:
+            expected = current_alias_version(MlflowClient(), name, alias)
+        except RecorderError:
+            # MLflow is down: run the checks anyway (nothing computed is lost); this run
+            # can never promote, as it does not know what the alias held.
+            return PromotionTarget(model=name, alias=alias, expected_version=None, alias_read=False)
     return PromotionTarget(model=name, alias=alias, expected_version=expected)
 
 
@@ -358,6 +363,10 @@ def _maybe_promote(
         return _not_promoted(target, reason), decision.exit_code
     if not decision.passed:
         return _not_promoted(target, "the gate failed"), decision.exit_code
+    try:
+        target.require_alias_read("this validation")
+    except PromotionError as exc:
+        return _not_promoted(target, str(exc), prefix=False), EXIT_ERROR
     from validate.promotion import promote
 
     assert recorder.run_id is not None

@@ -66,7 +66,9 @@ def sync_report(path: str | Path, tracking_uri: str | None = None) -> SyncOutcom
     if not report_id:
         raise ConfigError(f"{path}: the report has no report_id; re-run the validation")
 
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or mlflow_block["tracking_uri"]
+    # The server the run meant to reach; the report holds it without credentials, which
+    # MLflow's MLFLOW_TRACKING_TOKEN/USERNAME/PASSWORD variables supply, or --tracking-uri.
+    uri = tracking_uri or mlflow_block.get("tracking_uri") or os.environ["MLFLOW_TRACKING_URI"]
     use_tracking_uri(uri)
     recorder = MlflowRecorder(tracking_uri=uri, experiment=pending["experiment"], strict=True)
     existing = recorder.find_validation(report_id)

@@ -34,11 +34,13 @@ def tracking_uri_for(configured: str | None) -> str:
 # MLflow retries HTTP calls with exponential backoff; its defaults (7 retries, factor 2,
 # 120 s timeout) make one call to a dead server wait minutes. Ours: 3 retries at 1, 2 and
 # 4 s, so an outage costs about 7 s before the run fails closed. MLflow's own variables
-# still win when set.
-HTTP_RETRY_DEFAULTS = {
+# still win when set. MLflow also prints "View run … at URL" lines to stdout for each run
+# it closes on a server; our report names the run once.
+MLFLOW_ENV_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
 }
 
 
@@ -47,7 +49,7 @@ def use_tracking_uri(uri: str) -> None:
     retries."""
     import mlflow
 
-    for name, value in HTTP_RETRY_DEFAULTS.items():
+    for name, value in MLFLOW_ENV_DEFAULTS.items():
         os.environ.setdefault(name, value)
 
     mlflow.set_tracking_uri(uri)
