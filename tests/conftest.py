@@ -199,6 +199,19 @@ TEST_CHECKS = """
                 time.sleep(0.05)
             return CheckResult(name="waiter", status=Status.PASSED, message="released")
 
+    class Stubborn:
+        # Swallows Ctrl-C like a check stuck in native code; only a second Ctrl-C ends the run.
+        def run(self, context):
+            started = os.environ["STUBBORN_STARTED"]
+            open(started, "w").close()
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                try:
+                    time.sleep(0.05)
+                except KeyboardInterrupt:
+                    open(started + ".ignored", "w").close()
+            return CheckResult(name="stubborn", status=Status.PASSED)
+
     class Sleepy:
         def run(self, context):
             open(os.environ["SLEEPY_MARKER"], "w").close()
@@ -220,6 +233,7 @@ def plugin_env(tmp_path: Path) -> dict[str, str]:
             "skipper": "test_checks_mod:Skipper",
             "barrier": "test_checks_mod:Barrier",
             "waiter": "test_checks_mod:Waiter",
+            "stubborn": "test_checks_mod:Stubborn",
         },
         {"test_checks_mod": TEST_CHECKS},
     )
@@ -228,4 +242,5 @@ def plugin_env(tmp_path: Path) -> dict[str, str]:
         "SLEEPY_MARKER": str(tmp_path / "sleepy.started"),
         "WAITER_STARTED": str(tmp_path / "waiter.started"),
         "WAITER_RELEASE": str(tmp_path / "waiter.release"),
+        "STUBBORN_STARTED": str(tmp_path / "stubborn.started"),
     }

@@ -3,7 +3,10 @@ and maps the outcome to an exit code (0 pass, 1 gate failed, 2 bad input, 3 erro
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -23,9 +26,27 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+def _interrupt_once(signum: int, frame: Any) -> None:
+    """First Ctrl-C: stop the run cleanly (workers ended, MLflow run marked KILLED); a second
+    Ctrl-C during that clean-up exits at once."""
+    signal.signal(signal.SIGINT, _exit_at_once)
+    raise KeyboardInterrupt
+
+
+def _exit_at_once(signum: int, frame: Any) -> None:
+    import multiprocessing
+
+    for child in multiprocessing.active_children():  # no orphan keeps computing
+        child.kill()
+    os.write(2, b"validate: interrupted again; exiting now\n")
+    os._exit(EXIT_INTERRUPTED)
+
+
 def _guarded(debug: bool, action: Callable[[], int]) -> NoReturn:
     """Run ``action``; turn every failure into one line and an exit code."""
     _quiet_libraries(debug)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _interrupt_once)
     try:
         code = action()
     except ValidateError as exc:
@@ -51,7 +72,6 @@ def _quiet_libraries(debug: bool) -> None:
     """MLflow logs INFO lines (database migrations, registrations) to stderr; users should
     see our lines only, unless they asked for --debug."""
     import logging
-    import os
 
     level = "DEBUG" if debug else "WARNING"
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", level)
@@ -162,7 +182,6 @@ def run(
 
 def _progress_printer() -> Callable[[Any], None] | None:
     """Per-check progress with elapsed time on an interactive terminal; silent in CI logs."""
-    import os
     import time
 
     if not sys.stderr.isatty() or os.environ.get("CI"):
