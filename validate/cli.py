@@ -160,6 +160,7 @@ def run(
             html_path=html_path,
             promote=promote,
             executor=executor,
+            notify=lambda line: click.echo(f"notice: {line}"),
         )
         outcome = run_validation(request, on_result=_progress_printer())
         click.echo(

@@ -48,6 +48,7 @@ class RunRequest:
     promote: bool = False
     executor: str | None = None
     allow_promotion: bool = True  # False: never promote (pytest runs on pull requests)
+    notify: Callable[[str], None] | None = None  # one-line notices (foreign model code)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,11 @@ def run_validation(
     use_tracking_uri(tracking_uri)
     datasets = load_datasets(loaded)
     candidate, baseline = resolve_models(loaded)
+    if request.notify is not None:
+        from validate.trust import foreign_model_notices
+
+        for notice in foreign_model_notices((candidate, baseline), loaded.path.parent):
+            request.notify(notice)
     candidate = replace(candidate, features=datasets.features, _loaded=[])
     wants_promotion = request.allow_promotion and (
         request.promote or bool(config.promote and config.promote.enabled)

@@ -1,0 +1,49 @@
+"""Models run code when they load (pickle, MLflow pyfunc, Keras layers): say so when one
+comes from outside the repository being validated and outside the MLflow registry."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+from validate.models.adapter import MLFLOW_URI_PREFIXES, ModelRef
+
+LOADABLE_KINDS = ("mlflow", "keras", "savedmodel")
+
+
+def repository_root(folder: Path) -> Path:
+    """The git work tree holding ``folder``, else ``folder`` itself."""
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return folder.resolve()
+    top = completed.stdout.strip()
+    return Path(top).resolve() if completed.returncode == 0 and top else folder.resolve()
+
+
+def foreign_model_notices(models: Iterable[ModelRef | None], config_dir: Path) -> list[str]:
+    """One line per local model file or folder outside the config's repository."""
+    root: Path | None = None
+    notices = []
+    for ref in models:
+        if ref is None or ref.kind not in LOADABLE_KINDS:
+            continue
+        if ref.location.startswith(MLFLOW_URI_PREFIXES):
+            continue  # from the registry or a run: provenance MLflow records
+        root = root or repository_root(config_dir)
+        if Path(ref.location).resolve().is_relative_to(root):
+            continue
+        notices.append(
+            f"model.{ref.role} {ref.location} is outside this repository ({root}) and the "
+            "MLflow registry; loading a model runs its code (pickle, pyfunc, Keras layers): "
+            "validate only models you trust (see SECURITY.md)"
+        )
+    return notices
