@@ -89,6 +89,7 @@ class LatencyCheck(BaseCheck):
     """Inference latency of the candidate (and the champion, interleaved) per batch size."""
 
     Settings = LatencySettings
+    needs_models = True  # on Kubernetes, the pod fetches the models, not only the scores
 
     @classmethod
     def validate_for_task(cls, name: str, settings: LatencySettings, task: str) -> None:  # type: ignore[override]

@@ -40,9 +40,45 @@ def test_missing_config(tmp_path):
     )
 
 
-def test_kubernetes_executor_is_refused_clearly(write_config, data_dir, models_dir):
+def test_kubernetes_executor_needs_its_section(write_config, data_dir, models_dir):
     path = write_config(base_config(data_dir, models_dir, executor="kubernetes"))
-    assert_clean_failure(invoke("run", "-c", str(path)), "executor: 'kubernetes' is not available")
+    assert_clean_failure(
+        invoke("run", "-c", str(path)), "executor: kubernetes needs a kubernetes: section"
+    )
+
+
+def test_kubernetes_without_a_kubeconfig(write_config, data_dir, models_dir, tmp_path):
+    config = base_config(
+        data_dir,
+        models_dir,
+        executor="kubernetes",
+        kubernetes={"image": "validate:1", "kubeconfig": str(tmp_path / "nope.yaml")},
+    )
+    assert_clean_failure(
+        invoke("run", "-c", str(write_config(config))),
+        "kubernetes: no usable kubeconfig",
+        "set kubernetes.kubeconfig or KUBECONFIG",
+    )
+
+
+def test_kubernetes_api_server_unreachable(write_config, data_dir, models_dir, tmp_path):
+    kubeconfig = tmp_path / "kubeconfig.yaml"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:9'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
+    )
+    config = base_config(
+        data_dir,
+        models_dir,
+        executor="kubernetes",
+        kubernetes={"image": "validate:1", "kubeconfig": str(kubeconfig)},
+    )
+    assert_clean_failure(
+        invoke("run", "-c", str(write_config(config))),
+        "kubernetes: the API server at https://127.0.0.1:9 cannot be used",
+    )
 
 
 def test_debug_shows_the_traceback(tmp_path):

@@ -12,7 +12,7 @@ import yaml
 
 from checks.latency import LatencyCheck
 from validate.executors.k8s_manifests import JobRequest, build_job, job_name
-from validate.executors.k8s_settings import KubernetesSection
+from validate.kubernetes_settings import KubernetesSection
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 

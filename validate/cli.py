@@ -161,6 +161,7 @@ def run(
             promote=promote,
             executor=executor,
             notify=lambda line: click.echo(f"notice: {line}"),
+            progress=lambda line: click.echo(f"kubernetes: {line}"),
         )
         outcome = run_validation(request, on_result=_progress_printer())
         click.echo(
@@ -232,6 +233,23 @@ def promote_command(
             run_id, tracking_uri, config_path=config_path, model_uri=model_uri, dry_run=dry_run
         )
         click.echo(f"promotion: {outcome['message']}")
+        return 0
+
+    _guarded(debug, action)
+
+
+@cli.command("run-check", hidden=True)
+@click.option("--inputs", "inputs_uri", required=True, help="MLflow URI of the inputs manifest.")
+@click.option("--check", "check", required=True, help="The check to run.")
+@click.option("--parent-run", required=True, help="The validation's MLflow run id.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def run_check(inputs_uri: str, check: str, parent_run: str, debug: bool) -> None:
+    """(Inside a Kubernetes Job.) Run one check from staged inputs; hand back its result."""
+
+    def action() -> int:
+        from validate.executors.pod import run_check_in_pod
+
+        run_check_in_pod(inputs_uri, check, parent_run)
         return 0
 
     _guarded(debug, action)

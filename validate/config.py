@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from validate.errors import ConfigError
+from validate.kubernetes_settings import KubernetesSection
 
 Task = Literal["binary", "multiclass", "regression"]
 TASKS: tuple[str, ...] = ("binary", "multiclass", "regression")
@@ -101,6 +102,9 @@ class Config(_Section):
         description="Check id → its settings; every check also takes `blocking: false`."
     )
     executor: Literal["local", "kubernetes"] = "local"
+    kubernetes: KubernetesSection | None = Field(
+        default=None, description="Where check Jobs run (executor: kubernetes)."
+    )
     mlflow: MlflowSection = Field(default_factory=MlflowSection)
     promote: PromoteSection | None = None
     seed: int = 0

@@ -50,6 +50,10 @@ class MlflowRecorder:
         return self._client
 
     @property
+    def experiment_id(self) -> str | None:
+        return self._experiment_id
+
+    @property
     def offline(self) -> bool:
         return self.failure is not None
 

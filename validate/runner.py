@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,10 @@ from validate.recorder import MlflowRecorder
 from validate.registry import SelectedCheck, select_checks
 from validate.reporting.json_report import build_report, ensure_writable, write_report
 from validate.results import CheckResult
+
+if TYPE_CHECKING:
+    from validate.executors.kubernetes import KubernetesRun
+
 from validate.tracking import (
     git_commit,
     is_unreachable,
@@ -49,6 +53,7 @@ class RunRequest:
     executor: str | None = None
     allow_promotion: bool = True  # False: never promote (pytest runs on pull requests)
     notify: Callable[[str], None] | None = None  # one-line notices (foreign model code)
+    progress: Callable[[str], None] | None = None  # a line per Kubernetes Job event
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ def run_validation(
     """Validate a candidate end to end. Raises :class:`ValidateError` for bad input (exit 2)."""
     loaded = load_config(request.config_path)
     config = loaded.config
-    _require_local_executor(request.executor or config.executor)
+    kube = _kubernetes_run(loaded, request)  # connects now: a bad kubeconfig fails fast
     if request.json_path:
         ensure_writable(request.json_path, option="--json")
     if request.junit_path:
@@ -107,9 +112,27 @@ def run_validation(
     artifacts = tempfile.TemporaryDirectory(prefix="validate-")
     context = replace(context, artifact_dir=artifacts.name)
     try:
-        results = tuple(execute_local(selected, context, jobs=request.jobs, on_result=on_result))
+        if kube is not None:
+            results = tuple(
+                kube.execute(
+                    selected,
+                    context,
+                    recorder=recorder,
+                    data_files={
+                        role: loaded.resolve(getattr(config.data, role))
+                        for role in ("eval", "reference", "train")
+                    },
+                    sections=config.checks,
+                    on_result=on_result,
+                )
+            )
+        else:
+            results = tuple(
+                execute_local(selected, context, jobs=request.jobs, on_result=on_result)
+            )
         for result in results:
-            recorder.record_check(result, artifact_folder(artifacts.name, result.name))
+            if not result.details.get("kubernetes", {}).get("recorded_by_pod"):
+                recorder.record_check(result, artifact_folder(artifacts.name, result.name))
         decision = decide(results)
         partial = len(selected) < len(config.checks)
         promotion, exit_code = _maybe_promote(
@@ -213,11 +236,19 @@ def _require_check_inputs(selected: list[SelectedCheck], datasets: Datasets) -> 
             validate_data(datasets.eval)
 
 
-def _require_local_executor(executor: str) -> None:
-    if executor != "local":
+def _kubernetes_run(loaded: LoadedConfig, request: RunRequest) -> KubernetesRun | None:
+    """The Kubernetes executor, connected, when the config or --executor asks for it."""
+    if (request.executor or loaded.config.executor) != "kubernetes":
+        return None
+    settings = loaded.config.kubernetes
+    if settings is None:
         raise ConfigError(
-            f"executor: '{executor}' is not available in this version; use executor: local"
+            "executor: kubernetes needs a kubernetes: section (at least image: the runner "
+            "image built from ci/Dockerfile); see the README"
         )
+    from validate.executors.kubernetes import KubernetesRun
+
+    return KubernetesRun(settings, progress=request.progress)
 
 
 def resolve_models(loaded: LoadedConfig) -> tuple[ModelRef, ModelRef | None]:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from validate.executors.k8s_settings import KubernetesSection, Resources, Toleration
+from validate.kubernetes_settings import KubernetesSection, Resources, Toleration
 from validate.tracking import redact_uri
 
 APP_LABEL = "app.kubernetes.io/name"

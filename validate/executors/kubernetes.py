@@ -1,0 +1,367 @@
+"""The Kubernetes executor: each check in its own ephemeral Job, watched to completion.
+
+Flow: stage the inputs in MLflow (``staging``), create one Job per check (at most
+``max_parallel`` at a time; manifests from ``k8s_manifests``), watch the Jobs and their
+pods, read each result from the pod's termination message (the full result from the
+check's nested MLflow run), and delete every Job this run created when it is
+interrupted. A Job that fails for a Kubernetes reason (DeadlineExceeded,
+BackoffLimitExceeded, OOMKilled, an image that cannot be pulled, a pod that cannot be
+scheduled) becomes that check's ``error``, with the reason in its message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from validate.check import CheckContext
+from validate.errors import ConfigError, RecorderError
+from validate.executors.k8s_manifests import RUN_LABEL, JobRequest, build_job, label_value
+from validate.executors.staging import MANIFEST_PATH, Stager, manifest_json, stage_inputs
+from validate.kubernetes_settings import KubernetesSection
+from validate.recorder import MlflowRecorder
+from validate.registry import SelectedCheck
+from validate.results import CheckResult, Status
+
+# A pod that stays unschedulable this long is reported (no node has what it asks for).
+UNSCHEDULABLE_AFTER_S = 30.0
+IMAGE_ERRORS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
+CONFIG_ERRORS = ("CreateContainerConfigError", "CreateContainerError")
+
+
+@dataclass
+class _Job:
+    check: SelectedCheck
+    name: str
+    created: float
+    unschedulable_since: float | None = None
+    result: CheckResult | None = None
+    node: str | None = None
+
+
+@dataclass
+class KubernetesRun:
+    """One validation's Jobs: created, watched, cleaned up."""
+
+    settings: KubernetesSection
+    progress: Callable[[str], None] | None = None
+    unschedulable_after_s: float = UNSCHEDULABLE_AFTER_S
+    created: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.batch, self.core = connect(self.settings)
+
+    def execute(
+        self,
+        selected: Sequence[SelectedCheck],
+        context: CheckContext,
+        *,
+        recorder: MlflowRecorder,
+        data_files: Mapping[str, str | None],
+        sections: Mapping[str, Mapping[str, Any] | None],
+        on_result: Callable[[CheckResult], None] | None = None,
+    ) -> list[CheckResult]:
+        """Run every selected check as a Job; results in config order."""
+        self.recorder = recorder
+        run_id = recorder.run_id
+        if run_id is None:
+            raise RecorderError(
+                f"{recorder.failure}; the Kubernetes executor stages its inputs in MLflow, so "
+                "no check ran; try again when MLflow is back"
+            )
+        assert recorder.experiment_id is not None
+        stager = Stager(recorder.client, recorder.experiment_id)
+        manifest = stage_inputs(
+            stager,
+            context,
+            data_files=data_files,
+            checks={item.name: sections[item.name] or {} for item in selected},
+        )
+        recorder.client.log_text(run_id, manifest_json(manifest), MANIFEST_PATH)
+        self._say(
+            f"staged inputs: {len(stager.uploaded)} uploaded, {len(stager.reused)} already there"
+        )
+        inputs_uri = f"runs:/{run_id}/{MANIFEST_PATH}"
+        waiting = list(selected)
+        running: dict[str, _Job] = {}
+        finished: dict[str, CheckResult] = {}
+        events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        stop = threading.Event()
+        watchers = [
+            threading.Thread(target=self._watch, args=(kind, run_id, events, stop), daemon=True)
+            for kind in ("job", "pod")
+        ]
+        for watcher in watchers:
+            watcher.start()
+        try:
+            while waiting or running:
+                while waiting and len(running) < self.settings.max_parallel:
+                    item = waiting.pop(0)
+                    running[item.name] = self._create(item, run_id, inputs_uri)
+                try:
+                    kind, obj = events.get(timeout=5)
+                except queue.Empty:
+                    kind, obj = "tick", None
+                for name in list(running):
+                    job = running[name]
+                    result = self._judge(job, kind, obj)
+                    if result is None:
+                        continue
+                    del running[name]
+                    finished[name] = result
+                    if on_result:
+                        on_result(result)
+        except BaseException:
+            self.delete_all()
+            raise
+        finally:
+            stop.set()
+        return [finished[item.name] for item in selected]
+
+    def delete_all(self) -> None:
+        """Delete every Job this run created (their pods follow: background propagation)."""
+        from kubernetes.client import V1DeleteOptions
+        from kubernetes.client.rest import ApiException
+
+        for name in self.created:
+            try:
+                self.batch.delete_namespaced_job(
+                    name,
+                    self.settings.namespace,
+                    body=V1DeleteOptions(propagation_policy="Background"),
+                )
+                self._say(f"job {name}: deleted")
+            except ApiException as exc:
+                if exc.status != 404:
+                    self._say(f"job {name}: could not delete ({exc.reason})")
+
+    def _create(self, item: SelectedCheck, run_id: str, inputs_uri: str) -> _Job:
+        extra: dict[str, str] = getattr(item.check, "resource_requests", dict)()
+        manifest = build_job(
+            self.settings,
+            JobRequest(
+                check=item.name,
+                run_id=run_id,
+                inputs_uri=inputs_uri,
+                tracking_uri=self.recorder.tracking_uri,
+                extra_limits=extra,
+            ),
+        )
+        name = manifest["metadata"]["name"]
+        self.batch.create_namespaced_job(self.settings.namespace, manifest)
+        self.created.append(name)
+        self._say(f"job {name}: created for check {item.name}")
+        return _Job(check=item, name=name, created=time.monotonic())
+
+    def _judge(self, job: _Job, kind: str, obj: Any) -> CheckResult | None:
+        """The job's result once it has one; None while it is still going."""
+        if kind == "job" and obj.metadata.name == job.name:
+            for condition in obj.status.conditions or []:
+                if condition.status != "True":
+                    continue
+                if condition.type == "Complete":
+                    return self._collect(job, failed_reason=None)
+                if condition.type == "Failed":
+                    return self._collect(job, failed_reason=condition.reason or "Failed")
+        if kind == "pod" and (obj.metadata.labels or {}).get("job-name") == job.name:
+            job.node = obj.spec.node_name or job.node
+            return self._pod_problem(job, obj)
+        if kind == "tick" and job.unschedulable_since is not None:
+            return self._unschedulable(job, None)
+        return None
+
+    def _pod_problem(self, job: _Job, pod: Any) -> CheckResult | None:
+        """Failures the Job controller would only see at its deadline."""
+        for status in pod.status.container_statuses or []:
+            waiting = status.state.waiting if status.state else None
+            if waiting and waiting.reason in IMAGE_ERRORS + CONFIG_ERRORS:
+                return self._error(
+                    job, f"{waiting.reason}: {waiting.message or self.settings.image}"
+                )
+        for condition in pod.status.conditions or []:
+            if condition.type == "PodScheduled" and condition.reason == "Unschedulable":
+                if job.unschedulable_since is None:
+                    job.unschedulable_since = time.monotonic()
+                return self._unschedulable(job, condition.message)
+        job.unschedulable_since = None
+        return None
+
+    def _unschedulable(self, job: _Job, message: str | None) -> CheckResult | None:
+        assert job.unschedulable_since is not None
+        if time.monotonic() - job.unschedulable_since < self.unschedulable_after_s:
+            return None
+        detail = message or "no node can run it"
+        return self._error(job, f"Unschedulable: {detail}")
+
+    def _collect(self, job: _Job, failed_reason: str | None) -> CheckResult:
+        """Read the result the pod handed back; failures keep the Kubernetes reason."""
+        pod = self._pod(job)
+        terminated = _terminated(pod)
+        compact = _compact(terminated.message if terminated else None) or self._from_logs(pod)
+        if compact is not None and failed_reason is None:
+            return self._full_result(job, compact)
+        reason = failed_reason or "Failed"
+        if terminated is not None and terminated.reason and terminated.reason != "Error":
+            reason = terminated.reason  # OOMKilled, …
+        exit_code = f" (exit code {terminated.exit_code})" if terminated is not None else ""
+        message = f"Kubernetes job {job.name} failed: {reason}{exit_code}"
+        if compact is not None and compact.get("message"):
+            message += f"; the check said: {compact['message']}"
+        elif terminated is not None and terminated.message:
+            message += f"; {' '.join(terminated.message.split())[-300:]}"
+        return self._error(job, message, already_final=True)
+
+    def _full_result(self, job: _Job, compact: dict[str, Any]) -> CheckResult:
+        result = None
+        nested = compact.get("nested_run_id")
+        if nested:
+            try:
+                text = self.recorder.client.download_artifacts(nested, "check_result.json")
+                with open(text, encoding="utf-8") as handle:
+                    result = CheckResult.from_dict(json.load(handle))
+            except Exception:  # noqa: BLE001 - the compact result still decides
+                result = None
+        if result is None:
+            result = CheckResult.from_dict({**compact, "assertions": [], "details": {}})
+        return self._finish(job, result, recorded_by_pod=nested is not None)
+
+    def _error(self, job: _Job, message: str, already_final: bool = False) -> CheckResult:
+        if not already_final:
+            self._delete(job.name)
+        result = CheckResult(name=job.check.name, status=Status.ERROR, message=message)
+        return self._finish(job, result)
+
+    def _finish(self, job: _Job, result: CheckResult, recorded_by_pod: bool = False) -> CheckResult:
+        elapsed = time.monotonic() - job.created
+        details = {
+            **dict(result.details),
+            "kubernetes": {
+                "job": job.name,
+                "node": job.node,
+                "create_to_result_s": round(elapsed, 3),
+                "recorded_by_pod": recorded_by_pod,
+            },
+        }
+        self._say(f"job {job.name}: {result.status.value} after {elapsed:.1f} s")
+        return result.with_updates(
+            name=job.check.name, blocking=job.check.blocking, details=details
+        )
+
+    def _pod(self, job: _Job) -> Any:
+        pods = self.core.list_namespaced_pod(
+            self.settings.namespace, label_selector=f"job-name={job.name}"
+        ).items
+        return max(pods, key=lambda p: p.metadata.creation_timestamp) if pods else None
+
+    def _from_logs(self, pod: Any) -> dict[str, Any] | None:
+        if pod is None:
+            return None
+        from kubernetes.client.rest import ApiException
+
+        try:
+            log = self.core.read_namespaced_pod_log(
+                pod.metadata.name, self.settings.namespace, tail_lines=5
+            )
+        except ApiException:
+            return None
+        for line in reversed(log.strip().splitlines()):
+            found = _compact(line)
+            if found is not None:
+                return found
+        return None
+
+    def _delete(self, name: str) -> None:
+        from kubernetes.client import V1DeleteOptions
+        from kubernetes.client.rest import ApiException
+
+        with contextlib.suppress(ApiException):  # already gone
+            self.batch.delete_namespaced_job(
+                name, self.settings.namespace, body=V1DeleteOptions(propagation_policy="Background")
+            )
+
+    def _watch(self, kind: str, run_id: str, events: queue.Queue, stop: threading.Event) -> None:
+        """Stream Job or pod events of this run into ``events`` until ``stop``."""
+        from kubernetes import watch
+
+        lister = self.batch.list_namespaced_job if kind == "job" else self.core.list_namespaced_pod
+        selector = f"{RUN_LABEL}={label_value(run_id)}"
+        while not stop.is_set():
+            stream = watch.Watch()
+            try:
+                for event in stream.stream(
+                    lister, self.settings.namespace, label_selector=selector, timeout_seconds=10
+                ):
+                    events.put((kind, event["object"]))
+                    if stop.is_set():
+                        stream.stop()
+                        break
+            except Exception:  # noqa: BLE001 - a dropped watch is re-established
+                time.sleep(1)
+
+    def _say(self, line: str) -> None:
+        if self.progress is not None:
+            self.progress(line)
+
+
+def connect(settings: KubernetesSection) -> tuple[Any, Any]:
+    """Batch and core API clients, or one clear line (exit 2) when none can be had."""
+    try:
+        from kubernetes import client, config
+        from kubernetes.config.config_exception import ConfigException
+    except ImportError as exc:
+        raise ConfigError(
+            "executor: kubernetes needs the kubernetes client; pip install 'validate-models[k8s]'"
+        ) from exc
+    try:
+        if settings.kubeconfig or not _in_cluster():
+            config.load_kube_config(config_file=settings.kubeconfig, context=settings.context)
+        else:
+            config.load_incluster_config()
+    except (ConfigException, OSError, TypeError) as exc:
+        where = settings.kubeconfig or "$KUBECONFIG or ~/.kube/config"
+        raise ConfigError(
+            f"kubernetes: no usable kubeconfig ({where}): {exc}; set kubernetes.kubeconfig or "
+            "KUBECONFIG"
+        ) from exc
+    batch, core = client.BatchV1Api(), client.CoreV1Api()
+    try:
+        core.list_namespaced_pod(settings.namespace, limit=1, _request_timeout=10)
+    except Exception as exc:  # noqa: BLE001 - unreachable, refused, forbidden
+        host = client.Configuration.get_default_copy().host
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        raise ConfigError(
+            f"kubernetes: the API server at {host} cannot be used ({reason}); check the "
+            f"kubeconfig and that namespace '{settings.namespace}' exists and is yours"
+        ) from exc
+    return batch, core
+
+
+def _in_cluster() -> bool:
+    import os
+
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+def _terminated(pod: Any) -> Any:
+    if pod is None:
+        return None
+    for status in pod.status.container_statuses or []:
+        if status.state and status.state.terminated:
+            return status.state.terminated
+    return None
+
+
+def _compact(text: str | None) -> dict[str, Any] | None:
+    if not text:
+        return None
+    try:
+        found = json.loads(text.strip())
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) and "status" in found and "name" in found else None

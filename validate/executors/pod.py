@@ -1,0 +1,151 @@
+"""Inside a check's pod: ``validate run-check`` fetches the staged inputs through MLflow,
+runs one check, records its nested run, and hands back a compact result.
+
+The compact result (status, message, key metrics, the nested run id) is written to the
+container's termination message, which Kubernetes keeps at most 4 KiB of, and printed
+as the last log line (the executor's fallback). The full result, details and files go
+to the check's nested MLflow run, where the executor reads them back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from validate.check import CheckContext
+from validate.data import read_table
+from validate.executors.local import artifact_folder, run_one
+from validate.models.adapter import ModelRef, RegistryVersion
+from validate.recorder import MlflowRecorder
+from validate.registry import select_checks
+from validate.results import CheckResult
+
+TERMINATION_LIMIT = 4096
+DEFAULT_TERMINATION_LOG = "/dev/termination-log"
+
+
+def run_check_in_pod(inputs_uri: str, check: str, parent_run: str) -> CheckResult:
+    """Run ``check`` from the manifest at ``inputs_uri``; record it under ``parent_run``."""
+    import mlflow.artifacts
+
+    work = Path(tempfile.mkdtemp(prefix="validate-inputs-"))
+    manifest = json.loads(
+        Path(
+            mlflow.artifacts.download_artifacts(artifact_uri=inputs_uri, dst_path=str(work))
+        ).read_text(encoding="utf-8")
+    )
+    section = dict(manifest["checks"][check])
+    (selected,) = select_checks({check: section}, task=manifest["task"])
+    context = _context(manifest, work, needs_models=getattr(selected.check, "needs_models", False))
+    artifacts = tempfile.mkdtemp(prefix="validate-artifacts-")
+    result = run_one(selected, _with_artifacts(context, artifacts))
+    recorder = MlflowRecorder(
+        tracking_uri=os.environ["MLFLOW_TRACKING_URI"], experiment="", strict=True
+    )
+    recorder.resume(parent_run)
+    child = recorder.record_check(result, artifact_folder(artifacts, check))
+    compact = compact_result(result, child)
+    _write_termination_message(compact)
+    print(compact, flush=True)  # the last log line: the fallback when the message is lost
+    return result
+
+
+def compact_result(result: CheckResult, nested_run_id: str | None) -> str:
+    """At most 4 KiB of JSON: what the executor needs to decide, and where the rest is."""
+    entry: dict[str, Any] = {
+        "name": result.name,
+        "status": result.status.value,
+        "blocking": result.blocking,
+        "message": result.message,
+        "duration_s": round(result.duration_s, 3),
+        "nested_run_id": nested_run_id,
+        "metrics": {},
+    }
+    text = json.dumps(entry)
+    for key, value in result.to_dict()["metrics"].items():
+        candidate = {**entry, "metrics": {**entry["metrics"], key: value}}
+        if len(json.dumps(candidate)) > TERMINATION_LIMIT - 64:
+            break
+        entry, text = candidate, json.dumps(candidate)
+    while len(text.encode()) > TERMINATION_LIMIT:  # a very long message
+        entry["message"] = entry["message"][: len(entry["message"]) // 2] + "…"
+        text = json.dumps(entry)
+    return text
+
+
+def _write_termination_message(text: str) -> None:
+    path = os.environ.get("VALIDATE_TERMINATION_LOG", DEFAULT_TERMINATION_LOG)
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError:
+        pass  # not in a pod (a local dry run): the log line carries the result
+
+
+def _context(manifest: dict[str, Any], work: Path, *, needs_models: bool) -> CheckContext:
+    import mlflow.artifacts
+
+    def fetch(uri: str | None) -> str | None:
+        if uri is None:
+            return None
+        return mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(work))
+
+    frames = {
+        role: read_table(path, field=f"data.{role}") if (path := fetch(uri)) else None
+        for role, uri in manifest["data"].items()
+    }
+    scores_path = fetch(manifest["scores"])
+    assert scores_path is not None
+    with np.load(scores_path) as scores:
+        arrays = {name: scores[name] for name in scores.files}
+    models = {
+        role: _model_ref(entry, fetch if needs_models else None)
+        for role, entry in manifest["models"].items()
+    }
+    extras = {"reference_scores": arrays["reference"]} if "reference" in arrays else {}
+    eval_frame = frames["eval"]
+    assert eval_frame is not None
+    return CheckContext(
+        task=manifest["task"],
+        target=manifest["target"],
+        features=tuple(manifest["features"]),
+        eval_data=eval_frame,
+        y_true=arrays["y_true"],
+        candidate_scores=arrays["candidate"],
+        baseline_scores=arrays.get("baseline"),
+        reference_data=frames.get("reference"),
+        train_data=frames.get("train"),
+        candidate=models.get("candidate"),
+        baseline=models.get("baseline"),
+        threshold=manifest["threshold"],
+        seed=manifest["seed"],
+        extras=extras,
+    )
+
+
+def _model_ref(entry: dict[str, Any], fetch: Any) -> ModelRef:
+    location = entry["location"]
+    if fetch is not None and entry["kind"] != "column" and location.startswith("runs:/"):
+        location = fetch(location)  # staged from the runner's disk: download it here
+    registry = entry.get("registry")
+    return ModelRef(
+        uri=entry["uri"],
+        location=location,
+        kind=entry["kind"],
+        role=entry["role"],
+        task=entry["task"],
+        registry=RegistryVersion(**registry) if registry else None,
+        column=entry.get("column"),
+        features=tuple(entry.get("features") or ()),
+    )
+
+
+def _with_artifacts(context: CheckContext, folder: str) -> CheckContext:
+    from dataclasses import replace
+
+    return replace(context, artifact_dir=folder)
