@@ -5,15 +5,16 @@ by build_control_plane.sh. Token authentication, RBAC, loopback only."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
-import ssl
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -133,10 +134,8 @@ class ControlPlane:
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait(timeout=20)
             except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
     def log(self, name: str) -> str:
         path = self.folder / f"{name}.log"

@@ -12,6 +12,7 @@ HTTPS so the API server's pod-log endpoint works.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import http.server
 import os
@@ -326,10 +327,8 @@ class NodeAgent:
                     continue
                 if _tree_rss(process.pid) > _bytes(limits["memory"]):
                     container.killed_for_memory = True
-                    try:
+                    with contextlib.suppress(ProcessLookupError):
                         os.killpg(process.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
             time.sleep(0.2)
 
     # --- logs -----------------------------------------------------------------------
