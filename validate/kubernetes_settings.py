@@ -82,6 +82,9 @@ class KubernetesSection(_Strict):
     backoff_limit: int = Field(default=0, ge=0)
     ttl_seconds_after_finished: int = Field(default=600, ge=0)
     max_parallel: int = Field(default=4, ge=1)
+    unschedulable_timeout_seconds: float = Field(
+        default=60, gt=0, description="A pod no node can take for this long is an error."
+    )
     secrets: list[SecretEnv] = Field(default_factory=list)
     volume: ClaimVolume | None = None
     checks: dict[str, CheckPlacement] = Field(default_factory=dict)

@@ -20,6 +20,7 @@ import re
 import signal
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -184,7 +185,8 @@ class NodeAgent:
         with self.lock:
             self.containers[pod.metadata.uid] = container
         env = {
-            "PATH": os.environ["PATH"],
+            # The "image" is this environment: its console scripts (validate) come first.
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
             "VALIDATE_TERMINATION_LOG": str(folder / "termination-log"),
             **{k: v for k, v in os.environ.items() if k.startswith(("PYTHON", "LANG", "LC_"))},
         }
@@ -192,15 +194,27 @@ class NodeAgent:
         env["HOME"] = str(folder)  # the pod's emptyDir /tmp
         env["MPLCONFIGDIR"] = str(folder / "matplotlib")
         log = open(folder / "log", "wb")  # noqa: SIM115 - the process holds it
-        container.process = subprocess.Popen(
-            [*(spec.command or []), *(spec.args or [])],
-            cwd=work,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        try:
+            container.process = subprocess.Popen(
+                [*(spec.command or []), *(spec.args or [])],
+                cwd=work,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:  # as the kubelet reports a command that cannot start
+            terminated = {
+                "exitCode": 128,
+                "reason": "StartError",
+                "message": f"failed to start container: {exc}",
+                "startedAt": container.started,
+                "finishedAt": _now(),
+            }
+            self._status(pod, "Failed", {"terminated": terminated})
+            return
+        finally:
+            log.close()
         self._status(pod, "Running", {"running": {"startedAt": container.started}}, ready=True)
         threading.Thread(target=self._wait, args=(container,), daemon=True).start()
 

@@ -183,10 +183,11 @@ def _environment(settings: KubernetesSection, request: JobRequest) -> list[dict[
 
 
 def _resources(resources: Resources, extra_limits: Mapping[str, str]) -> dict[str, Any]:
-    limits = {**resources.limits, **extra_limits}
+    # A check asks for what it needs (a GPU); an explicit setting for the check wins.
+    limits = {**extra_limits, **resources.limits}
     requests = dict(resources.requests)
-    for name, value in extra_limits.items():
-        requests.setdefault(name, value)  # extended resources: request equals limit
+    for name in extra_limits:
+        requests.setdefault(name, limits[name])  # extended resources: request equals limit
     out: dict[str, Any] = {}
     if requests:
         out["requests"] = requests

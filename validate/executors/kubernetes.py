@@ -29,8 +29,6 @@ from validate.recorder import MlflowRecorder
 from validate.registry import SelectedCheck
 from validate.results import CheckResult, Status
 
-# A pod that stays unschedulable this long is reported (no node has what it asks for).
-UNSCHEDULABLE_AFTER_S = 30.0
 IMAGE_ERRORS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 CONFIG_ERRORS = ("CreateContainerConfigError", "CreateContainerError")
 
@@ -51,7 +49,6 @@ class KubernetesRun:
 
     settings: KubernetesSection
     progress: Callable[[str], None] | None = None
-    unschedulable_after_s: float = UNSCHEDULABLE_AFTER_S
     created: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -194,7 +191,7 @@ class KubernetesRun:
 
     def _unschedulable(self, job: _Job, message: str | None) -> CheckResult | None:
         assert job.unschedulable_since is not None
-        if time.monotonic() - job.unschedulable_since < self.unschedulable_after_s:
+        if time.monotonic() - job.unschedulable_since < self.settings.unschedulable_timeout_seconds:
             return None
         detail = message or "no node can run it"
         return self._error(job, f"Unschedulable: {detail}")

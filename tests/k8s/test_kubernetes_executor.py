@@ -1,0 +1,264 @@
+"""The Kubernetes executor against a real control plane: the real Job controller,
+scheduler, TTL and garbage collectors, with the node agent as the kubelet and a real
+MLflow server for staging and results."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client, config
+from mlflow_server import MlflowServer
+
+from validate.executors.k8s_manifests import RUN_LABEL
+
+REPO = Path(__file__).resolve().parents[2]
+VALIDATE = str(Path(sys.executable).parent / "validate")
+NAMESPACE = "ml-validation"
+
+
+@pytest.fixture(scope="module")
+def mlflow_url(tmp_path_factory):
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow")).start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def apis(cluster):
+    config.load_kube_config(str(cluster.kubeconfig))
+    core, batch = client.CoreV1Api(), client.BatchV1Api()
+    for path in sorted((REPO / "ci" / "k8s").glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        for document in yaml.safe_load_all(path.read_text()):
+            _apply(document)
+    return core, batch
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory, mlflow_url):
+    """The credit sample, built once, its champion registered on the MLflow server."""
+    folder = tmp_path_factory.mktemp("credit")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_url, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    built = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "sample_models/credit/build.py"),
+            "--out",
+            str(folder / "artifacts"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    return folder
+
+
+def credit_config(sample: Path, mlflow_url: str, cluster, name: str, **kubernetes) -> Path:
+    config_data = yaml.safe_load((REPO / "sample_models/credit/good.yaml").read_text())
+    config_data["mlflow"] = {"tracking_uri": mlflow_url, "experiment": "k8s"}
+    config_data["promote"] = {"model": "credit", "enabled": False}
+    config_data["checks"]["latency"].update({"iterations": 30, "warmup": 3})
+    config_data["executor"] = "kubernetes"
+    config_data["kubernetes"] = {
+        "image": "ghcr.io/acme/validate:test",
+        "namespace": NAMESPACE,
+        "kubeconfig": str(cluster.kubeconfig),
+        "max_parallel": 6,
+        "ttl_seconds_after_finished": 3,
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
+        **kubernetes,
+    }
+    path = sample / name
+    path.write_text(yaml.safe_dump(config_data, sort_keys=False))
+    return path
+
+
+def validate(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [VALIDATE, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def verdict(report: dict) -> dict:
+    """What must not depend on where checks ran: decision, statuses, judged sentences."""
+    return {
+        "decision": report["decision"],
+        "checks": [
+            (c["name"], c["status"], c["blocking"], [a["passed"] for a in c["assertions"]])
+            for c in report["checks"]
+        ],
+    }
+
+
+def test_sample_model_same_verdict_as_local(sample, mlflow_url, cluster, apis, tmp_path):
+    path = credit_config(sample, mlflow_url, cluster, "k8s.yaml")
+    env = {"MLFLOW_TRACKING_URI": mlflow_url}
+    local = validate(
+        "run",
+        "-c",
+        str(path),
+        "--executor",
+        "local",
+        "--json",
+        str(tmp_path / "local.json"),
+        env=env,
+    )
+    assert local.returncode == 0, local.stdout + local.stderr
+    started = time.monotonic()
+    remote = validate("run", "-c", str(path), "--json", str(tmp_path / "k8s.json"), env=env)
+    wall = time.monotonic() - started
+    assert remote.returncode == 0, remote.stdout + remote.stderr
+    local_report = json.loads((tmp_path / "local.json").read_text())
+    k8s_report = json.loads((tmp_path / "k8s.json").read_text())
+    assert verdict(k8s_report) == verdict(local_report)
+    by_name = {c["name"]: c for c in k8s_report["checks"]}
+    for name in ("accuracy", "bias", "mindiff", "drift"):  # deterministic: equal figures
+        local_metrics = next(c for c in local_report["checks"] if c["name"] == name)["metrics"]
+        assert by_name[name]["metrics"] == pytest.approx(local_metrics, rel=1e-9, abs=1e-12)
+    for check in k8s_report["checks"]:
+        placement = check["details"]["kubernetes"]
+        assert placement["node"] == "validate-node-0" and placement["recorded_by_pod"] is True
+    assert "kubernetes: job validate-accuracy-" in remote.stdout
+    overheads = {
+        c["name"]: c["details"]["kubernetes"]["create_to_result_s"] for c in k8s_report["checks"]
+    }
+    print(f"\nk8s: wall {wall:.1f} s; create→result per check: {overheads}")
+
+    # The Jobs carried no path of this machine, and TTL-after-finished removed them.
+    run_id = k8s_report["mlflow"]["run_id"]
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and _jobs(apis, run_id):
+        time.sleep(1)
+    assert _jobs(apis, run_id) == []
+
+
+def test_failures_keep_their_kubernetes_reason(
+    sample, mlflow_url, cluster, apis, tmp_path, plugin_env, monkeypatch
+):
+    for key, value in plugin_env.items():  # the node agent's pods see these too
+        monkeypatch.setenv(key, value)
+    path = credit_config(
+        sample,
+        mlflow_url,
+        cluster,
+        "failures.yaml",
+        checks={
+            "waiter": {"active_deadline_seconds": 8},
+            "accuracy": {
+                "resources": {"requests": {"memory": "64Mi"}, "limits": {"memory": "64Mi"}}
+            },
+            "latency": {"resources": {"limits": {"nvidia.com/gpu": "2"}}},
+        },
+        unschedulable_timeout_seconds=5,
+    )
+    data = yaml.safe_load(path.read_text())
+    data["checks"] = {
+        "accuracy": data["checks"]["accuracy"],
+        "bias": {
+            **data["checks"]["bias"],
+            "thresholds": {"demographic_parity_difference": {"max": 0.0001}},
+        },
+        "latency": {"device": "gpu"},
+        "waiter": {},
+    }
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    done = validate(
+        "run",
+        "-c",
+        str(path),
+        "--json",
+        str(tmp_path / "r.json"),
+        env={"MLFLOW_TRACKING_URI": mlflow_url},
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    report = {c["name"]: c for c in json.loads((tmp_path / "r.json").read_text())["checks"]}
+    assert report["bias"]["status"] == "failed"  # a failing check is judged, not errored
+    assert report["accuracy"]["status"] == "error"
+    assert "OOMKilled" in report["accuracy"]["message"]
+    assert report["waiter"]["status"] == "error"
+    assert "DeadlineExceeded" in report["waiter"]["message"]
+    assert report["latency"]["status"] == "error"
+    assert report["latency"]["message"].startswith("Unschedulable: 0/1 nodes are available")
+    assert "nvidia.com/gpu" in report["latency"]["message"]
+
+
+def test_ctrl_c_deletes_every_job(
+    sample, mlflow_url, cluster, apis, tmp_path, plugin_env, monkeypatch
+):
+    path = credit_config(sample, mlflow_url, cluster, "cancel.yaml", ttl_seconds_after_finished=600)
+    data = yaml.safe_load(path.read_text())
+    data["checks"] = {"waiter": {}, "accuracy": data["checks"]["accuracy"]}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    for key, value in plugin_env.items():  # the node agent's pods see these too
+        monkeypatch.setenv(key, value)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_url}
+    try:
+        process = subprocess.Popen(
+            [VALIDATE, "run", "-c", str(path)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        started = Path(plugin_env["WAITER_STARTED"])
+        deadline = time.monotonic() + 180
+        while not started.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert started.exists(), process.communicate()
+        assert len(_jobs(apis, None)) >= 1
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stdout + stderr
+    assert "deleted" in stdout
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _jobs(apis, None):
+        time.sleep(0.5)
+    assert _jobs(apis, None) == []
+
+
+def test_server_side_dry_run_of_every_manifest(apis):
+    sys.path.insert(0, str(REPO / "tests"))
+    from test_k8s_manifests import JOBS
+
+    _, batch = apis
+    for _, job in JOBS:
+        body = json.loads(json.dumps(job))
+        body["metadata"]["namespace"] = NAMESPACE
+        batch.create_namespaced_job(NAMESPACE, body, dry_run="All")
+
+
+def _jobs(apis, run_id: str | None) -> list[str]:
+    _, batch = apis
+    selector = f"{RUN_LABEL}={run_id}" if run_id else "app.kubernetes.io/name=validate"
+    return [
+        j.metadata.name for j in batch.list_namespaced_job(NAMESPACE, label_selector=selector).items
+    ]
+
+
+def _apply(document: dict) -> None:
+    from kubernetes import utils
+    from kubernetes.utils import FailToCreateError
+
+    try:
+        utils.create_from_dict(client.ApiClient(), document)
+    except FailToCreateError as exc:
+        if not all(e.status == 409 for e in exc.api_exceptions):
+            raise
