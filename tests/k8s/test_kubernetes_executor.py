@@ -147,6 +147,20 @@ def test_sample_model_same_verdict_as_local(sample, mlflow_url, cluster, apis, t
     assert _jobs(apis, run_id) == []
 
 
+def waiter_secret(apis, plugin_env) -> dict:
+    """The waiter check's variables reach its pod the way real settings do: a Secret."""
+    core, _ = apis
+    data = {k: plugin_env[k] for k in ("WAITER_STARTED", "WAITER_RELEASE")}
+    body = {"metadata": {"name": "waiter-env"}, "stringData": data}
+    try:
+        core.create_namespaced_secret(NAMESPACE, body)
+    except client.exceptions.ApiException as exc:
+        if exc.status != 409:
+            raise
+        core.replace_namespaced_secret("waiter-env", NAMESPACE, body)
+    return {"secret": "waiter-env"}
+
+
 def test_failures_keep_their_kubernetes_reason(
     sample, mlflow_url, cluster, apis, tmp_path, plugin_env, monkeypatch
 ):
@@ -165,6 +179,7 @@ def test_failures_keep_their_kubernetes_reason(
             "latency": {"resources": {"limits": {"nvidia.com/gpu": "2"}}},
         },
         unschedulable_timeout_seconds=5,
+        secrets=[waiter_secret(apis, plugin_env)],
     )
     data = yaml.safe_load(path.read_text())
     data["checks"] = {
@@ -200,7 +215,14 @@ def test_failures_keep_their_kubernetes_reason(
 def test_ctrl_c_deletes_every_job(
     sample, mlflow_url, cluster, apis, tmp_path, plugin_env, monkeypatch
 ):
-    path = credit_config(sample, mlflow_url, cluster, "cancel.yaml", ttl_seconds_after_finished=600)
+    path = credit_config(
+        sample,
+        mlflow_url,
+        cluster,
+        "cancel.yaml",
+        ttl_seconds_after_finished=600,
+        secrets=[waiter_secret(apis, plugin_env)],
+    )
     data = yaml.safe_load(path.read_text())
     data["checks"] = {"waiter": {}, "accuracy": data["checks"]["accuracy"]}
     path.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -16,6 +16,7 @@ import json
 import queue
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -326,6 +327,10 @@ def connect(settings: KubernetesSection) -> tuple[Any, Any]:
             f"kubernetes: no usable kubeconfig ({where}): {exc}; set kubernetes.kubeconfig or "
             "KUBECONFIG"
         ) from exc
+    if not client.Configuration.get_default_copy().verify_ssl:
+        # The kubeconfig says insecure-skip-tls-verify: the user chose it; say it once in
+        # the README rather than on every request.
+        warnings.filterwarnings("ignore", message="Unverified HTTPS request")
     batch, core = client.BatchV1Api(), client.CoreV1Api()
     try:
         core.list_namespaced_pod(settings.namespace, limit=1, _request_timeout=10)
