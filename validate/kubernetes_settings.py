@@ -82,6 +82,9 @@ class KubernetesSection(_Strict):
     backoff_limit: int = Field(default=0, ge=0)
     ttl_seconds_after_finished: int = Field(default=600, ge=0)
     max_parallel: int = Field(default=4, ge=1)
+    run_timeout_seconds: float | None = Field(
+        default=None, gt=0, description="The whole run's limit: past it, every Job is deleted."
+    )
     unschedulable_timeout_seconds: float = Field(
         default=60, gt=0, description="A pod no node can take for this long is an error."
     )

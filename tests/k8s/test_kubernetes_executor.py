@@ -293,6 +293,59 @@ def test_six_checks_in_parallel(
     )
 
 
+def test_result_from_the_log_when_the_message_is_lost_and_run_timeout(
+    sample, mlflow_url, cluster, apis, tmp_path, plugin_env, monkeypatch
+):
+    """With no termination message, the result comes from the pod's last log line, read
+    through the API server's pod-log endpoint (served by the node agent); a run past its
+    timeout deletes its Jobs and reports the unfinished checks as errors."""
+    for key, value in plugin_env.items():
+        monkeypatch.setenv(key, value)
+    core, _ = apis
+    body = {
+        "metadata": {"name": "lost-message"},
+        "stringData": {"VALIDATE_TERMINATION_LOG": "/nonexistent/termination-log"},
+    }
+    try:
+        core.create_namespaced_secret(NAMESPACE, body)
+    except client.exceptions.ApiException as exc:
+        assert exc.status == 409
+    path = credit_config(
+        sample, mlflow_url, cluster, "lost.yaml", secrets=[{"secret": "lost-message"}]
+    )
+    data = yaml.safe_load(path.read_text())
+    data["checks"] = {"drift": data["checks"]["drift"]}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    env = {"MLFLOW_TRACKING_URI": mlflow_url}
+    done = validate("run", "-c", str(path), "--json", str(tmp_path / "lost.json"), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (check,) = json.loads((tmp_path / "lost.json").read_text())["checks"]
+    assert check["status"] == "failed" and "income" in check["message"]
+    assert check["details"]["kubernetes"]["recorded_by_pod"] is True
+
+    timed = credit_config(
+        sample,
+        mlflow_url,
+        cluster,
+        "timeout.yaml",
+        run_timeout_seconds=8,
+        ttl_seconds_after_finished=600,
+        secrets=[waiter_secret(apis, plugin_env)],
+    )
+    data = yaml.safe_load(timed.read_text())
+    data["checks"] = {"waiter": {}}
+    timed.write_text(yaml.safe_dump(data, sort_keys=False))
+    done = validate("run", "-c", str(timed), "--json", str(tmp_path / "t.json"), env=env)
+    assert done.returncode == 3, done.stdout + done.stderr
+    (check,) = json.loads((tmp_path / "t.json").read_text())["checks"]
+    assert check["status"] == "error" and "run_timeout_seconds (8 s)" in check["message"]
+    run_id = json.loads((tmp_path / "t.json").read_text())["mlflow"]["run_id"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _jobs(apis, run_id):
+        time.sleep(0.5)
+    assert _jobs(apis, run_id) == []
+
+
 def test_server_side_dry_run_of_every_manifest(apis):
     sys.path.insert(0, str(REPO / "tests"))
     from test_k8s_manifests import JOBS

@@ -97,8 +97,13 @@ class KubernetesRun:
         ]
         for watcher in watchers:
             watcher.start()
+        limit = self.settings.run_timeout_seconds
+        deadline = time.monotonic() + limit if limit else None
         try:
             while waiting or running:
+                if deadline is not None and time.monotonic() > deadline:
+                    self._time_out(limit, waiting, running, finished, on_result)
+                    break
                 while waiting and len(running) < self.settings.max_parallel:
                     item = waiting.pop(0)
                     running[item.name] = self._create(item, run_id, inputs_uri)
@@ -121,6 +126,27 @@ class KubernetesRun:
         finally:
             stop.set()
         return [finished[item.name] for item in selected]
+
+    def _time_out(
+        self,
+        limit: float | None,
+        waiting: list[SelectedCheck],
+        running: dict[str, _Job],
+        finished: dict[str, CheckResult],
+        on_result: Callable[[CheckResult], None] | None,
+    ) -> None:
+        """The whole run took too long: every unfinished check is an error, every Job goes."""
+        self.delete_all()
+        message = f"the run exceeded kubernetes.run_timeout_seconds ({limit:g} s)"
+        for item in [job.check for job in running.values()] + waiting:
+            result = CheckResult(
+                name=item.name, status=Status.ERROR, message=message, blocking=item.blocking
+            )
+            finished[item.name] = result
+            if on_result:
+                on_result(result)
+        running.clear()
+        waiting.clear()
 
     def delete_all(self) -> None:
         """Delete every Job this run created (their pods follow: background propagation)."""
