@@ -287,9 +287,23 @@ def test_six_checks_in_parallel(
     alone = validate("run", "-c", str(path), "--check", slowest, env=env)
     single = time.monotonic() - started
     assert alone.returncode == 0, alone.stdout + alone.stderr
+    # Per-Job overhead: a check that does nothing, alone on the node.
+    trivial = validate(
+        "run",
+        "-c",
+        str(path),
+        "--check",
+        "skipper",
+        "--json",
+        str(tmp_path / "one.json"),
+        env=env,
+    )
+    assert trivial.returncode == 0, trivial.stdout + trivial.stderr
+    (one,) = json.loads((tmp_path / "one.json").read_text())["checks"]
     print(
         f"\nk8s: 6 checks in parallel {parallel:.1f} s; slowest ({slowest}) alone {single:.1f} s;"
-        f" create→result: {overheads}"
+        f" create→result: {overheads}; a trivial check alone: "
+        f"{one['details']['kubernetes']['create_to_result_s']} s"
     )
 
 
