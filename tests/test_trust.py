@@ -9,7 +9,8 @@ import subprocess
 from conftest import base_config, register_champion, run_cli
 
 from validate.models.adapter import resolve_model
-from validate.trust import foreign_model_notices, repository_root
+from validate.tracking import GitCheckout, git_checkout
+from validate.trust import foreign_model_notices
 
 
 def test_notice_names_a_model_from_outside_the_repository(
@@ -18,7 +19,7 @@ def test_notice_names_a_model_from_outside_the_repository(
     repo = tmp_path / "repo"
     (repo / "sub").mkdir(parents=True)
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    assert repository_root(repo / "sub") == repo.resolve()
+    assert git_checkout(repo / "sub") == GitCheckout(root=repo.resolve(), commit=None)
     shutil.copytree(models_dir / "good", repo / "model")
 
     inside = base_config(data_dir, models_dir, **{"model.candidate": str(repo / "model")})
@@ -48,3 +49,17 @@ def test_registry_models_and_score_columns_get_no_notice(tmp_path, models_dir):
     assert foreign_model_notices((registered, None), tmp_path) == []
     (notice,) = foreign_model_notices((local, registered), tmp_path)
     assert notice.startswith(f"model.candidate {models_dir / 'good'} is outside")
+
+
+def test_git_checkout_reads_root_and_commit_in_one_call(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "a.txt").write_text("a")
+    subprocess.run([*git, "add", "a.txt"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "a"], check=True)
+    head = subprocess.run(
+        [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert git_checkout(repo) == GitCheckout(root=repo.resolve(), commit=head)

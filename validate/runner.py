@@ -25,18 +25,17 @@ from validate.recorder import MlflowRecorder
 from validate.registry import SelectedCheck, select_checks
 from validate.reporting.json_report import build_report, ensure_writable, write_report
 from validate.results import CheckResult
-
-if TYPE_CHECKING:
-    from validate.executors.kubernetes import KubernetesRun
-
 from validate.tracking import (
-    git_commit,
+    git_checkout,
     is_unreachable,
     package_versions,
     redact_uri,
     tracking_uri_for,
     use_tracking_uri,
 )
+
+if TYPE_CHECKING:
+    from validate.executors.kubernetes import KubernetesRun
 
 
 @dataclass(frozen=True)
@@ -88,10 +87,13 @@ def run_validation(
     use_tracking_uri(tracking_uri)
     datasets = load_datasets(loaded)
     candidate, baseline = resolve_models(loaded)
+    # One git subprocess: the repository bounds "local" models, the commit is recorded.
+    checkout = git_checkout(loaded.path.parent)
     if request.notify is not None:
         from validate.trust import foreign_model_notices
 
-        for notice in foreign_model_notices((candidate, baseline), loaded.path.parent):
+        root = checkout.root or loaded.path.parent.resolve()
+        for notice in foreign_model_notices((candidate, baseline), root):
             request.notify(notice)
     candidate = replace(candidate, features=datasets.features, _loaded=[])
     wants_promotion = request.allow_promotion and (
@@ -103,7 +105,7 @@ def run_validation(
     _require_check_inputs(selected, datasets)
     context = _with_reference_scores(context, selected, datasets, candidate)
     recorder = MlflowRecorder(tracking_uri=tracking_uri, experiment=config.mlflow.experiment)
-    commit = git_commit(loaded.path.parent)  # one subprocess, recorded as a param and a tag
+    commit = checkout.commit
     report_id = uuid.uuid4().hex
     run_name = f"validate {Path(request.config_path).name}"
     params = _run_params(loaded, candidate, baseline, selected, target, commit)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -106,11 +107,19 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def git_commit(folder: Path) -> str | None:
-    """The commit the config's repository is at, when it is in one."""
+@dataclass(frozen=True)
+class GitCheckout:
+    """The git work tree holding the config, and its commit (None where there is none)."""
+
+    root: Path | None
+    commit: str | None
+
+
+def git_checkout(folder: Path) -> GitCheckout:
+    """Where the config's repository is and which commit it is at: one git subprocess."""
     try:
         completed = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
+            ["git", "rev-parse", "--show-toplevel", "HEAD"],
             cwd=folder,
             capture_output=True,
             text=True,
@@ -118,6 +127,10 @@ def git_commit(folder: Path) -> str | None:
             check=False,
         )
     except (OSError, subprocess.SubprocessError):
-        return None
-    commit = completed.stdout.strip()
-    return commit if completed.returncode == 0 and commit else None
+        return GitCheckout(root=None, commit=None)
+    # Outside a repository nothing is printed; in one without commits the top level is
+    # printed, then HEAD fails (exit 128).
+    lines = completed.stdout.splitlines()
+    root = Path(lines[0]).resolve() if lines and os.path.isabs(lines[0]) else None
+    commit = lines[1].strip() if completed.returncode == 0 and len(lines) > 1 else None
+    return GitCheckout(root=root, commit=commit or None)

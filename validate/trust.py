@@ -3,7 +3,6 @@ comes from outside the repository being validated and outside the MLflow registr
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -12,33 +11,15 @@ from validate.models.adapter import MLFLOW_URI_PREFIXES, ModelRef
 LOADABLE_KINDS = ("mlflow", "keras", "savedmodel")
 
 
-def repository_root(folder: Path) -> Path:
-    """The git work tree holding ``folder``, else ``folder`` itself."""
-    try:
-        completed = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return folder.resolve()
-    top = completed.stdout.strip()
-    return Path(top).resolve() if completed.returncode == 0 and top else folder.resolve()
-
-
-def foreign_model_notices(models: Iterable[ModelRef | None], config_dir: Path) -> list[str]:
-    """One line per local model file or folder outside the config's repository."""
-    root: Path | None = None
+def foreign_model_notices(models: Iterable[ModelRef | None], root: Path) -> list[str]:
+    """One line per local model file or folder outside ``root`` (the config's repository,
+    or its folder when it is in none)."""
     notices = []
     for ref in models:
         if ref is None or ref.kind not in LOADABLE_KINDS:
             continue
         if ref.location.startswith(MLFLOW_URI_PREFIXES):
             continue  # from the registry or a run: provenance MLflow records
-        root = root or repository_root(config_dir)
         if Path(ref.location).resolve().is_relative_to(root):
             continue
         notices.append(
