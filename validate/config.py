@@ -17,8 +17,8 @@ from validate.kubernetes_settings import KubernetesSection
 Task = Literal["binary", "multiclass", "regression"]
 TASKS: tuple[str, ...] = ("binary", "multiclass", "regression")
 
-# URIs that are handed to MLflow (or a remote store) as they are, never joined to the config dir.
-_URI_PREFIXES = (
+# Locations on a server or store, readable from any machine (a Kubernetes pod included).
+REMOTE_URI_PREFIXES = (
     "models:/",
     "runs:/",
     "mlflow-artifacts:/",
@@ -27,8 +27,9 @@ _URI_PREFIXES = (
     "http://",
     "https://",
     "dbfs:/",
-    "file:/",
 )
+# URIs that are handed to MLflow (or a remote store) as they are, never joined to the config dir.
+_URI_PREFIXES = (*REMOTE_URI_PREFIXES, "file:/")
 
 
 class _Section(BaseModel):

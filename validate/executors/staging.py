@@ -22,19 +22,10 @@ from typing import Any
 import numpy as np
 
 from validate.check import CheckContext
+from validate.config import REMOTE_URI_PREFIXES
 from validate.models.adapter import ModelRef
 
 MANIFEST_PATH = "validate-inputs/manifest.json"
-REMOTE_PREFIXES = (
-    "models:/",
-    "runs:/",
-    "mlflow-artifacts:/",
-    "s3://",
-    "gs://",
-    "http://",
-    "https://",
-    "dbfs:/",
-)
 
 
 class Stager:
@@ -51,7 +42,7 @@ class Stager:
 
     def put_path(self, location: str) -> str:
         """A local file or folder as a ``runs:/`` URI; a remote location unchanged."""
-        if location.startswith(REMOTE_PREFIXES):
+        if location.startswith(REMOTE_URI_PREFIXES):
             return location
         path = Path(location)
         digest = folder_digest(path) if path.is_dir() else file_digest(path)
