@@ -64,12 +64,16 @@ class MlflowRecorder:
         try:
             return action()
         except Exception as exc:  # noqa: BLE001 - any tracking failure fails closed
-            self.failure = (
-                f"MLflow at {redact_uri(self.tracking_uri)} failed while {what}: {_first_line(exc)}"
-            )
+            self.fail(what, exc)
             if self.strict:
-                raise RecorderError(self.failure) from exc
+                raise RecorderError(str(self.failure)) from exc
             return None
+
+    def fail(self, what: str, exc: BaseException) -> None:
+        """Stop recording: MLflow failed while doing ``what``."""
+        self.failure = (
+            f"MLflow at {redact_uri(self.tracking_uri)} failed while {what}: {_first_line(exc)}"
+        )
 
     def start(
         self, *, run_name: str, params: Mapping[str, Any], tags: Mapping[str, str]

@@ -420,8 +420,7 @@ def _maybe_promote(
     except Exception as exc:  # noqa: BLE001 - the registry went away mid-promotion
         if not is_unreachable(exc):
             raise
-        recorder.failure = f"MLflow at {redact_uri(recorder.tracking_uri)} became unreachable "
-        recorder.failure += "while promoting"
+        recorder.fail("promoting", exc)
         return _not_promoted(target, "MLflow became unreachable while promoting"), EXIT_ERROR
     promoted = outcome.to_dict()
     recorder.set_tags({"validate.promotion": json.dumps(promoted)})

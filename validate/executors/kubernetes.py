@@ -11,7 +11,6 @@ scheduled) becomes that check's ``error``, with the reason in its message.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import queue
 import threading
@@ -150,20 +149,8 @@ class KubernetesRun:
 
     def delete_all(self) -> None:
         """Delete every Job this run created (their pods follow: background propagation)."""
-        from kubernetes.client import V1DeleteOptions
-        from kubernetes.client.rest import ApiException
-
         for name in self.created:
-            try:
-                self.batch.delete_namespaced_job(
-                    name,
-                    self.settings.namespace,
-                    body=V1DeleteOptions(propagation_policy="Background"),
-                )
-                self._say(f"job {name}: deleted")
-            except ApiException as exc:
-                if exc.status != 404:
-                    self._say(f"job {name}: could not delete ({exc.reason})")
+            self._delete(name)
 
     def _create(self, item: SelectedCheck, run_id: str, inputs_uri: str) -> _Job:
         extra: dict[str, str] = getattr(item.check, "resource_requests", dict)()
@@ -304,10 +291,14 @@ class KubernetesRun:
         from kubernetes.client import V1DeleteOptions
         from kubernetes.client.rest import ApiException
 
-        with contextlib.suppress(ApiException):  # already gone
+        try:
             self.batch.delete_namespaced_job(
                 name, self.settings.namespace, body=V1DeleteOptions(propagation_policy="Background")
             )
+            self._say(f"job {name}: deleted")
+        except ApiException as exc:
+            if exc.status != 404:  # already gone is fine; anything else is worth saying
+                self._say(f"job {name}: could not delete ({exc.reason})")
 
     def _watch(self, kind: str, run_id: str, events: queue.Queue, stop: threading.Event) -> None:
         """Stream Job or pod events of this run into ``events`` until ``stop``."""
