@@ -2,9 +2,6 @@
 
 import json
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import mlflow
@@ -12,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import base_config, register_champion, run_cli
 from mlflow import MlflowClient
+from processes import start_validate, wait_for
 
 from validate import __version__
 from validate.cli import cli
@@ -173,21 +171,8 @@ def test_only_selected_checks_run(write_config, data_dir, models_dir, plugin_env
 
 def test_ctrl_c_exits_130_and_marks_the_run_killed(write_config, data_dir, models_dir, plugin_env):
     config = base_config(data_dir, models_dir, checks={"sleepy": {}})
-    exe = Path(sys.executable).parent / "validate"
-    import os
-
-    process = subprocess.Popen(
-        [str(exe), "run", "-c", str(write_config(config))],
-        env={**os.environ, **plugin_env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    marker = Path(plugin_env["SLEEPY_MARKER"])
-    deadline = time.monotonic() + 120
-    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert marker.exists(), process.communicate()
+    process = start_validate("run", "-c", str(write_config(config)), env=plugin_env)
+    wait_for(Path(plugin_env["SLEEPY_MARKER"]), process=process)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130

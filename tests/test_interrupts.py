@@ -3,33 +3,12 @@ something ignores the first."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from conftest import base_config
-
-
-def start_run(config_path: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    exe = Path(sys.executable).parent / "validate"
-    return subprocess.Popen(
-        [str(exe), "run", "-c", str(config_path), *args],
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait_for(*paths: Path, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 180
-    while not all(p.exists() for p in paths):
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "the checks never started"
-        time.sleep(0.1)
+from processes import start_validate, wait_for
 
 
 def children_of(pid: int) -> list[int]:
@@ -57,7 +36,7 @@ def alive(pid: int) -> bool:
 
 def test_ctrl_c_with_workers_leaves_no_orphans(write_config, data_dir, models_dir, plugin_env):
     config = base_config(data_dir, models_dir, checks={"sleepy": {}, "waiter": {}})
-    process = start_run(write_config(config), plugin_env, "--jobs", "2")
+    process = start_validate("run", "-c", str(write_config(config)), "--jobs", "2", env=plugin_env)
     wait_for(Path(plugin_env["SLEEPY_MARKER"]), Path(plugin_env["WAITER_STARTED"]), process=process)
     workers = children_of(process.pid)
     assert len(workers) >= 2  # two spawned workers (plus multiprocessing's helper)
@@ -73,7 +52,7 @@ def test_ctrl_c_with_workers_leaves_no_orphans(write_config, data_dir, models_di
 
 def test_second_ctrl_c_exits_at_once(write_config, data_dir, models_dir, plugin_env):
     config = base_config(data_dir, models_dir, checks={"stubborn": {}})
-    process = start_run(write_config(config), plugin_env)
+    process = start_validate("run", "-c", str(write_config(config)), env=plugin_env)
     started = Path(plugin_env["STUBBORN_STARTED"])
     wait_for(started, process=process)
     process.send_signal(signal.SIGINT)

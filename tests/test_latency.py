@@ -53,7 +53,7 @@ def save_sleepy(folder: Path, **kwargs) -> str:
     return str(folder)
 
 
-def latency_context(candidate: str, baseline: str | None = None, n: int = 300, tmp=None):
+def latency_context(candidate: str | None, baseline: str | None = None, n: int = 300, tmp=None):
     frame = make_frame(n)
     refs = {
         role: resolve_model(location, role=role, task="binary")
@@ -67,7 +67,7 @@ def latency_context(candidate: str, baseline: str | None = None, n: int = 300, t
         eval_data=frame,
         y_true=frame["label"].to_numpy(),
         candidate_scores=frame["score"].to_numpy(),
-        candidate=refs["candidate"],
+        candidate=refs.get("candidate"),
         baseline=refs.get("baseline"),
         artifact_dir=str(tmp) if tmp else None,
     )
@@ -258,15 +258,7 @@ def test_a_model_failing_on_a_batch_is_an_error_with_its_message(tmp_path):
 
 
 def test_precomputed_candidate_is_skipped():
-    frame = make_frame(50)
-    context = CheckContext(
-        task="binary",
-        target="label",
-        features=tuple(FEATURES),
-        eval_data=frame,
-        y_true=frame["label"].to_numpy(),
-        candidate_scores=frame["score"].to_numpy(),
-    )
+    context = latency_context(None, n=50)  # scores only, no model
     result = make().run(context)
     assert result.status is Status.SKIPPED and "precomputed" in result.message
 

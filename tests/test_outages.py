@@ -5,17 +5,14 @@ kept locally, and ``validate sync`` records them later exactly once."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from conftest import base_config, run_cli
 from mlflow import MlflowClient
 from mlflow_server import MlflowServer, free_port
+from processes import start_validate, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -107,21 +104,11 @@ def test_server_killed_mid_run_keeps_results_and_sync_completes_the_run(
     config["checks"]["waiter"] = {}
     config["mlflow"]["tracking_uri"] = server.url
     report_path = tmp_path / "report.json"
-    env = {**os.environ, **plugin_env}
-    command = [str(Path(sys.executable).parent / "validate")]
-    process = subprocess.Popen(
-        [*command, "run", "-c", str(write_config(config)), "--json", str(report_path)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = start_validate(
+        "run", "-c", str(write_config(config)), "--json", str(report_path), env=plugin_env
     )
     try:
-        started = Path(plugin_env["WAITER_STARTED"])
-        deadline = time.monotonic() + 240
-        while not started.exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert started.exists(), process.communicate(timeout=60)
+        wait_for(Path(plugin_env["WAITER_STARTED"]), process=process)
         (run,) = validation_runs(server.url)  # created before the outage
         server.kill()  # SIGKILL: the server dies as in a crash
         Path(plugin_env["WAITER_RELEASE"]).touch()

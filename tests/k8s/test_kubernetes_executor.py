@@ -16,6 +16,7 @@ import pytest
 import yaml
 from kubernetes import client, config
 from mlflow_server import MlflowServer
+from processes import start_validate, wait_for
 
 from validate.executors.k8s_manifests import RUN_LABEL
 
@@ -228,20 +229,9 @@ def test_ctrl_c_deletes_every_job(
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     for key, value in plugin_env.items():  # the node agent's pods see these too
         monkeypatch.setenv(key, value)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_url}
+    process = start_validate("run", "-c", str(path), env={"MLFLOW_TRACKING_URI": mlflow_url})
     try:
-        process = subprocess.Popen(
-            [VALIDATE, "run", "-c", str(path)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        started = Path(plugin_env["WAITER_STARTED"])
-        deadline = time.monotonic() + 180
-        while not started.exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert started.exists(), process.communicate()
+        wait_for(Path(plugin_env["WAITER_STARTED"]), process=process)
         _, batch = apis
         jobs = batch.list_namespaced_job(
             NAMESPACE, label_selector="app.kubernetes.io/name=validate"
