@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ import numpy as np
 from validate.check import CheckContext
 from validate.data import read_table
 from validate.executors.local import artifact_folder, run_one
-from validate.models.adapter import ModelRef, RegistryVersion
+from validate.models.adapter import ModelRef
+from validate.promotion import ref_from_json
 from validate.recorder import MlflowRecorder
 from validate.registry import select_checks
 from validate.results import CheckResult
@@ -43,7 +45,7 @@ def run_check_in_pod(inputs_uri: str, check: str, parent_run: str) -> CheckResul
     (selected,) = select_checks({check: section}, task=manifest["task"])
     context = _context(manifest, work, needs_models=getattr(selected.check, "needs_models", False))
     artifacts = tempfile.mkdtemp(prefix="validate-artifacts-")
-    result = run_one(selected, _with_artifacts(context, artifacts))
+    result = run_one(selected, replace(context, artifact_dir=artifacts))
     recorder = MlflowRecorder(
         tracking_uri=os.environ["MLFLOW_TRACKING_URI"], experiment="", strict=True
     )
@@ -129,23 +131,8 @@ def _context(manifest: dict[str, Any], work: Path, *, needs_models: bool) -> Che
 
 
 def _model_ref(entry: dict[str, Any], fetch: Any) -> ModelRef:
-    location = entry["location"]
-    if fetch is not None and entry["kind"] != "column" and location.startswith("runs:/"):
-        location = fetch(location)  # staged from the runner's disk: download it here
-    registry = entry.get("registry")
-    return ModelRef(
-        uri=entry["uri"],
-        location=location,
-        kind=entry["kind"],
-        role=entry["role"],
-        task=entry["task"],
-        registry=RegistryVersion(**registry) if registry else None,
-        column=entry.get("column"),
-        features=tuple(entry.get("features") or ()),
-    )
-
-
-def _with_artifacts(context: CheckContext, folder: str) -> CheckContext:
-    from dataclasses import replace
-
-    return replace(context, artifact_dir=folder)
+    ref = ref_from_json(json.dumps(entry))
+    if fetch is not None and ref.kind != "column" and ref.location.startswith("runs:/"):
+        # Staged from the runner's disk: download it into this pod.
+        ref = replace(ref, location=fetch(ref.location))
+    return ref

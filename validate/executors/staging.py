@@ -15,7 +15,6 @@ import io
 import json
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import numpy as np
 from validate.check import CheckContext
 from validate.config import REMOTE_URI_PREFIXES
 from validate.models.adapter import ModelRef
+from validate.promotion import ref_to_json
 
 MANIFEST_PATH = "validate-inputs/manifest.json"
 
@@ -115,12 +115,10 @@ def stage_inputs(
 
 
 def _model_entry(stager: Stager, ref: ModelRef) -> dict[str, Any]:
-    entry = asdict(ref)
-    entry.pop("_loaded", None)
+    """The model as ``validate promote`` records it, its local file swapped for the staged one."""
+    entry: dict[str, Any] = json.loads(ref_to_json(ref))
     if ref.kind != "column" and ref.location:
         entry["location"] = stager.put_path(ref.location)
-    entry["registry"] = asdict(ref.registry) if ref.registry else None
-    entry["features"] = list(ref.features)
     return entry
 
 
