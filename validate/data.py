@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +18,9 @@ if TYPE_CHECKING:
     from validate.config import DataSection, LoadedConfig
 
 _READERS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+# Column lists in errors are shortened: a 2,000-column mismatch stays one readable line.
+_NAMES_SHOWN = 5
+_NAME_WIDTH = 40
 
 
 @dataclass(frozen=True)
@@ -53,9 +58,12 @@ def read_table(path: str, *, field: str) -> pd.DataFrame:
     except Exception as exc:  # noqa: BLE001 - any reader failure is a data problem for users
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{field}: {path}: cannot read as {kind} ({reason})") from exc
-    duplicated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    duplicated = sorted(c for c, n in Counter(frame.columns).items() if n > 1)
     if duplicated:
-        raise DataError(f"{field}: {path}: duplicate column names {duplicated}; rename them")
+        raise DataError(
+            f"{field}: {path}: duplicate column names [{brief_list(map(repr, duplicated))}]; "
+            "rename them"
+        )
     return frame
 
 
@@ -69,10 +77,11 @@ def _refuse_duplicate_csv_header(file: Path, field: str) -> None:
             header = next(csv.reader(handle), [])
     except (OSError, csv.Error):
         return  # the reader below reports an unreadable file
-    duplicated = sorted({c for c in header if header.count(c) > 1})
+    duplicated = sorted(c for c, n in Counter(header).items() if n > 1)
     if duplicated:
         raise DataError(
-            f"{field}: {file}: duplicate column names {duplicated} in the CSV header; rename them"
+            f"{field}: {file}: duplicate column names [{brief_list(map(repr, duplicated))}] in "
+            "the CSV header; rename them"
         )
 
 
@@ -127,7 +136,7 @@ def _check_columns(frame: pd.DataFrame, section: DataSection, *, field: str) -> 
     empty = [str(c) for c in features if frame[c].isna().all()]
     if empty:
         raise DataError(
-            f"{field}: feature column(s) {', '.join(empty)} have no values at all (every row is "
+            f"{field}: feature column(s) {brief_list(empty)} have no values at all (every row is "
             "missing); fix the export, or leave them out of data.features"
         )
     return features
@@ -141,12 +150,29 @@ def _require(
     what: str,
     key: str | None = None,
 ) -> None:
-    missing = [c for c in columns if c not in frame.columns]
+    present = set(frame.columns)
+    missing = [c for c in columns if c not in present]
     if missing:
-        available = ", ".join(map(str, list(frame.columns)[:12]))
-        more = ", …" if len(frame.columns) > 12 else ""
         where = f"{key} names" if key else f"{field} lacks"
         raise DataError(
-            f"{field}: missing {what} column(s) {', '.join(missing)} ({where} them); "
-            f"available: {available}{more}"
+            f"{field}: missing {what} column(s) {brief_list(missing)} ({where} them); "
+            f"available: {brief_list(frame.columns)}"
         )
+
+
+def brief_list(names: Iterable[object], *, shown: int = _NAMES_SHOWN) -> str:
+    """``a, b, c, d, e … and 1,995 more``: a list of names short enough for one error line.
+
+    Each name is cut to a few dozen characters, so the line stays under ~300 characters
+    however many (or however long) the names are.
+    """
+    items = [_short(str(name)) for name in names]
+    if not items:
+        return "(none)"
+    text = ", ".join(items[:shown])
+    rest = len(items) - shown
+    return f"{text} … and {rest:,} more" if rest > 0 else text
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= _NAME_WIDTH else name[: _NAME_WIDTH - 1] + "…"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -78,22 +79,45 @@ def is_unreachable(exc: BaseException) -> bool:
 
 
 def redact_uri(uri: str) -> str:
-    """Drop credentials from a URI before it is printed or recorded."""
-    parts = urlsplit(uri)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host += f":{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return uri
+    """Drop credentials (the whole user info, whatever it contains) from a URI before it is
+    printed or recorded.
+
+    The user info is everything before the *last* ``@`` of the authority, so a password
+    holding ``@`` (``http://u:p@ss@host/``) goes entirely. An unparsable URI is scrubbed
+    as text instead of raising.
+    """
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return scrub_credentials(uri)
+    if "@" not in parts.netloc:
+        return scrub_credentials(uri) if "@" in uri else uri
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
-_USERINFO = re.compile(r"([a-zA-Z][\w+.-]*://)[^/\s@]+@")
+# scheme://, then the authority (up to the first / ? # or blank, RFC 3986); the greedy
+# match backtracks to the authority's last @, so the user info goes whatever it contains.
+_USERINFO = re.compile(r"([a-zA-Z][\w+.-]*://)[^/?#\s]*@")
 
 
 def scrub_credentials(text: str) -> str:
-    """Remove ``user:password@`` from every URL in ``text`` (libraries echo full URLs)."""
+    """Remove the user info (``user:password@``) from every URL in ``text`` (libraries echo
+    full URLs in their errors)."""
     return _USERINFO.sub(r"\1", text)
+
+
+def scrubbed_traceback(exc: BaseException | None = None) -> str:
+    """The traceback of ``exc`` (default: the exception being handled), chained causes
+    included, with credentials removed from every URL in it: what ``--debug`` prints."""
+    import traceback
+
+    if exc is None:
+        exc = sys.exc_info()[1]
+    if exc is None:
+        return ""
+    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    return scrub_credentials("".join(lines))
 
 
 def package_versions() -> dict[str, str]:
