@@ -16,13 +16,19 @@ from validate.stats.auc import DeLong, delong
 from validate.stats.intervals import Interval, z_value
 from validate.stats.metrics import METRIC_NAMES, compute_metrics
 from validate.stats.slicing import Slice, holm_reject, make_slices, one_sided_p
-from validate.thresholds import CIBound, format_value, judge
+from validate.thresholds import CIBound, format_value, judge, require_intervals
+
+# Metrics whose interval needs no resampling (analytic, as validate.stats.quality computes
+# them): judge: upper_ci/lower_ci on them works with n_resamples: 0 too.
+ANALYTIC_INTERVALS = frozenset(
+    {"log_loss", "brier", "mae", "mape", "rmse", "roc_auc", "average_precision"}
+)
 
 
 class BaselineRule(BaseModel):
     """Judged on the CI of (candidate − champion) on the same rows."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_drop: float | None = Field(default=None, ge=0, description="Non-inferiority margin δ.")
     min_gain: float | None = Field(default=None, description="Superiority: gain of at least γ.")
@@ -35,6 +41,9 @@ class BaselineRule(BaseModel):
 
 
 class AccuracySettings(CheckSettings):
+    # Slice edges are inner edges (±inf are added), so no setting here is ever nan or inf.
+    model_config = ConfigDict(allow_inf_nan=False)
+
     thresholds: dict[str, CIBound] = Field(
         default_factory=dict,
         description="Metric → {min, max, judge}; metric names as scikit-learn's.",
@@ -46,6 +55,17 @@ class AccuracySettings(CheckSettings):
         default_factory=list, description="Columns, or {column: [bin edges]} for numbers."
     )
     min_slice_size: int = Field(default=100, ge=1)
+
+    @model_validator(mode="after")
+    def _intervals_for_ci_judges(self) -> AccuracySettings:
+        if self.n_resamples == 0:
+            require_intervals(
+                self,
+                {"thresholds": self.thresholds},
+                default=1000,
+                has_interval=ANALYTIC_INTERVALS.__contains__,
+            )
+        return self
 
 
 class AccuracyCheck(BaseCheck):

@@ -11,14 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
 from validate.check import BaseCheck, CheckContext, CheckSettings, require_known_metrics
 from validate.errors import ConfigError
+from validate.paths import safe_filename
 from validate.results import Assertion, CheckResult
 from validate.stats import fairness as fs
 from validate.stats.intervals import percentile
-from validate.thresholds import ChangeBound, CIBound, judge
+from validate.thresholds import ChangeBound, CIBound, judge, require_intervals
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,6 +31,8 @@ PLOTTED = ("selection_rate", "true_positive_rate", "false_positive_rate")
 
 
 class BiasSettings(CheckSettings):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     sensitive_features: list[str] = Field(min_length=1, description="Columns of data.eval.")
     intersections: bool = Field(
         default=True, description="Also judge the intersection of all sensitive features."
@@ -45,6 +48,19 @@ class BiasSettings(CheckSettings):
         default_factory=dict,
         description="name → 'module:function' (y_true, y_pred) -> float, via MetricFrame.",
     )
+
+    @model_validator(mode="after")
+    def _intervals_for_ci_judges(self) -> BiasSettings:
+        custom = {f"{n}_{kind}" for n in self.custom_metrics for kind in ("difference", "ratio")}
+        require_intervals(
+            self,
+            {"thresholds": {k: v for k, v in self.thresholds.items() if k in custom}},
+            fix="custom metrics have none; use judge: point",
+        )
+        if self.n_resamples == 0:
+            sections = {"thresholds": self.thresholds, "vs_baseline": self.vs_baseline}
+            require_intervals(self, sections, default=1000)
+        return self
 
 
 @dataclass
@@ -444,7 +460,8 @@ class BiasCheck(BaseCheck):
         names = []
         for grouping, found in zip(groupings, per_grouping, strict=True):
             rows = [r for r in found["groups"] if r["included"]]
-            file = Path(folder) / f"bias_{grouping.name.replace(' x ', '_x_')}.png"
+            stem = safe_filename(grouping.name.replace(" x ", "_x_"))
+            file = Path(folder) / f"bias_{stem}.png"
             group_bar_chart(
                 file,
                 title=f"{grouping.name}: rates by group ({len(rows)} groups)",

@@ -11,13 +11,14 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
 from validate.check import BaseCheck, CheckContext, CheckSettings, require_known_metrics
 from validate.errors import ConfigError
+from validate.paths import safe_filename
 from validate.results import CheckResult, Status
 from validate.stats import drift as ds
-from validate.thresholds import CIBound, judge
+from validate.thresholds import CIBound, judge, require_intervals
 
 METRICS = (
     "share_drifted_features",
@@ -29,11 +30,15 @@ METRICS = (
 
 
 class ColumnRule(CheckSettings):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     method: str | None = None
     threshold: float | None = Field(default=None, gt=0)
 
 
 class DriftSettings(CheckSettings):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     columns: list[str] | None = Field(default=None, description="Default: the model features.")
     decide_by: Literal["effect_size", "p_value"] = "effect_size"
     alpha: float = Field(default=0.05, gt=0, lt=1)
@@ -42,6 +47,14 @@ class DriftSettings(CheckSettings):
     per_column: dict[str, ColumnRule] = Field(default_factory=dict)
     thresholds: dict[str, CIBound] = Field(default_factory=dict)
     histograms: bool = True
+
+    @model_validator(mode="after")
+    def _no_ci_judges(self) -> DriftSettings:
+        # Drift metrics are counts and test statistics: no confidence interval to judge on.
+        require_intervals(
+            self, {"thresholds": self.thresholds}, fix="drift metrics have none; use judge: point"
+        )
+        return self
 
 
 class DriftCheck(BaseCheck):
@@ -262,7 +275,7 @@ def _histograms(
         axes.set_title(f"{column}: reference vs eval")
         axes.legend()
         figure.tight_layout()
-        path = Path(folder) / f"drift_{column}.png"
+        path = Path(folder) / f"drift_{safe_filename(str(column))}.png"
         figure.savefig(path)
         plt.close(figure)
         names.append(path.name)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from validate.check import BaseCheck, CheckContext, CheckSettings
 from validate.errors import ConfigError, ModelError
@@ -29,13 +29,15 @@ from validate.models.adapter import ModelRef
 from validate.models.timing import Placement, runs_on_tensorflow, timed_call
 from validate.results import Assertion, CheckResult, Status
 from validate.stats import latency as stats
-from validate.thresholds import CIBound, format_value, judge
+from validate.thresholds import CIBound, ci_required, format_value, judge, require_intervals
 from validate.timing import Budget, TimedCallFailed, measure_interleaved
 
 RATIO = "p95_ratio_vs_baseline"
 
 
 class LatencySettings(CheckSettings):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     device: Literal["auto", "cpu", "gpu"] = Field(
         default="auto", description="auto: the GPU when one is visible, else the CPU."
     )
@@ -83,6 +85,17 @@ class LatencySettings(CheckSettings):
         if len(set(value)) != len(value):
             raise ValueError("a batch size is listed twice")
         return value
+
+    @model_validator(mode="after")
+    def _intervals_for_ci_judges(self) -> LatencySettings:
+        if self.n_resamples == 0:
+            require_intervals(self, {"thresholds": self.thresholds}, default=1000)
+            if self.ratio_judge != "point" and self.max_ratio_vs_baseline is not None:
+                advice = "set n_resamples >= 1 (default 1000) or ratio_judge: point"
+                raise ci_required(
+                    self, ("ratio_judge",), f"ratio_judge: {self.ratio_judge}", advice
+                )
+        return self
 
 
 class LatencyCheck(BaseCheck):

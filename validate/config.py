@@ -5,12 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import stat
+from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from validate import yaml_loader
 from validate.errors import ConfigError
 from validate.kubernetes_settings import KubernetesSection
 
@@ -31,9 +35,30 @@ REMOTE_URI_PREFIXES = (
 # URIs that are handed to MLflow (or a remote store) as they are, never joined to the config dir.
 _URI_PREFIXES = (*REMOTE_URI_PREFIXES, "file:/")
 
+# Tracking-URI schemes MLflow ships a store for (a SQLAlchemy "+driver" suffix is allowed);
+# a plugin can add more under the ``mlflow.tracking_store`` entry-point group.
+TRACKING_SCHEMES = (
+    "file",
+    "sqlite",
+    "http",
+    "https",
+    "postgresql",
+    "mysql",
+    "mssql",
+    "databricks",
+    "databricks-uc",
+)
+SEED_MAX = 2**32 - 1  # NumPy seeds are 32-bit unsigned
+# MLflow's own alias rules (mlflow.utils.validation): letters, digits, _ and -, at most 255
+# characters; ``latest`` and ``v<digits>`` name versions, so MLflow reserves them.
+_ALIAS = re.compile(r"[A-Za-z0-9_-]{1,255}")
+_RESERVED_ALIAS = re.compile(r"latest|v\d+", re.IGNORECASE)
+# In a registered model name these break models:/name@alias URIs or MLflow's REST paths.
+_MODEL_NAME_FORBIDDEN = "/:@%"
+
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ModelSection(_Section):
@@ -72,9 +97,11 @@ class DataSection(_Section):
         if value is not None:
             if not value:
                 raise ValueError("features is empty; list the model inputs or leave it out")
-            duplicated = sorted({f for f in value if value.count(f) > 1})
+            duplicated = sorted(name for name, n in Counter(value).items() if n > 1)
             if duplicated:
-                raise ValueError(f"features names {', '.join(duplicated)} more than once")
+                from validate.data import brief_list
+
+                raise ValueError(f"features names {brief_list(duplicated)} more than once")
         return value
 
 
@@ -84,6 +111,20 @@ class MlflowSection(_Section):
     )
     experiment: str = "validate"
 
+    @field_validator("tracking_uri")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_tracking_uri(value)
+        return value
+
+    @field_validator("experiment")
+    @classmethod
+    def _named(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("is empty; name the MLflow experiment (default: validate)")
+        return value
+
 
 class PromoteSection(_Section):
     model: str | None = Field(
@@ -91,6 +132,19 @@ class PromoteSection(_Section):
     )
     alias: str = "champion"
     enabled: bool = Field(default=True, description="Promote on pass without --promote.")
+
+    @field_validator("model")
+    @classmethod
+    def _model_name(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_model_name(value)
+        return value
+
+    @field_validator("alias")
+    @classmethod
+    def _alias(cls, value: str) -> str:
+        check_alias(value)
+        return value
 
 
 class Config(_Section):
@@ -109,6 +163,16 @@ class Config(_Section):
     mlflow: MlflowSection = Field(default_factory=MlflowSection)
     promote: PromoteSection | None = None
     seed: int = 0
+
+    @field_validator("seed")
+    @classmethod
+    def _seed_in_range(cls, value: int) -> int:
+        if not 0 <= value <= SEED_MAX:
+            raise ValueError(
+                f"{value} is outside 0..{SEED_MAX} (NumPy seeds are 32-bit unsigned); "
+                "use a number in that range"
+            )
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
@@ -147,26 +211,80 @@ class LoadedConfig(BaseModel):
 def load_config(path: str | os.PathLike[str]) -> LoadedConfig:
     """Read and validate a validation.yaml.
 
+    The file is read with limits (:mod:`validate.yaml_loader`): at most 1 MiB, no deep
+    nesting, no alias bombs, no duplicate keys.
+
     Raises
     ------
     ConfigError
         With one line naming the file, the YAML path and how to fix it.
     """
     config_path = Path(path)
-    if not config_path.is_file():
-        raise ConfigError(
-            f"{config_path}: config file not found; pass -c PATH to a validation.yaml"
-        )
+    text = _read_config_text(config_path)
     try:
-        raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+        raw = yaml_loader.load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{config_path}:{where}: {problem}; fix the YAML syntax") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{config_path}: cannot read the config ({exc})") from exc
+        raise ConfigError(f"{config_path}: {_describe_yaml_error(exc)}") from exc
     return parse_config(raw, source=config_path)
+
+
+def _read_config_text(config_path: Path) -> str:
+    """The config's text, refusing folders, pipes, devices and files over the size cap.
+
+    The file is opened without blocking and checked on the open descriptor, so a FIFO
+    never hangs the run and nothing can be swapped in between the check and the read.
+    """
+    hint = "pass -c PATH to a validation.yaml file"
+    try:
+        fd = os.open(config_path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{config_path}: config file not found; {hint}") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"{config_path}: is a folder, not a config file; {hint}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{config_path}: cannot open the config ({exc.strerror})") from exc
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        mode = info.st_mode
+        if stat.S_ISDIR(mode):
+            raise ConfigError(f"{config_path}: is a folder, not a config file; {hint}")
+        if not stat.S_ISREG(mode):
+            raise ConfigError(
+                f"{config_path}: is not a regular file (a pipe, device or socket); "
+                f"write the config to a file and {hint}"
+            )
+        if info.st_size > yaml_loader.MAX_BYTES:
+            raise _too_large(config_path, info.st_size)
+        try:
+            data = file.read(yaml_loader.MAX_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(f"{config_path}: cannot read the config ({exc.strerror})") from exc
+    if len(data) > yaml_loader.MAX_BYTES:  # it grew after fstat
+        raise _too_large(config_path, len(data))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{config_path}: is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from exc
+
+
+def _too_large(config_path: Path, size: int) -> ConfigError:
+    limit = yaml_loader.MAX_BYTES // (1024 * 1024)
+    return ConfigError(
+        f"{config_path}: is {size / (1024 * 1024):,.1f} MiB, over the {limit} MiB limit for a "
+        "config; a validation.yaml is a few kilobytes: keep data in data files"
+    )
+
+
+def _describe_yaml_error(exc: yaml.YAMLError) -> str:
+    """``line 3, column 1: duplicate key 'min' …; how to fix``: one short line."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    problem = yaml_loader.clip(" ".join(str(getattr(exc, "problem", None) or "").split()), 160)
+    if isinstance(exc, yaml_loader.YamlLimitError):
+        return f"{where}{problem}"
+    return f"{where}{problem or 'invalid YAML'}; fix the YAML syntax"
 
 
 def parse_config(raw: Any, *, source: Path) -> LoadedConfig:
@@ -191,16 +309,19 @@ def describe_validation_error(
     """Turn pydantic's report into one line: ``checks.accuracy.thresholds.roc_auc: …``."""
     errors = exc.errors(include_url=False)
     first = errors[0]
-    location = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
+    parts = [yaml_loader.clip(str(part)) for part in (prefix, *first["loc"]) if part != ""]
+    location = ".".join(parts)
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         valid = _valid_keys(model, first["loc"][:-1])
-        message = f"unknown key '{first['loc'][-1]}'"
+        message = f"unknown key '{yaml_loader.clip(str(first['loc'][-1]))}'"
         if valid:
             message += f"; valid keys: {', '.join(valid)}"
-        location = location.rsplit(".", 1)[0] if "." in location else "(top level)"
+        location = ".".join(parts[:-1]) or "(top level)"
     elif first["type"] == "missing":
         message = "required but missing"
+    elif first["type"] == "finite_number":
+        message = "nan and inf are not numbers a gate can compare; write a finite number"
     suffix = (
         f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
         if len(errors) > 1
@@ -230,6 +351,70 @@ def _model_in(annotation: Any) -> Any:
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             return candidate
     return annotation
+
+
+def check_tracking_uri(uri: str) -> None:
+    """Refuse a tracking URI whose scheme MLflow has no store for (plain paths are fine).
+
+    Only the scheme is quoted back: the rest of a URI may hold a password.
+    """
+    if not uri.strip():
+        raise ValueError("is empty; give a URI such as sqlite:///mlflow.db or leave it out")
+    scheme = _scheme(uri)
+    if scheme is None or scheme.split("+", 1)[0] in TRACKING_SCHEMES:
+        return
+    if scheme in _plugin_tracking_schemes():
+        return
+    raise ValueError(
+        f"scheme '{yaml_loader.clip(scheme, 30)}' is not one MLflow can track to; use "
+        f"{', '.join(TRACKING_SCHEMES)}, or a folder path"
+    )
+
+
+def _scheme(uri: str) -> str | None:
+    """The URI's scheme in lower case, or None for a plain path (``C:\\x`` included)."""
+    match = re.match(r"([A-Za-z][A-Za-z0-9+.\-]*):", uri)
+    if match is None or len(match.group(1)) == 1:  # no scheme, or a Windows drive letter
+        return None
+    return match.group(1).lower()
+
+
+def _plugin_tracking_schemes() -> set[str]:
+    """Schemes that installed MLflow plugins register (read only when a scheme is unknown)."""
+    from importlib.metadata import entry_points
+
+    return {entry.name.lower() for entry in entry_points(group="mlflow.tracking_store")}
+
+
+def check_alias(alias: str) -> None:
+    """Refuse an alias MLflow rejects or reserves (``latest``, ``v1``), before any check runs."""
+    if not _ALIAS.fullmatch(alias):
+        raise ValueError(
+            f"'{yaml_loader.clip(alias)}' is not a valid MLflow alias; use 1 to 255 letters, "
+            "digits, _ or - (for example champion)"
+        )
+    if _RESERVED_ALIAS.fullmatch(alias):
+        raise ValueError(
+            f"'{alias}' is reserved by MLflow (latest and v<number> name versions); "
+            "choose another alias, for example champion"
+        )
+
+
+def check_model_name(name: str) -> None:
+    """Refuse a registered model name that MLflow or a models:/ URI cannot carry."""
+    if not name.strip() or name != name.strip():
+        raise ValueError(
+            "is empty or starts or ends with spaces; give the registered model's exact name"
+        )
+    bad = sorted({c for c in name if c in _MODEL_NAME_FORBIDDEN or not c.isprintable()})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad[:5])
+        raise ValueError(
+            f"'{yaml_loader.clip(name)}' contains {shown}; registered model names cannot hold "
+            f"{' '.join(_MODEL_NAME_FORBIDDEN)} or control characters: rename it"
+        )
+    if name == "." or name.startswith(".."):
+        raise ValueError(f"'{yaml_loader.clip(name)}' is not a valid model name; rename it")
 
 
 def json_schema() -> dict[str, Any]:

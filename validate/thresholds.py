@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from validate.results import Assertion
 
 
 class Bound(BaseModel):
-    """An absolute bound on one metric: ``min``, ``max`` or both."""
+    """An absolute bound on one metric: ``min``, ``max`` or both (finite: NaN never fails)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     min: float | None = None
     max: float | None = None
@@ -52,7 +54,7 @@ class CIBound(Bound):
 class ChangeBound(BaseModel):
     """How much worse than the champion a metric may get (on the same rows)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_increase: float | None = None
     max_decrease: float | None = None
@@ -72,6 +74,44 @@ class ChangeBound(BaseModel):
         assert self.max_decrease is not None
         lower: Judge = "lower_ci" if self.judge != "point" else "point"
         return CIBound(min=-self.max_decrease, judge=lower)
+
+
+def require_intervals(
+    settings: BaseModel,
+    sections: Mapping[str, Mapping[str, CIBound | ChangeBound]],
+    *,
+    default: int = 1000,
+    has_interval: Callable[[str], bool] = lambda metric: False,
+    fix: str = "",
+) -> None:
+    """Refuse a rule judged on a confidence limit when the check computes no interval for it.
+
+    Call from a settings model's after-validator (when ``n_resamples`` is 0, say).
+    ``sections`` maps a settings field (``thresholds``) to its rules; ``has_interval(metric)``
+    says whether that metric still gets an interval (an analytic one, say). ``fix`` replaces
+    the default advice, ``set n_resamples >= 1 (default …) or judge: point``.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        Located at ``<section>.<metric>``, so the config error names the YAML path.
+    """
+    for section, rules in sections.items():
+        for metric, rule in rules.items():
+            if rule.judge != "point" and not has_interval(metric):
+                advice = fix or f"set n_resamples >= 1 (default {default}) or judge: point"
+                raise ci_required(settings, (section, metric), f"judge: {rule.judge}", advice)
+
+
+def ci_required(
+    settings: BaseModel, loc: tuple[str, ...], what: str, advice: str
+) -> ValidationError:
+    """``<loc>: <what> needs confidence intervals; <advice>`` as a located validation error."""
+    message = f"{what} needs confidence intervals; {advice}"
+    error = PydanticCustomError("ci_required", message.replace("{", "{{").replace("}", "}}"))
+    return ValidationError.from_exception_data(
+        type(settings).__name__, [InitErrorDetails(type=error, loc=loc, input=what)]
+    )
 
 
 def format_value(value: float) -> str:
@@ -123,6 +163,15 @@ def judge(
     assertions = []
     for side, op, limit, holds, failing_sign, judged in sides:
         if limit is None:
+            continue
+        on_its_ci = (how, side) in (("upper_ci", "max"), ("lower_ci", "min"))
+        if on_its_ci and ci is None:
+            # Asked for the CI and none was computed: fail closed, never fall back to the point.
+            sentence = (
+                f"{metric} {shown} not judged: judge: {how} needs a confidence interval and "
+                f"none was computed; {side} {limit:g}"
+            )
+            assertions.append(Assertion(metric, op, limit, value, False, ci=ci, sentence=sentence))
             continue
         computable = judged is not None and not math.isnan(judged)
         ok = computable and holds(judged, limit)
