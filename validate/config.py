@@ -69,6 +69,12 @@ class ModelSection(_Section):
     baseline: str | None = Field(
         default=None, description="Champion to compare against (optional)."
     )
+    scoring_timeout_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Loading and scoring the models must finish within this; else exit 2.",
+    )
 
 
 class DataSection(_Section):
@@ -132,6 +138,10 @@ class PromoteSection(_Section):
     )
     alias: str = "champion"
     enabled: bool = Field(default=True, description="Promote on pass without --promote.")
+    require_signature: bool = Field(
+        default=False,
+        description="Sign the decision record (VALIDATE_SIGNING_KEY) and verify it to promote.",
+    )
 
     @field_validator("model")
     @classmethod
@@ -234,31 +244,21 @@ def _read_config_text(config_path: Path) -> str:
     The file is opened without blocking and checked on the open descriptor, so a FIFO
     never hangs the run and nothing can be swapped in between the check and the read.
     """
-    hint = "pass -c PATH to a validation.yaml file"
     try:
         fd = os.open(config_path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError as exc:
-        raise ConfigError(f"{config_path}: config file not found; {hint}") from exc
+        raise ConfigError(f"{config_path}: config file not found; {_HINT}") from exc
     except IsADirectoryError as exc:
-        raise ConfigError(f"{config_path}: is a folder, not a config file; {hint}") from exc
+        raise ConfigError(f"{config_path}: is a folder, not a config file; {_HINT}") from exc
     except OSError as exc:
         raise ConfigError(f"{config_path}: cannot open the config ({exc.strerror})") from exc
-    with os.fdopen(fd, "rb") as file:
-        info = os.fstat(file.fileno())
-        mode = info.st_mode
-        if stat.S_ISDIR(mode):
-            raise ConfigError(f"{config_path}: is a folder, not a config file; {hint}")
-        if not stat.S_ISREG(mode):
-            raise ConfigError(
-                f"{config_path}: is not a regular file (a pipe, device or socket); "
-                f"write the config to a file and {hint}"
-            )
-        if info.st_size > yaml_loader.MAX_BYTES:
-            raise _too_large(config_path, info.st_size)
-        try:
-            data = file.read(yaml_loader.MAX_BYTES + 1)
-        except OSError as exc:
-            raise ConfigError(f"{config_path}: cannot read the config ({exc.strerror})") from exc
+    try:
+        _refuse_unusual_file(config_path, os.fstat(fd))
+        data = _read_at_most(fd, yaml_loader.MAX_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{config_path}: cannot read the config ({exc.strerror})") from exc
+    finally:
+        os.close(fd)
     if len(data) > yaml_loader.MAX_BYTES:  # it grew after fstat
         raise _too_large(config_path, len(data))
     try:
@@ -267,6 +267,34 @@ def _read_config_text(config_path: Path) -> str:
         raise ConfigError(
             f"{config_path}: is not UTF-8 text (byte {exc.start}); save it as UTF-8"
         ) from exc
+
+
+_HINT = "pass -c PATH to a validation.yaml file"
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = os.read(fd, limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _refuse_unusual_file(config_path: Path, info: os.stat_result) -> None:
+    """Only a regular file under the size cap is read (not a folder, a FIFO or a device)."""
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"{config_path}: is a folder, not a config file; {_HINT}")
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(
+            f"{config_path}: is not a regular file (a pipe, device or socket); "
+            f"write the config to a file and {_HINT}"
+        )
+    if info.st_size > yaml_loader.MAX_BYTES:
+        raise _too_large(config_path, info.st_size)
 
 
 def _too_large(config_path: Path, size: int) -> ConfigError:
