@@ -346,15 +346,33 @@ MALFORMED = {
 }
 
 
+def sync_in_process(*args: str) -> Any:
+    """``validate sync`` through click's runner: the many malformed cases stay fast; one
+    case also runs as a real subprocess below."""
+    from click.testing import CliRunner
+
+    from validate.cli import cli
+
+    return CliRunner().invoke(cli, ["sync", *args])
+
+
 @pytest.mark.parametrize("malformation", list(MALFORMED))
 def test_item14_malformed_reports_exit_2_and_leave_no_running_run(report_copy, store, malformation):
     edit(report_copy, MALFORMED[malformation])
     before = report_copy.read_text()
-    done = run_cli("sync", str(report_copy), "--tracking-uri", store)
-    assert done.returncode == 2, done.stdout + done.stderr
+    done = sync_in_process(str(report_copy), "--tracking-uri", store)
+    assert done.exit_code == 2, done.output
     assert str(report_copy) in one_line(done.stderr)
     assert all_runs(store) == []
     assert report_copy.read_text() == before
+
+
+def test_item14_malformed_report_as_a_subprocess(report_copy, store):
+    edit(report_copy, MALFORMED["pending without experiment"])
+    done = run_cli("sync", str(report_copy), "--tracking-uri", store)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "mlflow.pending has no experiment name" in one_line(done.stderr)
+    assert all_runs(store) == []
 
 
 @pytest.mark.parametrize(
@@ -363,8 +381,8 @@ def test_item14_malformed_reports_exit_2_and_leave_no_running_run(report_copy, s
 def test_item14_files_that_are_not_reports_exit_2(tmp_path, store, text):
     path = tmp_path / "report.json"
     path.write_text(text)
-    done = run_cli("sync", str(path), "--tracking-uri", store)
-    assert done.returncode == 2, done.stdout + done.stderr
+    done = sync_in_process(str(path), "--tracking-uri", store)
+    assert done.exit_code == 2, done.output
     one_line(done.stderr)
     assert all_runs(store) == []
 
