@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 import traceback
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -16,56 +15,70 @@ import click
 from validate._install_check import foreign_validate_problem
 from validate._version import __version__
 from validate.errors import ValidateError
-from validate.gate import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
+from validate.gate import EXIT_ERROR, EXIT_USAGE
 
 
 def _fail(message: str, code: int) -> NoReturn:
+    from validate.control import finish
     from validate.tracking import scrub_credentials
 
     click.echo(f"validate: error: {scrub_credentials(message)}", err=True)
-    sys.exit(code)
+    finish(code)
 
 
-def _interrupt_once(signum: int, frame: Any) -> None:
-    """First Ctrl-C: stop the run cleanly (workers ended, MLflow run marked KILLED); a second
-    Ctrl-C during that clean-up exits at once."""
-    signal.signal(signal.SIGINT, _exit_at_once)
-    raise KeyboardInterrupt
+def _print_traceback() -> None:
+    """--debug: the traceback, with any credentials in URLs removed."""
+    from validate.tracking import scrub_credentials
 
-
-def _exit_at_once(signum: int, frame: Any) -> None:
-    import multiprocessing
-
-    for child in multiprocessing.active_children():  # no orphan keeps computing
-        child.kill()
-    os.write(2, b"validate: interrupted again; exiting now\n")
-    os._exit(EXIT_INTERRUPTED)
+    click.echo(scrub_credentials(traceback.format_exc()), err=True)
 
 
 def _guarded(debug: bool, action: Callable[[], int]) -> NoReturn:
-    """Run ``action``; turn every failure into one line and an exit code."""
+    """Run ``action``; turn every failure into one line and an exit code.
+
+    Only a returned code is an outcome; ``SystemExit`` raised by model or plug-in code on
+    the way is an error (exit 3), never its own code.
+    """
+    from validate.control import finish
+    from validate.interrupts import Interrupted, install_handlers, is_real_interrupt
+
     _quiet_libraries(debug)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, _interrupt_once)
+    install_handlers()
     try:
         code = action()
     except ValidateError as exc:
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         _fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("validate: interrupted; the MLflow run is marked KILLED", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Interrupted) or is_real_interrupt(exc):
+            signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+            click.echo(f"validate: interrupted ({signal.Signals(signum).name}); nothing was "
+                       "promoted", err=True)
+            finish(128 + signum)
+        _fail(
+            "model or plug-in code raised KeyboardInterrupt outside a check; nothing was "
+            "promoted; re-run with --debug",
+            EXIT_ERROR,
+        )
+    except SystemExit as exc:
+        if debug:
+            _print_traceback()
+        _fail(
+            f"model or plug-in code called sys.exit({exc.code!r}) outside a check; nothing was "
+            "promoted; re-run with --debug",
+            EXIT_ERROR,
+        )
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         _fail(
             f"internal error: {type(exc).__name__}: {first[:300]} (re-run with --debug for "
             "the traceback)",
             EXIT_ERROR,
         )
-    sys.exit(code)
+    finish(code)
 
 
 def _quiet_libraries(debug: bool) -> None:
@@ -111,7 +124,7 @@ def cli() -> None:
     "-j",
     default=1,
     show_default=True,
-    type=click.IntRange(min=1),
+    type=int,
     help="Run checks in N worker processes.",
 )
 @click.option(
@@ -146,31 +159,63 @@ def run(
     debug: bool,
 ) -> None:
     """Run the configured checks, record them in MLflow, and gate promotion."""
+    from validate.control import finish
+
+    request = {
+        "config_path": config_path,
+        "only_checks": list(only_checks),
+        "jobs": jobs,
+        "json_path": json_path,
+        "junit_path": junit_path,
+        "html_path": html_path,
+        "promote": promote,
+        "executor": executor,
+        "debug": debug,
+        "colour": sys.stdout.isatty(),
+        "progress": sys.stderr.isatty() and not os.environ.get("CI"),
+    }
+    if jobs < 1:
+        _fail(f"--jobs {jobs}: must be 1 or more", EXIT_USAGE)
+    from validate.supervisor import supervise
+
+    finish(supervise(request))
+
+
+def run_supervised(request: dict[str, Any]) -> NoReturn:
+    """The body of ``validate run``, in the supervised child (see validate/_run_child.py)."""
 
     def action() -> int:
+        from validate.control import send
         from validate.reporting.console import render_console
         from validate.runner import RunRequest, run_validation
 
-        request = RunRequest(
-            config_path=config_path,
-            only_checks=only_checks,
-            jobs=jobs,
-            json_path=json_path,
-            junit_path=junit_path,
-            html_path=html_path,
-            promote=promote,
-            executor=executor,
+        run_request = RunRequest(
+            config_path=request["config_path"],
+            only_checks=tuple(request["only_checks"]),
+            jobs=request["jobs"],
+            json_path=request["json_path"],
+            junit_path=request["junit_path"],
+            html_path=request["html_path"],
+            promote=request["promote"],
+            executor=request["executor"],
             notify=lambda line: click.echo(f"notice: {line}"),
             progress=lambda line: click.echo(f"kubernetes: {line}"),
         )
-        outcome = run_validation(request, on_result=_progress_printer())
+        printer = _progress_printer() if request["progress"] else None
+
+        def on_result(result: Any) -> None:
+            send("check_finished", name=result.name, result=_safe_dict(result))
+            if printer is not None:
+                printer(result)
+
+        outcome = run_validation(run_request, on_result=on_result)
         click.echo(
             render_console(
                 outcome.results,
                 outcome.decision,
                 outcome.promotion,
                 run_id=outcome.run_id,
-                colour=sys.stdout.isatty(),
+                colour=request["colour"],
             )
         )
         if outcome.problem:
@@ -179,15 +224,22 @@ def run(
             click.echo(f"validate: error: {scrub_credentials(outcome.problem)}", err=True)
         return outcome.exit_code
 
-    _guarded(debug, action)
+    _guarded(request["debug"], action)
 
 
-def _progress_printer() -> Callable[[Any], None] | None:
-    """Per-check progress with elapsed time on an interactive terminal; silent in CI logs."""
+def _safe_dict(result: Any) -> dict[str, Any]:
+    """A check result for the supervisor's crash report (NaN and inf become null)."""
+    from validate.reporting.json_report import json_safe
+
+    entry = json_safe(result.to_dict())
+    entry.get("details", {}).pop("traceback", None)
+    return entry
+
+
+def _progress_printer() -> Callable[[Any], None]:
+    """Per-check progress with elapsed time (on an interactive terminal; silent in CI logs)."""
     import time
 
-    if not sys.stderr.isatty() or os.environ.get("CI"):
-        return None
     started = time.monotonic()
 
     def show(result: Any) -> None:
@@ -215,6 +267,11 @@ def _progress_printer() -> Callable[[Any], None] | None:
 @click.option(
     "--dry-run", is_flag=True, help="Check everything, say what would happen, change nothing."
 )
+@click.option(
+    "--require-signature",
+    is_flag=True,
+    help="Refuse unless the decision record's Ed25519 signature verifies (VALIDATE_VERIFY_KEY).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def promote_command(
     run_id: str,
@@ -222,6 +279,7 @@ def promote_command(
     config_path: str | None,
     model_uri: str | None,
     dry_run: bool,
+    require_signature: bool,
     debug: bool,
 ) -> None:
     """Promote the candidate of an already recorded, passing validation run."""
@@ -230,7 +288,12 @@ def promote_command(
         from validate.promotion_step import promote_recorded_run
 
         outcome = promote_recorded_run(
-            run_id, tracking_uri, config_path=config_path, model_uri=model_uri, dry_run=dry_run
+            run_id,
+            tracking_uri,
+            config_path=config_path,
+            model_uri=model_uri,
+            dry_run=dry_run,
+            require_signature=require_signature,
         )
         click.echo(f"promotion: {outcome['message']}")
         return 0

@@ -16,7 +16,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -135,18 +135,31 @@ def _lock_is_stale(client: Any, name: str, stale_after_s: float) -> bool:
 
 
 def promote(
-    client: Any, *, candidate: ModelRef, target: PromotionTarget, run_id: str
+    client: Any,
+    *,
+    candidate: ModelRef,
+    target: PromotionTarget,
+    run_id: str,
+    digest: str | None,
+    tracking_uri: str,
 ) -> PromotionOutcome:
-    """Move ``target.alias`` to the candidate if it still points at the evaluated champion.
+    """Move ``target.alias`` to the candidate if it still points at the evaluated champion,
+    and only if the candidate's bytes still have the validated ``digest``.
 
     Raises
     ------
     PromotionError
-        When the alias moved since the validation resolved it (compare-and-set).
+        When the alias moved since the validation resolved it (compare-and-set), or the
+        candidate changed since it was validated.
     """
+    if digest is None:
+        raise PromotionError(
+            "refusing to promote: the validation recorded no content digest of the candidate; "
+            "re-run it with this version of validate"
+        )
     with registry_lock(client, target.model):
         current = require_alias_unmoved(client, target)
-        version = register_candidate(client, candidate, target.model, run_id)
+        version = register_candidate(client, candidate, target.model, run_id, digest, tracking_uri)
         if version == current:
             return PromotionOutcome(
                 target.model,
@@ -160,6 +173,7 @@ def promote(
         for key, value in {
             "validate.validation_run_id": run_id,
             "validate.decision": "pass",
+            "validate.candidate_digest": digest,
             "validate.promoted_by": f"{getpass.getuser()}@{socket.gethostname()}",
             "validate.promoted_at": _now(),
             "validate.previous_version": current or "",
@@ -192,31 +206,59 @@ def require_alias_unmoved(
     return current
 
 
-def register_candidate(client: Any, candidate: ModelRef, model: str, run_id: str) -> str:
-    """The candidate's version in ``model``, registering it when it is not one yet."""
-    if candidate.registry is not None:
-        if candidate.registry.name == model:
-            return candidate.registry.version
-        copied = client.copy_model_version(candidate.registry.uri, model)
-        return str(copied.version)
-    if candidate.kind == "column":
+def register_candidate(
+    client: Any, candidate: ModelRef, model: str, run_id: str, digest: str, tracking_uri: str
+) -> str:
+    """The candidate's version in ``model``: the validated bytes, verified, registered once.
+
+    A registry candidate is checked against the digest and used as it is (or copied into
+    ``model``); a local or remote model is copied privately, verified, uploaded from that
+    copy and registered, unless a version of ``model`` already holds exactly these bytes.
+    """
+    from validate.digest import verified_copy
+
+    if candidate.kind == "column" and candidate.registry is None:
         raise PromotionError(
             "cannot promote precomputed scores: set model.candidate to the model that made "
             "data.prediction so it can be registered"
         )
-    if candidate.kind == "mlflow" and candidate.location.startswith(
-        ("runs:/", "models:/", "mlflow-artifacts:/")
-    ):
-        uri = candidate.location
-    else:
-        _log_candidate(client, candidate, run_id)
-        uri = f"runs:/{run_id}/{CANDIDATE_ARTIFACT}"
+    if candidate.registry is not None:
+        with verified_copy(candidate.registry.uri, digest, tracking_uri):
+            pass
+        if candidate.registry.name == model:
+            return candidate.registry.version
+        copied = client.copy_model_version(candidate.registry.uri, model)
+        return str(copied.version)
+    existing = version_with_digest(client, model, digest)
+    if existing is not None:
+        return existing
+    with verified_copy(candidate.location, digest, tracking_uri) as copy:
+        _log_candidate(client, replace(candidate, location=str(copy), _loaded=[]), run_id)
+    uri = f"runs:/{run_id}/{CANDIDATE_ARTIFACT}"
     import mlflow
 
     # register_model prints progress to stderr; users get our one promotion line instead.
     with contextlib.redirect_stderr(io.StringIO()):
-        created = mlflow.register_model(uri, model, tags={"validate.candidate_uri": candidate.uri})
+        created = mlflow.register_model(
+            uri,
+            model,
+            tags={"validate.candidate_uri": candidate.uri, "validate.candidate_digest": digest},
+        )
     return str(_wait_until_ready(client, model, str(created.version)))
+
+
+def version_with_digest(client: Any, model: str, digest: str) -> str | None:
+    """The newest version of ``model`` registered from exactly these bytes, if any."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client.search_model_versions(f"name = '{model}'")
+    except MlflowException:
+        return None
+    matching = [
+        int(v.version) for v in versions if (v.tags or {}).get("validate.candidate_digest") == digest
+    ]
+    return str(max(matching)) if matching else None
 
 
 def _log_candidate(client: Any, candidate: ModelRef, run_id: str) -> None:

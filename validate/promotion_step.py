@@ -1,10 +1,19 @@
 """``validate promote RUN_ID``: the promotion gate of a deployment pipeline.
 
-It promotes only what a recorded validation passed: the run must have passed, must
-have validated exactly the model version being deployed (``--model-uri``), with the
-same config (``--config``, compared by hash); the alias move itself is the same
-compare-and-set as ``validate run --promote``. ``--dry-run`` checks all of that and
-says what it would do, changing nothing.
+It trusts no single tag. From MLflow it re-derives that the run is promotable:
+
+* a finished validation run, recorded live by the ``validate run`` that decided it
+  (``validate sync`` writes are never promotable: validate again);
+* complete: the checks it ran are the checks configured, each recorded once as a nested
+  run, and the decision recomputed from those nested runs' statuses is a pass, agreeing
+  with the sealed decision record;
+* the candidate's content digest was recorded, and the bytes promoted still have it;
+* with ``--require-signature`` (or ``promote.require_signature: true``), the decision
+  record's Ed25519 signature verifies.
+
+Then ``--config`` (compared by hash) and ``--model-uri`` (compared by digest) narrow it
+further; the alias move is the same compare-and-set as ``validate run --promote``.
+``--dry-run`` checks all of that and says what it would do, changing nothing.
 """
 
 from __future__ import annotations
@@ -12,8 +21,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from validate import evidence
 from validate.errors import ConfigError, PromotionError, ValidateError
+from validate.gate import decide
 from validate.promotion import PromotionTarget, promote, ref_from_json, require_alias_unmoved
+from validate.results import CheckResult, Status
 from validate.tracking import redact_uri, tracking_uri_for, use_tracking_uri
 
 
@@ -24,6 +36,7 @@ def promote_recorded_run(
     config_path: str | None = None,
     model_uri: str | None = None,
     dry_run: bool = False,
+    require_signature: bool = False,
 ) -> dict[str, Any]:
     """Check the recorded run, then promote its candidate (or, with ``dry_run``, say how)."""
     from mlflow import MlflowClient
@@ -31,31 +44,28 @@ def promote_recorded_run(
 
     uri = tracking_uri_for(tracking_uri)
     use_tracking_uri(uri)
-    client = MlflowClient()
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     try:
-        tags = client.get_run(run_id).data.tags
+        run = client.get_run(run_id)
     except MlflowException as exc:
         raise ValidateError(
             f"run {run_id}: not found in MLflow at {redact_uri(uri)}; check the run id and "
             "--tracking-uri"
         ) from exc
+    tags = run.data.tags
     if tags.get("validate.kind") != "validation":
         raise ValidateError(f"run {run_id}: not a validation run recorded by validate")
-    recorded = tags.get("validate.decision")
-    if recorded != "pass":
-        raise PromotionError(
-            f"run {run_id} recorded decision '{recorded or 'unfinished'}'; only a passing "
-            "validation can be promoted"
-        )
+    if config_path is not None:
+        require_signature = require_signature or _require_same_config(run_id, tags, config_path)
+    record = require_promotable(client, run, require_signature=require_signature)
     if "validate.promotion_target" not in tags:
         raise ConfigError(
             f"run {run_id} recorded no promotion target; add promote: (model, alias) to the config"
         )
-    if config_path is not None:
-        _require_same_config(run_id, tags, config_path)
     candidate = ref_from_json(tags["validate.candidate_ref"])
+    digest = record["candidate_digest"]
     if model_uri is not None:
-        _require_same_model(run_id, candidate, model_uri)
+        _require_same_model(run_id, candidate, model_uri, digest, uri)
     target = PromotionTarget.from_dict(json.loads(tags["validate.promotion_target"]))
     target.require_alias_read(f"run {run_id}")
     if dry_run:
@@ -69,30 +79,134 @@ def promote_recorded_run(
             "message": f"dry run: would move alias '{target.alias}' of '{target.model}' "
             f"from {current or '(none)'} to {source}",
         }
-    outcome = promote(client, candidate=candidate, target=target, run_id=run_id).to_dict()
+    outcome = promote(
+        client,
+        candidate=candidate,
+        target=target,
+        run_id=run_id,
+        digest=digest,
+        tracking_uri=uri,
+    ).to_dict()
     client.set_tag(run_id, "validate.promotion", json.dumps(outcome))
     return outcome
 
 
-def _require_same_config(run_id: str, tags: dict[str, str], config_path: str) -> None:
+def require_promotable(client: Any, run: Any, *, require_signature: bool) -> dict[str, Any]:
+    """The run's decision record, once every promotability condition holds; else
+    PromotionError naming the first that does not."""
+    run_id, tags = run.info.run_id, run.data.tags
+    lead = f"refusing to promote run {run_id}"
+    if "validate.synced_from" in tags or tags.get("validate.recorded_by") == "sync":
+        raise PromotionError(
+            f"{lead}: it was recorded by `validate sync` after an outage, not live by the run "
+            "that decided it; validate the candidate again"
+        )
+    recorded = tags.get("validate.decision")
+    if recorded != "pass" or run.info.status != "FINISHED":
+        raise PromotionError(
+            f"{lead}: recorded decision '{recorded or 'unfinished'}'; only a passing "
+            f"validation can be promoted (run status {run.info.status})"
+        )
+    text = tags.get("validate.decision_record")
+    if tags.get("validate.live") != "true" or not text:
+        raise PromotionError(
+            f"{lead}: it carries no decision record sealed live by validate run; validate the "
+            "candidate again"
+        )
+    if require_signature:
+        evidence.verify(text, tags.get("validate.signature"), f"run {run_id}")
+    try:
+        record = json.loads(text)
+        configured = set(record["checks_configured"])
+        sealed = record["checks"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PromotionError(f"{lead}: its decision record is unreadable") from exc
+    nested = _nested_check_results(client, run)
+    ran = set(nested)
+    if ran != configured or set(sealed) != configured:
+        missing = sorted(configured - ran) or sorted(set(sealed) ^ configured)
+        raise PromotionError(
+            f"{lead}: it is partial: configured checks {', '.join(sorted(configured))} but "
+            f"recorded {', '.join(sorted(ran)) or 'none'} (missing: {', '.join(missing)}); run "
+            "every configured check to promote"
+        )
+    for name, result in nested.items():
+        entry = sealed.get(name) or {}
+        if entry.get("status") != result.status.value or entry.get("blocking") != result.blocking:
+            raise PromotionError(
+                f"{lead}: check {name} is recorded as {result.status.value} but sealed as "
+                f"{entry.get('status')}; the records disagree, validate again"
+            )
+    if record.get("run_id") != run_id or record.get("decision") != "pass":
+        raise PromotionError(
+            f"{lead}: its decision record says '{record.get('decision')}' for run "
+            f"{record.get('run_id')}"
+        )
+    decision = decide(list(nested.values()))
+    if not decision.passed:
+        raise PromotionError(
+            f"{lead}: its recorded checks do not pass ({'; '.join(decision.reasons)[:200]})"
+        )
+    if tags.get("validate.candidate_digest") != record.get("candidate_digest"):
+        raise PromotionError(f"{lead}: the candidate digest tags disagree; validate again")
+    return record
+
+
+def _nested_check_results(client: Any, run: Any) -> dict[str, CheckResult]:
+    """Each check's status and blocking flag as its own nested run recorded them."""
+    found = client.search_runs(
+        [run.info.experiment_id],
+        f"tags.mlflow.parentRunId = '{run.info.run_id}' and tags.`validate.kind` = 'check'",
+        max_results=1000,
+    )
+    results: dict[str, CheckResult] = {}
+    for child in found:
+        child_tags = child.data.tags
+        name = child_tags.get("validate.check", "")
+        if name in results:
+            raise PromotionError(
+                f"refusing to promote run {run.info.run_id}: check {name} is recorded twice"
+            )
+        try:
+            status = Status(child_tags.get("validate.status", ""))
+        except ValueError:
+            status = Status.ERROR
+        results[name] = CheckResult(
+            name=name,
+            status=status,
+            message=child_tags.get("validate.message", ""),
+            blocking=child_tags.get("validate.blocking", "true") != "false",
+        )
+    return results
+
+
+def _require_same_config(run_id: str, tags: dict[str, str], config_path: str) -> bool:
+    """Refuse a different config; return whether that config requires a signature."""
     from validate.config import load_config
 
-    digest = load_config(config_path).digest
-    if tags.get("validate.config_hash") != digest:
+    loaded = load_config(config_path)
+    if tags.get("validate.config_hash") != loaded.digest:
         raise PromotionError(
             f"run {run_id} validated a different config than {config_path} (hash "
-            f"{tags.get('validate.config_hash', '?')[:12]} vs {digest[:12]}); re-run the validation"
+            f"{tags.get('validate.config_hash', '?')[:12]} vs {loaded.digest[:12]}); re-run the "
+            "validation"
         )
+    section = loaded.config.promote
+    return bool(section and getattr(section, "require_signature", False))
 
 
-def _require_same_model(run_id: str, candidate: Any, model_uri: str) -> None:
+def _require_same_model(
+    run_id: str, candidate: Any, model_uri: str, digest: str, tracking_uri: str
+) -> None:
+    """``--model-uri`` must name the validated bytes (compared by digest, not by path)."""
+    from validate.digest import candidate_digest
     from validate.models.adapter import resolve_model
 
     wanted = resolve_model(model_uri, role="candidate", task=candidate.task)
-    validated = candidate.registry.uri if candidate.registry else candidate.location
-    asked = wanted.registry.uri if wanted.registry else wanted.location
-    if validated != asked:
+    found = candidate_digest(wanted, tracking_uri)
+    if found != digest:
+        validated = candidate.registry.uri if candidate.registry else candidate.location
         raise PromotionError(
-            f"run {run_id} validated {validated}, not {asked}; validate that model before "
-            "promoting it"
+            f"run {run_id} validated {validated} (digest {digest[7:19]}), but {model_uri} has "
+            f"digest {(found or 'none')[7:19]}; validate that model before promoting it"
         )

@@ -169,7 +169,7 @@ def eval_data(request: pytest.FixtureRequest) -> Any:
 def candidate_model(request: pytest.FixtureRequest) -> Any:
     """The candidate as the validation resolved it: ``.predict(frame, features)`` gives scores."""
     from validate.config import load_config
-    from validate.runner import resolve_models
+    from validate.inputs import resolve_models
     from validate.tracking import tracking_uri_for, use_tracking_uri
 
     loaded = load_config(_require_config(request))

@@ -21,6 +21,7 @@ class SelectedCheck:
     blocking: bool
     check: Any  # an object with run(context) -> CheckResult
     source: str  # where its code lives, for messages
+    timeout_s: float = 3600.0  # checks.<id>.timeout_seconds: past it, the check is an error
 
 
 def available_checks() -> dict[str, metadata.EntryPoint]:
@@ -108,7 +109,8 @@ def select_checks(
         For an unknown check id (listing the installed ones) or bad settings.
     """
     installed = available_checks()
-    wanted = list(only) or list(sections)
+    # A set, in config order: `--check a --check a` is one check, not a full run of two.
+    wanted = list(dict.fromkeys(only)) or list(sections)
     for name in wanted:
         if name not in sections:
             raise ConfigError(
@@ -126,6 +128,7 @@ def select_checks(
         blocking = section.pop("blocking", True)
         if not isinstance(blocking, bool):
             raise ConfigError(f"checks.{name}.blocking: expected true or false, got {blocking!r}")
+        timeout_s = _timeout_seconds(name, section.pop("timeout_seconds", DEFAULT_TIMEOUT_S))
         cls = load_check_class(installed[name])
         if hasattr(cls, "from_config"):
             check = cls.from_config(name, section, task=task)
@@ -135,6 +138,29 @@ def select_checks(
             except TypeError as exc:  # a plain class given settings it does not take
                 raise ConfigError(f"checks.{name}: {exc}; see the check's documentation") from exc
         selected.append(
-            SelectedCheck(name=name, blocking=blocking, check=check, source=installed[name].value)
+            SelectedCheck(
+                name=name,
+                blocking=blocking,
+                check=check,
+                source=installed[name].value,
+                timeout_s=timeout_s,
+            )
         )
     return selected
+
+
+DEFAULT_TIMEOUT_S = 3600.0
+
+
+def _timeout_seconds(name: str, value: Any) -> float:
+    """``checks.<id>.timeout_seconds``: a positive, finite number of seconds."""
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+        math.isfinite(value) and value > 0
+    ):
+        raise ConfigError(
+            f"checks.{name}.timeout_seconds: expected a positive number of seconds, got "
+            f"{value!r} (default {DEFAULT_TIMEOUT_S:g})"
+        )
+    return float(value)

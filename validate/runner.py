@@ -1,25 +1,44 @@
-"""The pipeline: load → resolve → select → execute → record → decide → promote → report."""
+"""The pipeline, as explicit stages over one state: prepare → execute → conclude → publish.
+
+* **prepare**: config, outputs, checks, data, models (loaded and scored under a guard and
+  a deadline), the candidate's content digest, the promotion target, the MLflow run.
+* **execute**: the checks, local or on Kubernetes; each check's failure is its own.
+* **conclude**: record every check, decide, seal the decision record (signed with a key),
+  close the run; the reports are written atomically; only then may promotion happen,
+  and only for a complete, live, passed run whose candidate bytes still match. Promotion
+  is the last side effect; the reports are rewritten atomically with its outcome.
+
+MLflow is reached through one explicit client (the recorder's), never a global one.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from validate.check import CheckContext
+from validate import control, evidence
 from validate.config import LoadedConfig, load_config
-from validate.data import Datasets, load_datasets
-from validate.errors import ConfigError, DataError, PromotionError, RecorderError
+from validate.data import load_datasets
+from validate.digest import candidate_digest
+from validate.errors import ConfigError, PromotionError, RecorderError
 from validate.executors.local import artifact_folder, execute_local
 from validate.gate import EXIT_ERROR, EXIT_GATE_FAILED, Decision, decide
-from validate.models.adapter import ModelRef, precomputed, resolve_model
+from validate.inputs import (
+    build_context,
+    require_check_inputs,
+    resolve_models,
+    with_reference_scores,
+)
+from validate.interrupts import Interrupted
+from validate.models.adapter import ModelRef
+from validate.models.guard import call_model_code
 from validate.promotion import PromotionTarget, current_alias_version, ref_to_json
 from validate.recorder import MlflowRecorder
 from validate.registry import SelectedCheck, select_checks
@@ -35,7 +54,11 @@ from validate.tracking import (
 )
 
 if TYPE_CHECKING:
+    from validate.check import CheckContext
+    from validate.data import Datasets
     from validate.executors.kubernetes import KubernetesRun
+
+DEFAULT_SCORING_TIMEOUT_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -68,26 +91,92 @@ class RunOutcome:
     problem: str | None = None  # one line for stderr when the run could not be recorded
 
 
+@dataclass
+class RunState:
+    """One validation as it moves through the stages."""
+
+    request: RunRequest
+    loaded: LoadedConfig
+    selected: list[SelectedCheck]
+    recorder: MlflowRecorder
+    datasets: Datasets
+    candidate: ModelRef
+    baseline: ModelRef | None
+    target: PromotionTarget | None
+    context: CheckContext
+    kube: KubernetesRun | None
+    wants_promotion: bool
+    digest: str | None
+    report_id: str
+    run_name: str
+    params: dict[str, Any]
+    tags: dict[str, str]
+    artifacts: str
+    results: tuple[CheckResult, ...] = ()
+    decision: Decision = field(default_factory=lambda: Decision(passed=False))
+    report: dict[str, Any] = field(default_factory=dict)
+    promotion: dict[str, Any] | None = None
+    exit_code: int = EXIT_ERROR
+    problem: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        """The set of checks that ran is the set configured (each exactly once)."""
+        names = [result.name for result in self.results]
+        return len(names) == len(set(names)) and set(names) == set(self.loaded.config.checks)
+
+
 def run_validation(
     request: RunRequest, on_result: Callable[[CheckResult], None] | None = None
 ) -> RunOutcome:
     """Validate a candidate end to end. Raises :class:`ValidateError` for bad input (exit 2)."""
+    with tempfile.TemporaryDirectory(prefix="validate-") as artifacts:
+        state = prepare(request, artifacts)
+        try:
+            execute(state, on_result)
+            conclude(state)
+        except KeyboardInterrupt as exc:
+            state.recorder.kill(exc.reason if isinstance(exc, Interrupted) else "interrupted")
+            raise
+        except BaseException as exc:
+            state.recorder.kill(f"{type(exc).__name__}: {exc}")
+            raise
+    return RunOutcome(
+        report=state.report,
+        decision=state.decision,
+        results=state.results,
+        promotion=state.promotion,
+        run_id=state.recorder.run_id,
+        exit_code=state.exit_code,
+        problem=state.problem,
+    )
+
+
+# --------------------------------------------------------------------------- prepare
+
+
+def prepare(request: RunRequest, artifacts: str) -> RunState:
+    """Everything before the first check: any problem here is exit 2 and records nothing."""
     loaded = load_config(request.config_path)
     config = loaded.config
     kube = _kubernetes_run(loaded, request)  # connects now: a bad kubeconfig fails fast
-    if request.json_path:
-        ensure_writable(request.json_path, option="--json")
-    if request.junit_path:
-        ensure_writable(request.junit_path, option="--junit")
-    if request.html_path:
-        ensure_writable(request.html_path, option="--html")
+    _check_outputs(request, loaded)
     selected = select_checks(config.checks, task=config.data.task, only=request.only_checks)
-
     tracking_uri = tracking_uri_for(config.mlflow.tracking_uri)
+    _check_tracking_store(tracking_uri)
     use_tracking_uri(tracking_uri)
+    recorder = MlflowRecorder(tracking_uri=tracking_uri, experiment=config.mlflow.experiment)
+    wants_promotion = request.allow_promotion and (
+        request.promote or bool(config.promote and config.promote.enabled)
+    )
+    signing = evidence.signing_key()  # a bad key is exit 2 now, not after the checks
+    if wants_promotion and _signature_required(loaded) and signing is None:
+        raise ConfigError(
+            f"promote.require_signature is true but {evidence.SIGNING_KEY_ENV} is not set; "
+            "give the Ed25519 signing key or turn the requirement off"
+        )
     datasets = load_datasets(loaded)
     candidate, baseline = resolve_models(loaded)
-    # One git subprocess: the repository bounds "local" models, the commit is recorded.
     checkout = git_checkout(loaded.path.parent)
     if request.notify is not None:
         from validate.trust import foreign_model_notices
@@ -96,146 +185,124 @@ def run_validation(
         for notice in foreign_model_notices((candidate, baseline), root):
             request.notify(notice)
     candidate = replace(candidate, features=datasets.features, _loaded=[])
-    wants_promotion = request.allow_promotion and (
-        request.promote or bool(config.promote and config.promote.enabled)
-    )
-    target = promotion_target(loaded, baseline, required=wants_promotion)
-    context = build_context(loaded, datasets, candidate, baseline)
-
-    _require_check_inputs(selected, datasets)
-    context = _with_reference_scores(context, selected, datasets, candidate)
-    recorder = MlflowRecorder(tracking_uri=tracking_uri, experiment=config.mlflow.experiment)
-    commit = checkout.commit
+    digest = candidate_digest(candidate, tracking_uri)
+    target = promotion_target(loaded, baseline, recorder, required=wants_promotion)
+    context = _score(loaded, datasets, candidate, baseline, selected)
     report_id = uuid.uuid4().hex
     run_name = f"validate {Path(request.config_path).name}"
-    params = _run_params(loaded, candidate, baseline, selected, target, commit)
-    tags = {**_run_tags(loaded, candidate, target, commit), "validate.report_id": report_id}
-    run_id = recorder.start(run_name=run_name, params=params, tags=tags)
-    artifacts = tempfile.TemporaryDirectory(prefix="validate-")
-    context = replace(context, artifact_dir=artifacts.name)
-    try:
-        if kube is not None:
-            results = tuple(
-                kube.execute(
-                    selected,
-                    context,
-                    recorder=recorder,
-                    data_files={
-                        role: loaded.resolve(getattr(config.data, role))
-                        for role in ("eval", "reference", "train")
-                    },
-                    sections=config.checks,
-                    on_result=on_result,
-                )
-            )
-        else:
-            results = tuple(
-                execute_local(selected, context, jobs=request.jobs, on_result=on_result)
-            )
-        for result in results:
-            if not result.details.get("kubernetes", {}).get("recorded_by_pod"):
-                recorder.record_check(result, artifact_folder(artifacts.name, result.name))
-        decision = decide(results)
-        partial = len(selected) < len(config.checks)
-        promotion, exit_code = _maybe_promote(
-            recorder, decision, candidate, target, wants_promotion, partial
-        )
-        report = build_report(
-            decision=decision,
-            results=results,
-            candidate=candidate.uri,
-            baseline=baseline.uri if baseline else None,
-            tracking_uri=redact_uri(tracking_uri),
-            run_id=run_id,
-            promotion=promotion,
-            extra={
-                "config": str(loaded.path),
-                "config_hash": loaded.digest,
-                "report_id": report_id,
-                "exit_code": exit_code,
-            },
-        )
-        recorder.finish(report, decision=decision.verdict)
-        problem = None
-        json_path = request.json_path
-        if recorder.offline:
-            # Fail closed, lose nothing: keep the report and the check files for `validate sync`.
-            exit_code = report["exit_code"] = EXIT_ERROR
-            json_path = json_path or f"validate-report-{report_id[:12]}.json"
-            kept = Path(json_path).with_suffix(".artifacts")
-            shutil.copytree(artifacts.name, kept, dirs_exist_ok=True)
-            report["mlflow"]["pending"] = {
-                "reason": recorder.failure,
-                "experiment": config.mlflow.experiment,
-                "run_name": run_name,
-                "params": {k: str(v) for k, v in params.items()},
-                "tags": tags,
-                "recorded_checks": recorder.check_runs,
-                "artifacts": str(kept.resolve()),
-            }
-            problem = (
-                f"{recorder.failure}; nothing was promoted (the gate fails closed). The report "
-                f"and every check result are in {json_path}: run `validate sync {json_path}` "
-                "when MLflow is back"
-            )
-        if json_path:
-            write_report(report, json_path)
-        if request.junit_path:
-            from validate.reporting.junit import write_junit
-
-            write_junit(results, request.junit_path, suite=f"validate {loaded.path.stem}")
-        if request.html_path:
-            from validate.reporting.html import write_html
-
-            write_html(report, request.html_path)
-    except KeyboardInterrupt:
-        recorder.kill("interrupted (Ctrl-C)")
-        raise
-    except BaseException as exc:
-        recorder.kill(f"{type(exc).__name__}: {exc}")
-        raise
-    finally:
-        artifacts.cleanup()
-    return RunOutcome(
-        report=report,
-        decision=decision,
-        results=results,
-        promotion=promotion,
-        run_id=run_id,
-        exit_code=exit_code,
-        problem=problem,
+    params = _run_params(loaded, candidate, baseline, selected, target, checkout.commit)
+    tags = {
+        **_run_tags(loaded, candidate, target, checkout.commit, digest),
+        "validate.report_id": report_id,
+    }
+    recorder.start(run_name=run_name, params=params, tags=tags)
+    control.send(
+        "run",
+        run_id=recorder.run_id,
+        tracking_uri=tracking_uri,
+        redacted_uri=redact_uri(tracking_uri),
+    )
+    control.send("config", candidate=candidate.uri, baseline=baseline.uri if baseline else None)
+    return RunState(
+        request=request,
+        loaded=loaded,
+        selected=selected,
+        recorder=recorder,
+        datasets=datasets,
+        candidate=candidate,
+        baseline=baseline,
+        target=target,
+        context=replace(context, artifact_dir=artifacts),
+        kube=kube,
+        wants_promotion=wants_promotion,
+        digest=digest,
+        report_id=report_id,
+        run_name=run_name,
+        params=params,
+        tags=tags,
+        artifacts=artifacts,
     )
 
 
-def _with_reference_scores(
-    context: CheckContext, selected: list[SelectedCheck], datasets: Datasets, candidate: ModelRef
-) -> CheckContext:
-    """Score the reference set too (once) when a selected check compares predictions."""
-    wanted = any(getattr(item.check, "needs_reference_scores", False) for item in selected)
-    reference = datasets.reference
-    if not wanted or reference is None or candidate.kind == "column":
-        return context
-    if any(column not in reference.columns for column in datasets.features):
-        return context
-    scores = candidate.predict(reference, datasets.features)
-    return replace(context, extras={**context.extras, "reference_scores": scores})
-
-
-def _require_check_inputs(selected: list[SelectedCheck], datasets: Datasets) -> None:
-    """Columns a check names (sensitive features, slices) must exist, and the eval data must
-    suit each check (``validate_data``), before anything runs."""
-    for item in selected:
-        wanted = getattr(item.check, "required_columns", lambda: ())()
-        missing = [c for c in wanted if c not in datasets.eval.columns]
-        if missing:
-            available = ", ".join(map(str, list(datasets.eval.columns)[:12]))
-            raise DataError(
-                f"checks.{item.name}: column(s) {', '.join(missing)} not in data.eval; "
-                f"available: {available}"
+def _check_outputs(request: RunRequest, loaded: LoadedConfig) -> None:
+    """Report paths must be writable files, distinct from each other and from the config."""
+    outputs = {
+        "--json": request.json_path,
+        "--junit": request.junit_path,
+        "--html": request.html_path,
+    }
+    seen = {str(loaded.path): "-c"}
+    for option, path in outputs.items():
+        if not path:
+            continue
+        resolved = str(Path(path).resolve())
+        if resolved in seen:
+            raise ConfigError(
+                f"{option} {path}: is the same file as {seen[resolved]}; give each report its "
+                "own path"
             )
-        validate_data = getattr(item.check, "validate_data", None)
-        if validate_data is not None:
-            validate_data(datasets.eval)
+        seen[resolved] = option
+        ensure_writable(path, option=option)
+
+
+def _check_tracking_store(uri: str) -> None:
+    """A sqlite store must be creatable where it points (MLflow otherwise retries for minutes
+    and then fails with a PermissionError)."""
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri.removeprefix("sqlite:///"))
+    if not (_can_write_file(path) if path.exists() else _can_create_in(path.parent)):
+        raise ConfigError(
+            f"mlflow.tracking_uri {redact_uri(uri)}: cannot write {path.absolute()}; run from a "
+            "writable folder or set mlflow.tracking_uri (or MLFLOW_TRACKING_URI)"
+        )
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be created in ``folder`` (tried: permission bits do not bind root,
+    and read-only or special file systems refuse only when asked)."""
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".validate-probe-", dir=folder)
+    except OSError:
+        return False
+    os.close(handle)
+    os.unlink(probe)
+    return True
+
+
+def _can_write_file(path: Path) -> bool:
+    try:
+        with open(path, "ab"):
+            return True
+    except OSError:
+        return False
+
+
+def _signature_required(loaded: LoadedConfig) -> bool:
+    section = loaded.config.promote
+    return bool(section and getattr(section, "require_signature", False))
+
+
+def _score(
+    loaded: LoadedConfig,
+    datasets: Datasets,
+    candidate: ModelRef,
+    baseline: ModelRef | None,
+    selected: list[SelectedCheck],
+) -> CheckContext:
+    """Score each model once, guarded: model code cannot end or hang the run."""
+    timeout_s = getattr(loaded.config.model, "scoring_timeout_seconds", None)
+
+    def score() -> CheckContext:
+        require_check_inputs(selected, datasets)
+        context = build_context(loaded, datasets, candidate, baseline)
+        return with_reference_scores(context, selected, datasets, candidate)
+
+    return call_model_code(
+        score,
+        what="loading and scoring the models",
+        timeout_s=float(timeout_s or DEFAULT_SCORING_TIMEOUT_S),
+    )
 
 
 def _kubernetes_run(loaded: LoadedConfig, request: RunRequest) -> KubernetesRun | None:
@@ -253,41 +320,12 @@ def _kubernetes_run(loaded: LoadedConfig, request: RunRequest) -> KubernetesRun 
     return KubernetesRun(settings, progress=request.progress)
 
 
-def resolve_models(loaded: LoadedConfig) -> tuple[ModelRef, ModelRef | None]:
-    """Candidate and (optional) champion, pinned to registry versions where they have one."""
-    config = loaded.config
-    task = config.data.task
-    location = loaded.resolve(config.model.candidate)
-    if config.data.prediction:
-        candidate = precomputed(config.data.prediction, role="candidate", task=task, uri=location)
-        if location is not None:
-            # Keep the model's identity for promotion, but score from the column.
-            real = resolve_model(location, role="candidate", task=task)
-            candidate = ModelRef(
-                uri=real.uri,
-                location=real.location,
-                kind="column",
-                role="candidate",
-                task=task,
-                registry=real.registry,
-                column=config.data.prediction,
-            )
-    else:
-        assert location is not None
-        candidate = resolve_model(location, role="candidate", task=task)
-    baseline = None
-    baseline_location = loaded.resolve(config.model.baseline)
-    if config.data.baseline_prediction:
-        baseline = precomputed(
-            config.data.baseline_prediction, role="baseline", task=task, uri=baseline_location
-        )
-    elif baseline_location:
-        baseline = resolve_model(baseline_location, role="baseline", task=task)
-    return candidate, baseline
-
-
 def promotion_target(
-    loaded: LoadedConfig, baseline: ModelRef | None, *, required: bool
+    loaded: LoadedConfig,
+    baseline: ModelRef | None,
+    recorder: MlflowRecorder,
+    *,
+    required: bool,
 ) -> PromotionTarget | None:
     """Which alias a pass may move, and the version it points at now (for compare-and-set)."""
     section = loaded.config.promote
@@ -308,10 +346,8 @@ def promotion_target(
         # Compare-and-set against what was evaluated, not what the alias says now.
         expected: str | None = baseline.registry.version
     else:
-        from mlflow import MlflowClient
-
         try:
-            expected = current_alias_version(MlflowClient(), name, alias)
+            expected = current_alias_version(recorder.client, name, alias)
         except RecorderError:
             # MLflow is down: run the checks anyway (nothing computed is lost); this run
             # can never promote, as it does not know what the alias held.
@@ -319,112 +355,225 @@ def promotion_target(
     return PromotionTarget(model=name, alias=alias, expected_version=expected)
 
 
-def build_context(
-    loaded: LoadedConfig, datasets: Datasets, candidate: ModelRef, baseline: ModelRef | None
-) -> CheckContext:
-    """Score each model on eval once; every check reads these scores."""
-    config = loaded.config
-    y_true = _checked_labels(datasets, config.data.task)
-    candidate_scores = candidate.predict(datasets.eval, datasets.features)
-    baseline_scores = baseline.predict(datasets.eval, datasets.features) if baseline else None
-    for who, scores in (("model.candidate", candidate_scores), ("model.baseline", baseline_scores)):
-        if (
-            scores is not None
-            and config.data.task == "multiclass"
-            and y_true.max() >= scores.shape[1]
-        ):
-            raise DataError(
-                f"{who}: predicts {scores.shape[1]} classes but data.target has label "
-                f"{int(y_true.max())}; labels must be 0..k-1 in the model's class order"
-            )
-    return CheckContext(
-        task=config.data.task,
-        target=datasets.target,
-        features=datasets.features,
-        eval_data=datasets.eval,
-        y_true=y_true,
-        candidate_scores=candidate_scores,
-        baseline_scores=baseline_scores,
-        reference_data=datasets.reference,
-        train_data=datasets.train,
-        candidate=candidate,
-        baseline=baseline,
-        threshold=config.data.threshold,
-        seed=config.seed,
-    )
+# --------------------------------------------------------------------------- execute
 
 
-def _checked_labels(datasets: Datasets, task: str) -> np.ndarray:
-    y = datasets.y_true
-    target = datasets.target
-    if task == "regression":
-        try:
-            return y.astype(np.float64)
-        except (TypeError, ValueError) as exc:
-            raise DataError(
-                f"data.target: column '{target}' is not numeric; task is regression"
-            ) from exc
-    if y.dtype == bool:
-        return y.astype(np.int64)
-    try:
-        as_float = y.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DataError(
-            f"data.target: column '{target}' holds non-numeric labels; encode them as 0..k-1"
-        ) from exc
-    if not np.all(as_float == np.round(as_float)) or as_float.min() < 0:
-        raise DataError(f"data.target: column '{target}' must hold integer class labels 0..k-1")
-    labels = as_float.astype(np.int64)
-    if task == "binary" and not set(np.unique(labels)) <= {0, 1}:
-        found = ", ".join(map(str, np.unique(labels)[:5]))
-        raise DataError(
-            f"data.target: binary task needs labels 0 and 1, found {found}; "
-            "set data.task: multiclass or recode the labels"
+def execute(state: RunState, on_result: Callable[[CheckResult], None] | None) -> None:
+    """Run the selected checks; a check's crash, exit or timeout is that check's error."""
+    config = state.loaded.config
+    if state.kube is not None:
+        results = state.kube.execute(
+            state.selected,
+            state.context,
+            recorder=state.recorder,
+            data_files={
+                role: state.loaded.resolve(getattr(config.data, role))
+                for role in ("eval", "reference", "train")
+            },
+            sections=config.checks,
+            on_result=on_result,
         )
-    return labels
+    else:
+        results = execute_local(
+            state.selected, state.context, jobs=state.request.jobs, on_result=on_result
+        )
+    state.results = tuple(results)
 
 
-def _maybe_promote(
-    recorder: MlflowRecorder,
-    decision: Decision,
-    candidate: ModelRef,
-    target: PromotionTarget | None,
-    wanted: bool,
-    partial: bool = False,
-) -> tuple[dict[str, Any] | None, int]:
-    if not wanted or target is None:
-        return None, decision.exit_code
+# --------------------------------------------------------------------------- conclude
+
+
+def conclude(state: RunState) -> None:
+    """Record, decide, seal, write the reports; promote last, then rewrite the reports."""
+    recorder = state.recorder
+    for result in state.results:
+        if not result.details.get("kubernetes", {}).get("recorded_by_pod"):
+            recorder.record_check(result, artifact_folder(state.artifacts, result.name))
+    state.decision = decide(state.results)
+    state.exit_code = state.decision.exit_code
+    _seal(state)
+    state.promotion = _pending_promotion(state)
+    if state.promotion is not None and not state.complete and state.decision.passed:
+        # Asked to promote, but a subset passed: that is not a pass of the gate.
+        ran = ", ".join(sorted({r.name for r in state.results}))
+        state.exit_code = EXIT_GATE_FAILED
+        state.problem = (
+            f"only some checks ran ({ran} of {', '.join(state.loaded.config.checks)}); nothing "
+            "was promoted: run every configured check to promote"
+        )
+    state.report = _build_report(state)
+    recorder.finish(state.report, decision=state.decision.verdict)
     if recorder.offline:
-        return _not_promoted(target, "MLflow could not record the validation"), EXIT_ERROR
-    if partial:
-        # A gate that skipped configured checks has not earned a promotion.
-        reason = "only some checks ran (--check); run them all to promote"
-        return _not_promoted(target, reason), decision.exit_code
-    if not decision.passed:
-        return _not_promoted(target, "the gate failed"), decision.exit_code
-    try:
-        target.require_alias_read("this validation")
-    except PromotionError as exc:
-        return _not_promoted(target, str(exc), prefix=False), EXIT_ERROR
+        _keep_for_sync(state)
+        return
+    if not _publish(state):
+        return
+    if state.promotion is not None and state.promotion.get("pending"):
+        _promote(state)
+        state.report = _build_report(state)
+        _publish(state, after_promotion=True)
+
+
+def _seal(state: RunState) -> None:
+    """Tag the decision record (and its signature): what ``validate promote`` re-derives."""
+    recorder = state.recorder
+    if recorder.run_id is None:
+        return
+    record = evidence.decision_record(
+        run_id=recorder.run_id,
+        candidate=state.candidate.uri,
+        candidate_digest=state.digest,
+        config_hash=state.loaded.digest,
+        configured=list(state.loaded.config.checks),
+        checks={
+            r.name: {"status": r.status.value, "blocking": r.blocking} for r in state.results
+        },
+        decision=state.decision.verdict if state.complete else "partial",
+        target=state.target.to_dict() if state.target else None,
+    )
+    text = evidence.canonical(record)
+    key = evidence.signing_key()
+    tags = {
+        "validate.decision_record": text,
+        "validate.checks_configured": json.dumps(sorted(state.loaded.config.checks)),
+        "validate.checks_ran": json.dumps(sorted(r.name for r in state.results)),
+        "validate.live": "true",
+    }
+    if key is not None:
+        tags["validate.signature"] = evidence.sign(text, key)
+    recorder.set_tags(tags)
+
+
+def _pending_promotion(state: RunState) -> dict[str, Any] | None:
+    """Whether this run may promote, decided before any report is written."""
+    target = state.target
+    if not state.wants_promotion or target is None:
+        return None
+    if state.recorder.offline:
+        return _not_promoted(target, "MLflow could not record the validation")
+    if not state.complete:
+        return _not_promoted(target, "only some checks ran (--check); run them all to promote")
+    if not state.decision.passed:
+        return _not_promoted(target, "the gate failed")
+    if not target.alias_read:
+        return _not_promoted(
+            target,
+            f"this validation could not read {target.model}@{target.alias} when it ran (MLflow "
+            "was unreachable), so compare-and-set has nothing to compare; re-run the validation",
+            prefix=False,
+        )
+    pending = _not_promoted(target, "promotion runs after the reports are written", prefix=False)
+    pending["pending"] = True
+    return pending
+
+
+def _promote(state: RunState) -> None:
+    """The last side effect: compare-and-set the alias to the verified candidate bytes."""
     from validate.promotion import promote
 
-    assert recorder.run_id is not None
+    target, recorder = state.target, state.recorder
+    assert target is not None and recorder.run_id is not None
     try:
         outcome = promote(
-            recorder.client, candidate=candidate, target=target, run_id=recorder.run_id
+            recorder.client,
+            candidate=state.candidate,
+            target=target,
+            run_id=recorder.run_id,
+            digest=state.digest,
+            tracking_uri=recorder.tracking_uri,
         )
     except PromotionError as exc:
-        refused = _not_promoted(target, str(exc), prefix=False)
-        recorder.set_tags({"validate.promotion": json.dumps(refused)})
-        return refused, EXIT_GATE_FAILED
+        state.promotion = _not_promoted(target, str(exc), prefix=False)
+        state.exit_code = EXIT_GATE_FAILED
     except Exception as exc:  # noqa: BLE001 - the registry went away mid-promotion
         if not is_unreachable(exc):
             raise
         recorder.fail("promoting", exc)
-        return _not_promoted(target, "MLflow became unreachable while promoting"), EXIT_ERROR
-    promoted = outcome.to_dict()
-    recorder.set_tags({"validate.promotion": json.dumps(promoted)})
-    return promoted, decision.exit_code
+        state.promotion = _not_promoted(target, "MLflow became unreachable while promoting")
+        state.exit_code = EXIT_ERROR
+        state.problem = recorder.failure
+        return
+    else:
+        state.promotion = outcome.to_dict()
+    recorder.set_tags({"validate.promotion": json.dumps(state.promotion)})
+
+
+def _build_report(state: RunState) -> dict[str, Any]:
+    return build_report(
+        decision=state.decision,
+        results=state.results,
+        candidate=state.candidate.uri,
+        baseline=state.baseline.uri if state.baseline else None,
+        tracking_uri=redact_uri(state.recorder.tracking_uri),
+        run_id=state.recorder.run_id,
+        promotion=state.promotion,
+        extra={
+            "config": str(state.loaded.path),
+            "config_hash": state.loaded.digest,
+            "candidate_digest": state.digest,
+            "report_id": state.report_id,
+            "complete": state.complete,
+            "exit_code": state.exit_code,
+        },
+    )
+
+
+def _publish(state: RunState, after_promotion: bool = False) -> bool:
+    """Write every requested report atomically; on failure no promotion follows (exit 3)."""
+    request = state.request
+    try:
+        if request.json_path:
+            write_report(state.report, request.json_path)
+        if request.junit_path:
+            from validate.reporting.junit import write_junit
+
+            write_junit(
+                state.results, request.junit_path, suite=f"validate {state.loaded.path.stem}"
+            )
+        if request.html_path:
+            from validate.reporting.html import write_html
+
+            write_html(state.report, request.html_path)
+    except OSError as exc:
+        what = "the promotion happened, but " if after_promotion else "nothing was promoted: "
+        state.problem = f"{what}a report could not be written ({exc.strerror or exc})"
+        state.exit_code = EXIT_ERROR
+        if state.promotion is not None and state.promotion.get("pending"):
+            state.promotion = _not_promoted(state.target, "a report could not be written")  # type: ignore[arg-type]
+        return False
+    return True
+
+
+def _keep_for_sync(state: RunState) -> None:
+    """MLflow is down: fail closed, lose nothing; keep the report and check files for
+    ``validate sync`` (beside ``--json``, else in the current or the temporary folder)."""
+    recorder, config = state.recorder, state.loaded.config
+    state.exit_code = state.report["exit_code"] = EXIT_ERROR
+    json_path = state.request.json_path or _fallback_report_path(state.report_id)
+    kept = Path(json_path).with_suffix(".artifacts")
+    shutil.copytree(state.artifacts, kept, dirs_exist_ok=True)
+    state.report["mlflow"]["pending"] = {
+        "reason": recorder.failure,
+        "experiment": config.mlflow.experiment,
+        "run_name": state.run_name,
+        "params": {k: str(v) for k, v in state.params.items()},
+        "tags": state.tags,
+        "recorded_checks": recorder.check_runs,
+        "artifacts": str(kept.resolve()),
+    }
+    write_report(state.report, json_path)
+    state.problem = (
+        f"{recorder.failure}; nothing was promoted (the gate fails closed). The report "
+        f"and every check result are in {json_path}: run `validate sync {json_path}` "
+        "when MLflow is back"
+    )
+
+
+def _fallback_report_path(report_id: str) -> str:
+    name = f"validate-report-{report_id[:12]}.json"
+    if _can_create_in(Path(".")):
+        return name
+    return str(Path(tempfile.gettempdir()) / name)
 
 
 def _not_promoted(target: PromotionTarget, reason: str, prefix: bool = True) -> dict[str, Any]:
@@ -466,12 +615,18 @@ def _run_params(
 
 
 def _run_tags(
-    loaded: LoadedConfig, candidate: ModelRef, target: PromotionTarget | None, commit: str | None
+    loaded: LoadedConfig,
+    candidate: ModelRef,
+    target: PromotionTarget | None,
+    commit: str | None,
+    digest: str | None,
 ) -> dict[str, str]:
     tags = {
         "validate.config_hash": loaded.digest,
         "validate.candidate_ref": ref_to_json(candidate),
     }
+    if digest:
+        tags["validate.candidate_digest"] = digest
     if commit:
         tags["validate.git_commit"] = commit
     if target is not None:

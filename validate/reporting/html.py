@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from validate.reporting.json_report import write_atomically
 from validate.thresholds import format_value
 
 _CSS = """
@@ -205,4 +206,4 @@ def _histogram_chart(histogram: Mapping[str, Sequence[float]]) -> str:
 
 
 def write_html(report: Mapping[str, Any], path: str | Path) -> None:
-    Path(path).write_text(render_html(report), encoding="utf-8")
+    write_atomically(path, render_html(report))

@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
+from validate.reporting.json_report import write_atomically
 from validate.results import CheckResult, Status
 
 
@@ -51,4 +52,4 @@ def render_junit(results: Sequence[CheckResult], *, suite: str = "validate") -> 
 def write_junit(
     results: Sequence[CheckResult], path: str | Path, *, suite: str = "validate"
 ) -> None:
-    Path(path).write_text(render_junit(results, suite=suite), encoding="utf-8")
+    write_atomically(path, render_junit(results, suite=suite))

@@ -1,0 +1,143 @@
+"""The run's inputs: models resolved, data checked, every model scored once."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from validate.check import CheckContext
+from validate.config import LoadedConfig
+from validate.data import Datasets
+from validate.errors import DataError
+from validate.models.adapter import ModelRef, precomputed, resolve_model
+from validate.registry import SelectedCheck
+
+
+def with_reference_scores(
+    context: CheckContext, selected: list[SelectedCheck], datasets: Datasets, candidate: ModelRef
+) -> CheckContext:
+    """Score the reference set too (once) when a selected check compares predictions."""
+    wanted = any(getattr(item.check, "needs_reference_scores", False) for item in selected)
+    reference = datasets.reference
+    if not wanted or reference is None or candidate.kind == "column":
+        return context
+    if any(column not in reference.columns for column in datasets.features):
+        return context
+    scores = candidate.predict(reference, datasets.features)
+    return replace(context, extras={**context.extras, "reference_scores": scores})
+
+
+def require_check_inputs(selected: list[SelectedCheck], datasets: Datasets) -> None:
+    """Columns a check names (sensitive features, slices) must exist, and the eval data must
+    suit each check (``validate_data``), before anything runs."""
+    for item in selected:
+        wanted = getattr(item.check, "required_columns", lambda: ())()
+        missing = [c for c in wanted if c not in datasets.eval.columns]
+        if missing:
+            available = ", ".join(map(str, list(datasets.eval.columns)[:12]))
+            raise DataError(
+                f"checks.{item.name}: column(s) {', '.join(missing)} not in data.eval; "
+                f"available: {available}"
+            )
+        validate_data = getattr(item.check, "validate_data", None)
+        if validate_data is not None:
+            validate_data(datasets.eval)
+
+
+def resolve_models(loaded: LoadedConfig) -> tuple[ModelRef, ModelRef | None]:
+    """Candidate and (optional) champion, pinned to registry versions where they have one."""
+    config = loaded.config
+    task = config.data.task
+    location = loaded.resolve(config.model.candidate)
+    if config.data.prediction:
+        candidate = precomputed(config.data.prediction, role="candidate", task=task, uri=location)
+        if location is not None:
+            # Keep the model's identity for promotion, but score from the column.
+            real = resolve_model(location, role="candidate", task=task)
+            candidate = ModelRef(
+                uri=real.uri,
+                location=real.location,
+                kind="column",
+                role="candidate",
+                task=task,
+                registry=real.registry,
+                column=config.data.prediction,
+            )
+    else:
+        assert location is not None
+        candidate = resolve_model(location, role="candidate", task=task)
+    baseline = None
+    baseline_location = loaded.resolve(config.model.baseline)
+    if config.data.baseline_prediction:
+        baseline = precomputed(
+            config.data.baseline_prediction, role="baseline", task=task, uri=baseline_location
+        )
+    elif baseline_location:
+        baseline = resolve_model(baseline_location, role="baseline", task=task)
+    return candidate, baseline
+
+
+def build_context(
+    loaded: LoadedConfig, datasets: Datasets, candidate: ModelRef, baseline: ModelRef | None
+) -> CheckContext:
+    """Score each model on eval once; every check reads these scores."""
+    config = loaded.config
+    y_true = _checked_labels(datasets, config.data.task)
+    candidate_scores = candidate.predict(datasets.eval, datasets.features)
+    baseline_scores = baseline.predict(datasets.eval, datasets.features) if baseline else None
+    for who, scores in (("model.candidate", candidate_scores), ("model.baseline", baseline_scores)):
+        if (
+            scores is not None
+            and config.data.task == "multiclass"
+            and y_true.max() >= scores.shape[1]
+        ):
+            raise DataError(
+                f"{who}: predicts {scores.shape[1]} classes but data.target has label "
+                f"{int(y_true.max())}; labels must be 0..k-1 in the model's class order"
+            )
+    return CheckContext(
+        task=config.data.task,
+        target=datasets.target,
+        features=datasets.features,
+        eval_data=datasets.eval,
+        y_true=y_true,
+        candidate_scores=candidate_scores,
+        baseline_scores=baseline_scores,
+        reference_data=datasets.reference,
+        train_data=datasets.train,
+        candidate=candidate,
+        baseline=baseline,
+        threshold=config.data.threshold,
+        seed=config.seed,
+    )
+
+
+def _checked_labels(datasets: Datasets, task: str) -> np.ndarray:
+    y = datasets.y_true
+    target = datasets.target
+    if task == "regression":
+        try:
+            return y.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise DataError(
+                f"data.target: column '{target}' is not numeric; task is regression"
+            ) from exc
+    if y.dtype == bool:
+        return y.astype(np.int64)
+    try:
+        as_float = y.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(
+            f"data.target: column '{target}' holds non-numeric labels; encode them as 0..k-1"
+        ) from exc
+    if not np.all(as_float == np.round(as_float)) or as_float.min() < 0:
+        raise DataError(f"data.target: column '{target}' must hold integer class labels 0..k-1")
+    labels = as_float.astype(np.int64)
+    if task == "binary" and not set(np.unique(labels)) <= {0, 1}:
+        found = ", ".join(map(str, np.unique(labels)[:5]))
+        raise DataError(
+            f"data.target: binary task needs labels 0 and 1, found {found}; "
+            "set data.task: multiclass or recode the labels"
+        )
+    return labels

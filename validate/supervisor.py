@@ -1,0 +1,247 @@
+"""The supervising parent of ``validate run``: the only process that chooses the exit code.
+
+Model and plug-in code run in a child process (``python -m validate._run_child``) in its
+own session. The parent relays the child's output, forwards SIGINT, SIGTERM and SIGHUP
+once each, and exits with the child's code only when the child reported that code as
+decided (control.py) and then exited with it. A child that ends any other way (a model
+calling ``sys.exit``/``os._exit`` outside a guarded call, a crash, a kill) gives exit 3,
+one line naming the check that was running, the MLflow run marked KILLED and, with
+``--json``, a report that says so. Whatever the outcome, every process left in the child's
+session is killed: no orphan keeps computing.
+
+It imports nothing heavy: its cost is one interpreter start (see benchmarks/startup.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, BinaryIO
+
+from validate.control import CONTROL_FD_ENV
+from validate.gate import EXIT_ERROR
+from validate.interrupts import HANDLED_SIGNALS
+
+REQUEST_ENV = "VALIDATE_RUN_REQUEST"
+GRACE_AFTER_SIGNAL_S = 30.0  # the child marks its MLflow run KILLED; MLflow may retry a while
+
+
+class _ChildState:
+    """What the child said over the control channel."""
+
+    def __init__(self) -> None:
+        self.exit_code: int | None = None
+        self.run: dict[str, Any] = {}
+        self.running: list[str] = []
+        self.results: list[dict[str, Any]] = []
+        self.config: dict[str, Any] = {}
+
+    def apply(self, message: dict[str, Any]) -> None:
+        event = message.get("event")
+        if event == "exit" and isinstance(message.get("code"), int):
+            self.exit_code = message["code"]
+        elif event == "run":
+            self.run = message
+        elif event == "config":
+            self.config = message
+        elif event == "check_started":
+            self.running.append(str(message.get("name")))
+        elif event == "check_finished":
+            name = str(message.get("name"))
+            if name in self.running:
+                self.running.remove(name)
+            if isinstance(message.get("result"), dict):
+                self.results.append(message["result"])
+
+
+def supervise(request: dict[str, Any]) -> int:
+    """Run ``validate run`` for ``request`` in a supervised child; return the exit code."""
+    read_end, write_end = os.pipe()
+    env = {**os.environ, CONTROL_FD_ENV: str(write_end), REQUEST_ENV: json.dumps(request)}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "validate._run_child"],
+        env=env,
+        pass_fds=(write_end,),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # terminal signals reach the parent only; it forwards once
+    )
+    os.close(write_end)
+    state = _ChildState()
+    threads = [
+        _thread(_relay, child.stdout, sys.stdout),
+        _thread(_relay, child.stderr, sys.stderr),
+        _thread(_read_control, read_end, state),
+    ]
+    forwarded: list[int] = []
+    previous = _forward_signals(child, forwarded)
+    try:
+        returncode = _wait(child, forwarded)
+    finally:
+        _kill_session(child.pid)
+        for thread in threads:
+            thread.join(timeout=5)
+        _restore(previous)
+    return _verdict(returncode, state, forwarded, request)
+
+
+def _thread(target: Any, *args: Any) -> threading.Thread:
+    thread = threading.Thread(target=target, args=args, daemon=True)
+    thread.start()
+    return thread
+
+
+def _relay(source: BinaryIO, sink: Any) -> None:
+    """Copy the child's output line by line (works under click's CliRunner too)."""
+    for line in iter(source.readline, b""):
+        buffer = getattr(sink, "buffer", None)
+        try:
+            if buffer is not None:
+                buffer.write(line)
+            else:
+                sink.write(line.decode(errors="replace"))
+            sink.flush()
+        except (OSError, ValueError):
+            pass
+    source.close()
+
+
+def _read_control(fd: int, state: _ChildState) -> None:
+    with os.fdopen(fd, "rb") as channel:
+        for raw in channel:
+            try:
+                message = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(message, dict):
+                state.apply(message)
+
+
+def _forward_signals(child: subprocess.Popen[bytes], forwarded: list[int]) -> dict[int, Any]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def forward(signum: int, frame: Any) -> None:
+        forwarded.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child.pid, signum)
+
+    return {signum: signal.signal(signum, forward) for signum in HANDLED_SIGNALS}
+
+
+def _restore(previous: dict[int, Any]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+def _wait(child: subprocess.Popen[bytes], forwarded: list[int]) -> int:
+    """Wait for the child; after a forwarded signal, give it a grace period, then kill it."""
+    deadline: float | None = None
+    while True:
+        try:
+            return child.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            pass
+        if forwarded and deadline is None:
+            deadline = time.monotonic() + GRACE_AFTER_SIGNAL_S
+        if deadline is not None and time.monotonic() > deadline:
+            _kill_session(child.pid)
+            return child.wait()
+
+
+def _kill_session(pgid: int) -> None:
+    """Kill whatever is left in the child's session: workers, a model's subprocesses."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _verdict(
+    returncode: int, state: _ChildState, forwarded: list[int], request: dict[str, Any]
+) -> int:
+    if state.exit_code is not None and state.exit_code == returncode:
+        return returncode
+    if forwarded:
+        line = f"interrupted ({signal.Signals(forwarded[0]).name}); nothing was promoted"
+        code = 128 + forwarded[0]
+    else:
+        line = _unexpected_end(returncode, state)
+        code = EXIT_ERROR
+    killed = _mark_run_killed(state, line)
+    if killed:
+        line += f"; MLflow run {killed} is marked KILLED"
+    _write_crash_report(request, state, line, code)
+    print(f"validate: error: {line}", file=sys.stderr, flush=True)
+    return code
+
+
+def _unexpected_end(returncode: int, state: _ChildState) -> str:
+    how = (
+        f"was killed by {signal.Signals(-returncode).name}"
+        if returncode < 0
+        else f"exited with status {returncode}"
+    )
+    if state.running:
+        where = f" while check {', '.join(repr(n) for n in state.running)} was running"
+    else:
+        where = " before the checks finished" if state.run else " before any check ran"
+    return (
+        f"the validation process {how} without a decision{where} (model or plug-in code "
+        "ended the process, or it crashed); nothing was promoted; re-run with --debug"
+    )
+
+
+def _mark_run_killed(state: _ChildState, reason: str) -> str | None:
+    """Mark the child's MLflow run KILLED if it is still RUNNING (only on this failure path
+    does the parent import MLflow)."""
+    run_id, uri = state.run.get("run_id"), state.run.get("tracking_uri")
+    if not run_id or not uri:
+        return None
+    try:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        if client.get_run(run_id).info.status != "RUNNING":
+            return None
+        client.set_tag(run_id, "validate.decision", "killed")
+        client.set_tag(run_id, "validate.killed_reason", reason[:5000])
+        client.set_terminated(run_id, status="KILLED")
+    except Exception:  # noqa: BLE001 - best effort: the run is not promotable either way
+        return None
+    return str(run_id)
+
+
+def _write_crash_report(
+    request: dict[str, Any], state: _ChildState, line: str, code: int
+) -> None:
+    """With ``--json``, the report says what finished and what did not (never a pass)."""
+    path = request.get("json_path")
+    if not path:
+        return
+    from validate.reporting.json_report import write_report
+
+    checks = list(state.results) + [
+        {"name": name, "status": "error", "blocking": True, "message": line, "metrics": {},
+         "assertions": [], "duration_s": 0.0, "details": {}}
+        for name in state.running
+    ]
+    report = {
+        "schema_version": 1,
+        "decision": "fail",
+        "candidate": state.config.get("candidate"),
+        "baseline": state.config.get("baseline"),
+        "mlflow": {"tracking_uri": state.run.get("redacted_uri"), "run_id": state.run.get("run_id")},
+        "checks": checks,
+        "promotion": None,
+        "reasons": [line],
+        "warnings": [],
+        "exit_code": code,
+    }
+    with contextlib.suppress(Exception):
+        write_report(report, path)
