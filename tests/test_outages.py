@@ -69,7 +69,8 @@ def test_unreachable_at_start_fails_closed_then_syncs_once(
 
     server = MlflowServer(tmp_path / "server", port).start()
     try:
-        synced = run_cli("sync", str(report_path))
+        # Sync sends data only where it is told (never to the report's URI).
+        synced = run_cli("sync", str(report_path), "--tracking-uri", url)
         assert synced.returncode == 0, synced.stderr
         assert synced.stdout.startswith("recorded MLflow run ") and "accuracy" in synced.stdout
         (run,) = validation_runs(url)
@@ -81,17 +82,21 @@ def test_unreachable_at_start_fails_closed_then_syncs_once(
         assert "pending" not in json.loads(report_path.read_text())["mlflow"]
 
         # Again, and from an untouched copy of the pending report: no second run.
-        again = run_cli("sync", str(report_path))
+        again = run_cli("sync", str(report_path), "--tracking-uri", url)
         assert again.returncode == 0 and again.stdout.startswith("already recorded")
-        from_copy = run_cli("sync", str(copy))
+        from_copy = run_cli("sync", str(copy), env={"MLFLOW_TRACKING_URI": url})
         assert from_copy.returncode == 0 and from_copy.stdout.startswith("already recorded")
         assert len(validation_runs(url)) == 1
         assert nested_checks(url, run.info.run_id) == ["accuracy"]
 
-        # The run never knew what credit@champion held: it cannot be promoted later.
+        # A synced run is never promotable (the report is a file anyone could edit): it
+        # carries no promotion target and is tagged as recorded by sync.
+        assert run.data.tags["validate.recorded_by"] == "sync"
+        assert "validate.promotion_target" not in run.data.tags
         promote = run_cli("promote", run.info.run_id, "--tracking-uri", url)
-        assert promote.returncode == 1
-        assert_one_clean_line(promote.stderr, "could not read credit@champion", "re-run")
+        assert promote.returncode in (1, 2), promote.stdout + promote.stderr
+        assert_one_clean_line(promote.stderr)
+        assert MlflowClient(tracking_uri=url).search_model_versions() == []
     finally:
         server.stop()
 
@@ -125,7 +130,7 @@ def test_server_killed_mid_run_keeps_results_and_sync_completes_the_run(
 
     server.start()  # same port, same store
     try:
-        synced = run_cli("sync", str(report_path))
+        synced = run_cli("sync", str(report_path), "--tracking-uri", server.url)
         assert synced.returncode == 0, synced.stderr
         (after,) = validation_runs(server.url)  # the same run, completed: not a second one
         assert after.info.run_id == run.info.run_id
