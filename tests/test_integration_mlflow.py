@@ -13,6 +13,7 @@ from conftest import base_config, register_champion, run_cli
 from mlflow import MlflowClient
 from mlflow_server import MlflowServer
 
+from validate.digest import candidate_digest
 from validate.errors import PromotionError
 from validate.models import resolve_model
 from validate.promotion import LOCK_SUFFIX, PromotionTarget, promote, registry_lock
@@ -127,14 +128,29 @@ def test_compare_and_set_inside_promote(server, request, models_dir):
     second = register_champion(models_dir / "weak", name=name)
     client = MlflowClient()
     candidate = resolve_model(str(models_dir / "good"), role="candidate", task="binary")
+    digest = candidate_digest(candidate, server)
     mlflow.set_experiment(name)
     with mlflow.start_run() as run:
         pass
     stale = PromotionTarget(model=name, alias="champion", expected_version=first)
     with pytest.raises(PromotionError, match=f"now points at version {second}"):
-        promote(client, candidate=candidate, target=stale, run_id=run.info.run_id)
+        promote(
+            client,
+            candidate=candidate,
+            target=stale,
+            run_id=run.info.run_id,
+            digest=digest,
+            tracking_uri=server,
+        )
     fresh = PromotionTarget(model=name, alias="champion", expected_version=second)
-    outcome = promote(client, candidate=candidate, target=fresh, run_id=run.info.run_id)
+    outcome = promote(
+        client,
+        candidate=candidate,
+        target=fresh,
+        run_id=run.info.run_id,
+        digest=digest,
+        tracking_uri=server,
+    )
     assert outcome.promoted and outcome.previous_version == second
     assert str(client.get_model_version_by_alias(name, "champion").version) == outcome.version
     assert not client.search_registered_models(f"name = '{name}{LOCK_SUFFIX}'")

@@ -1,5 +1,4 @@
-"""Ctrl-C leaves no orphan worker behind, and a second Ctrl-C exits at once even while
-something ignores the first."""
+"""Ctrl-C leaves no orphan worker behind, and ends the run even while a check ignores it."""
 
 from __future__ import annotations
 
@@ -26,6 +25,16 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def descendants_of(pid: int) -> list[int]:
+    """Every live process below ``pid`` (the supervised run process and its workers)."""
+    found, frontier = [], [pid]
+    while frontier:
+        children = children_of(frontier.pop())
+        found.extend(children)
+        frontier.extend(children)
+    return found
+
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -38,8 +47,8 @@ def test_ctrl_c_with_workers_leaves_no_orphans(write_config, data_dir, models_di
     config = base_config(data_dir, models_dir, checks={"sleepy": {}, "waiter": {}})
     process = start_validate("run", "-c", str(write_config(config)), "--jobs", "2", env=plugin_env)
     wait_for(Path(plugin_env["SLEEPY_MARKER"]), Path(plugin_env["WAITER_STARTED"]), process=process)
-    workers = children_of(process.pid)
-    assert len(workers) >= 2  # two spawned workers (plus multiprocessing's helper)
+    workers = descendants_of(process.pid)
+    assert len(workers) >= 3  # the run process, two spawned workers (and multiprocessing's helper)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
@@ -50,15 +59,16 @@ def test_ctrl_c_with_workers_leaves_no_orphans(write_config, data_dir, models_di
     assert not [pid for pid in workers if alive(pid)]
 
 
-def test_second_ctrl_c_exits_at_once(write_config, data_dir, models_dir, plugin_env):
+def test_ctrl_c_ends_the_run_even_while_a_check_swallows_it(
+    write_config, data_dir, models_dir, plugin_env
+):
+    """Checks run in their own thread: a check that catches KeyboardInterrupt (as native code
+    may) cannot keep the run alive; the run stops at the first Ctrl-C."""
     config = base_config(data_dir, models_dir, checks={"stubborn": {}})
     process = start_validate("run", "-c", str(write_config(config)), env=plugin_env)
     started = Path(plugin_env["STUBBORN_STARTED"])
     wait_for(started, process=process)
     process.send_signal(signal.SIGINT)
-    wait_for(Path(str(started) + ".ignored"), process=process)  # the first one was swallowed
-    assert process.poll() is None
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130
-    assert stderr.strip().splitlines() == ["validate: interrupted again; exiting now"]
+    assert stderr.strip().splitlines() == ["validate: interrupted (SIGINT); nothing was promoted"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import traceback
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -28,9 +27,9 @@ def _fail(message: str, code: int) -> NoReturn:
 
 def _print_traceback() -> None:
     """--debug: the traceback, with any credentials in URLs removed."""
-    from validate.tracking import scrub_credentials
+    from validate.tracking import scrubbed_traceback
 
-    click.echo(scrub_credentials(traceback.format_exc()), err=True)
+    click.echo(scrubbed_traceback(), err=True)
 
 
 def _guarded(debug: bool, action: Callable[[], int]) -> NoReturn:
@@ -53,8 +52,10 @@ def _guarded(debug: bool, action: Callable[[], int]) -> NoReturn:
     except KeyboardInterrupt as exc:
         if isinstance(exc, Interrupted) or is_real_interrupt(exc):
             signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-            click.echo(f"validate: interrupted ({signal.Signals(signum).name}); nothing was "
-                       "promoted", err=True)
+            click.echo(
+                f"validate: interrupted ({signal.Signals(signum).name}); nothing was promoted",
+                err=True,
+            )
             finish(128 + signum)
         _fail(
             "model or plug-in code raised KeyboardInterrupt outside a check; nothing was "
@@ -90,6 +91,12 @@ def _quiet_libraries(debug: bool) -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", level)
     logging.getLogger("mlflow").setLevel(level)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if debug else "2")
+    if not debug:
+        import warnings
+
+        # MLflow warns while loading a user's PythonModel (type hints, pip versions): advice
+        # for the model's author, not for whoever runs the gate; --debug shows it.
+        warnings.filterwarnings("ignore", module=r"mlflow(\.|$)")
 
 
 def config_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -322,16 +329,30 @@ def run_check(inputs_uri: str, check: str, parent_run: str, debug: bool) -> None
 @click.argument("report", type=click.Path(dir_okay=False))
 @click.option(
     "--tracking-uri",
-    help="MLflow tracking URI (default: the one in the report).",
+    help="MLflow tracking URI (default: --config's, then $MLFLOW_TRACKING_URI; never the "
+    "report's).",
+)
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="The validation.yaml the run used; its mlflow.tracking_uri is used when "
+    "--tracking-uri is not given.",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-def sync(report: str, tracking_uri: str | None, debug: bool) -> None:
-    """Record in MLflow a validation that ran while MLflow was unreachable (exit 3)."""
+def sync(report: str, tracking_uri: str | None, config_path: str | None, debug: bool) -> None:
+    """Record in MLflow a validation that ran while MLflow was unreachable (exit 3).
+
+    A synced run is evidence, never promotable: validate the candidate again to promote."""
 
     def action() -> int:
         from validate.sync import describe, sync_report
 
-        click.echo(describe(sync_report(report, tracking_uri)))
+        lines = describe(sync_report(report, tracking_uri, config_path=config_path)).splitlines()
+        click.echo(lines[0])
+        for warning in lines[1:]:
+            click.echo(warning, err=True)
         return 0
 
     _guarded(debug, action)

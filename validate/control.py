@@ -9,6 +9,7 @@ crash, a hang killed by a signal) is exit 3 with one line naming what was runnin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -40,10 +41,9 @@ def send(event: str, **fields: Any) -> None:
     if not _fd:
         return
     line = json.dumps({"event": event, **fields}, default=str, allow_nan=False) + "\n"
-    try:
+    # The parent may be gone: it can no longer be told, and nothing else is to be done.
+    with contextlib.suppress(OSError, ValueError):
         os.write(_fd[0], line.encode())
-    except (OSError, ValueError):
-        pass  # the parent is gone: it can no longer be told, nothing else to do
 
 
 def finish(code: int) -> NoReturn:
@@ -56,9 +56,7 @@ def finish(code: int) -> NoReturn:
     if not _fd:
         sys.exit(code)
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):
             stream.flush()
-        except (OSError, ValueError):
-            pass
     send("exit", code=code)
     os._exit(code)

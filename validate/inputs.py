@@ -8,7 +8,7 @@ import numpy as np
 
 from validate.check import CheckContext
 from validate.config import LoadedConfig
-from validate.data import Datasets
+from validate.data import Datasets, brief_list
 from validate.errors import DataError
 from validate.models.adapter import ModelRef, precomputed, resolve_model
 from validate.registry import SelectedCheck
@@ -35,10 +35,9 @@ def require_check_inputs(selected: list[SelectedCheck], datasets: Datasets) -> N
         wanted = getattr(item.check, "required_columns", lambda: ())()
         missing = [c for c in wanted if c not in datasets.eval.columns]
         if missing:
-            available = ", ".join(map(str, list(datasets.eval.columns)[:12]))
             raise DataError(
-                f"checks.{item.name}: column(s) {', '.join(missing)} not in data.eval; "
-                f"available: {available}"
+                f"checks.{item.name}: column(s) {brief_list(missing)} not in data.eval; "
+                f"available: {brief_list(list(datasets.eval.columns))}"
             )
         validate_data = getattr(item.check, "validate_data", None)
         if validate_data is not None:

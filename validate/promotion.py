@@ -256,7 +256,9 @@ def version_with_digest(client: Any, model: str, digest: str) -> str | None:
     except MlflowException:
         return None
     matching = [
-        int(v.version) for v in versions if (v.tags or {}).get("validate.candidate_digest") == digest
+        int(v.version)
+        for v in versions
+        if (v.tags or {}).get("validate.candidate_digest") == digest
     ]
     return str(max(matching)) if matching else None
 

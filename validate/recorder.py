@@ -207,16 +207,28 @@ class MlflowRecorder:
         run_id = self.run_id
 
         def close() -> None:
-            with tempfile.TemporaryDirectory() as folder:
-                path = Path(folder) / REPORT_ARTIFACT
-                path.write_text(json.dumps(report, indent=2), encoding="utf-8")
-                self.client.log_artifact(run_id, str(path))
+            self._log_report(run_id, report)
             self.client.set_tag(run_id, "validate.decision", decision)
             self.client.set_terminated(
                 run_id, status="FINISHED" if decision == "pass" else "FAILED"
             )
 
         self._attempt("closing the validation run", close)
+
+    def attach_report(self, report: Mapping[str, Any]) -> None:
+        """Replace the run's report artifact (after promotion, with its outcome)."""
+        if self.run_id is None:
+            return
+        run_id = self.run_id
+        self._attempt("attaching the report", lambda: self._log_report(run_id, report))
+
+    def _log_report(self, run_id: str, report: Mapping[str, Any]) -> None:
+        from validate.reporting.json_report import json_safe
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / REPORT_ARTIFACT
+            path.write_text(json.dumps(json_safe(report), indent=2), encoding="utf-8")
+            self.client.log_artifact(run_id, str(path))
 
     def kill(self, reason: str) -> None:
         """Ctrl-C or a crash: the run is marked KILLED, never passed."""

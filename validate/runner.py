@@ -411,6 +411,7 @@ def conclude(state: RunState) -> None:
     if state.promotion is not None and state.promotion.get("pending"):
         _promote(state)
         state.report = _build_report(state)
+        recorder.attach_report(state.report)
         _publish(state, after_promotion=True)
 
 
@@ -425,9 +426,7 @@ def _seal(state: RunState) -> None:
         candidate_digest=state.digest,
         config_hash=state.loaded.digest,
         configured=list(state.loaded.config.checks),
-        checks={
-            r.name: {"status": r.status.value, "blocking": r.blocking} for r in state.results
-        },
+        checks={r.name: {"status": r.status.value, "blocking": r.blocking} for r in state.results},
         decision=state.decision.verdict if state.complete else "partial",
         target=state.target.to_dict() if state.target else None,
     )

@@ -217,9 +217,7 @@ def _mark_run_killed(state: _ChildState, reason: str) -> str | None:
     return str(run_id)
 
 
-def _write_crash_report(
-    request: dict[str, Any], state: _ChildState, line: str, code: int
-) -> None:
+def _write_crash_report(request: dict[str, Any], state: _ChildState, line: str, code: int) -> None:
     """With ``--json``, the report says what finished and what did not (never a pass)."""
     path = request.get("json_path")
     if not path:
@@ -227,8 +225,16 @@ def _write_crash_report(
     from validate.reporting.json_report import write_report
 
     checks = list(state.results) + [
-        {"name": name, "status": "error", "blocking": True, "message": line, "metrics": {},
-         "assertions": [], "duration_s": 0.0, "details": {}}
+        {
+            "name": name,
+            "status": "error",
+            "blocking": True,
+            "message": line,
+            "metrics": {},
+            "assertions": [],
+            "duration_s": 0.0,
+            "details": {},
+        }
         for name in state.running
     ]
     report = {
@@ -236,7 +242,10 @@ def _write_crash_report(
         "decision": "fail",
         "candidate": state.config.get("candidate"),
         "baseline": state.config.get("baseline"),
-        "mlflow": {"tracking_uri": state.run.get("redacted_uri"), "run_id": state.run.get("run_id")},
+        "mlflow": {
+            "tracking_uri": state.run.get("redacted_uri"),
+            "run_id": state.run.get("run_id"),
+        },
         "checks": checks,
         "promotion": None,
         "reasons": [line],

@@ -47,7 +47,9 @@ def test_item1_repeated_check_flag_is_not_a_complete_run(tmp_path, data_dir, mod
     config = write(tmp_path, gated_config(data_dir, models_dir / "good"))
     done = run_cli("run", "-c", str(config), "--check", "accuracy", "--check", "accuracy")
     assert done.returncode == 1, done.stderr
-    one_error_line(done, "only some checks ran (accuracy of accuracy, bias)", "nothing was promoted")
+    one_error_line(
+        done, "only some checks ran (accuracy of accuracy, bias)", "nothing was promoted"
+    )
     assert alias_version("credit", "champion") == champion
     assert version_count("credit") == 1
     no_pass_recorded()
@@ -81,9 +83,13 @@ def _passing_run(tmp_path: Path, data_dir: Path, candidate: Path) -> tuple[Path,
     return config, json.loads(report.read_text())["mlflow"]["run_id"]
 
 
-def test_item3_edited_tags_on_a_failed_run_are_not_trusted(tmp_path, data_dir, models_dir, champion):
+def test_item3_edited_tags_on_a_failed_run_are_not_trusted(
+    tmp_path, data_dir, models_dir, champion
+):
     """The decision is recomputed from the nested check runs, not read from one tag."""
-    config = write(tmp_path, gated_config(data_dir, models_dir / "good", **{"promote.enabled": False}))
+    config = write(
+        tmp_path, gated_config(data_dir, models_dir / "good", **{"promote.enabled": False})
+    )
     report = tmp_path / "r.json"
     done = run_cli("run", "-c", str(config), "--json", str(report))
     assert done.returncode == 1
@@ -128,7 +134,9 @@ def test_item4_swapped_local_model_is_refused(tmp_path, data_dir, models_dir, ch
     assert version_count("credit") == 1
 
 
-def test_item4_promoted_bytes_are_the_validated_bytes_once(tmp_path, data_dir, models_dir, champion):
+def test_item4_promoted_bytes_are_the_validated_bytes_once(
+    tmp_path, data_dir, models_dir, champion
+):
     candidate = tmp_path / "cand"
     shutil.copytree(models_dir / "good", candidate)
     config, run_id = _passing_run(tmp_path, data_dir, candidate)
@@ -173,8 +181,9 @@ def test_item5_a_report_that_cannot_be_written_means_no_promotion(
     one_error_line(full, "--json /dev/full: is not a regular file")
 
     site = tmp_path / "site"
-    install_fake_distribution(site, "remover", {"remover": "remover_mod:Remover"},
-                              {"remover_mod": REMOVER})
+    install_fake_distribution(
+        site, "remover", {"remover": "remover_mod:Remover"}, {"remover_mod": REMOVER}
+    )
     settings["checks"]["remover"] = {}
     out = tmp_path / "out"
     out.mkdir()

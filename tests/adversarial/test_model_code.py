@@ -86,8 +86,9 @@ def no_alias() -> None:
 @pytest.mark.parametrize("where", ["predict", "load_context"])
 def test_item7_model_calling_sys_exit_is_exit_2(tmp_path, data_dir, models_dir, where):
     model = hostile_model(tmp_path, "sys_exit", where)
-    config = config_with(tmp_path, data_dir, models_dir, {"accuracy": ACCURACY},
-                         **{"model.candidate": str(model)})
+    config = config_with(
+        tmp_path, data_dir, models_dir, {"accuracy": ACCURACY}, **{"model.candidate": str(model)}
+    )
     env = marker_env()
     done = run_cli("run", "-c", str(config), env=env)
     assert done.returncode == 2, done.stderr
@@ -100,8 +101,9 @@ def test_item7_model_calling_sys_exit_is_exit_2(tmp_path, data_dir, models_dir, 
 @pytest.mark.parametrize("where", ["predict", "load_context"])
 def test_item7_model_calling_os_exit_is_exit_3(tmp_path, data_dir, models_dir, where):
     model = hostile_model(tmp_path, "os_exit", where)
-    config = config_with(tmp_path, data_dir, models_dir, {"accuracy": ACCURACY},
-                         **{"model.candidate": str(model)})
+    config = config_with(
+        tmp_path, data_dir, models_dir, {"accuracy": ACCURACY}, **{"model.candidate": str(model)}
+    )
     env = marker_env()
     report = tmp_path / "r.json"
     done = run_cli("run", "-c", str(config), "--json", str(report), env=env)
@@ -168,8 +170,9 @@ def test_item7_and_18_exits_in_process_are_that_checks_error(
 
 def test_item18_model_raising_keyboard_interrupt_is_exit_2(tmp_path, data_dir, models_dir):
     model = hostile_model(tmp_path, "keyboard", "predict")
-    config = config_with(tmp_path, data_dir, models_dir, {"accuracy": ACCURACY},
-                         **{"model.candidate": str(model)})
+    config = config_with(
+        tmp_path, data_dir, models_dir, {"accuracy": ACCURACY}, **{"model.candidate": str(model)}
+    )
     done = run_cli("run", "-c", str(config))
     assert done.returncode == 2, done.stderr
     line = one_error_line(done, "model code raised KeyboardInterrupt")
@@ -192,7 +195,9 @@ def test_item9_hanging_check_times_out_and_the_run_goes_on(
     assert done.returncode == 3, done.stderr
     checks = {c["name"]: c for c in json.loads(report.read_text())["checks"]}
     assert checks["forker"]["status"] == "error"
-    assert "did not finish within 3 s (checks.forker.timeout_seconds)" in checks["forker"]["message"]
+    assert (
+        "did not finish within 3 s (checks.forker.timeout_seconds)" in checks["forker"]["message"]
+    )
     assert checks["accuracy"]["status"] == "passed"
     no_alias()
     no_pass_recorded()

@@ -146,8 +146,9 @@ def _worker_main(selected: SelectedCheck, context: CheckContext, sender: Any) ->
     try:
         sender.send(result.to_dict())
     except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be pickled
-        sender.send(_error(selected, f"result could not be sent: {exc}", time.perf_counter())
-                    .to_dict())
+        sender.send(
+            _error(selected, f"result could not be sent: {exc}", time.perf_counter()).to_dict()
+        )
     sender.close()
 
 
