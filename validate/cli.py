@@ -92,11 +92,12 @@ def _quiet_libraries(debug: bool) -> None:
     logging.getLogger("mlflow").setLevel(level)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if debug else "2")
     if not debug:
-        import warnings
-
-        # MLflow warns while loading a user's PythonModel (type hints, pip versions): advice
-        # for the model's author, not for whoever runs the gate; --debug shows it.
-        warnings.filterwarnings("ignore", module=r"mlflow(\.|$)")
+        # Libraries warn while loading a user's model (MLflow's type-hint advice, pip
+        # versions) and reset warning filters as they import; route every warning to a
+        # silenced logger instead: advice for the model's author, shown with --debug.
+        logging.captureWarnings(True)
+        logging.getLogger("py.warnings").setLevel(logging.ERROR)
+        logging.getLogger("py.warnings").propagate = False
 
 
 def config_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -106,7 +107,7 @@ def config_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[...
         "--config",
         "config_path",
         required=True,
-        type=click.Path(dir_okay=False),
+        type=click.Path(),  # folders, pipes and devices get load_config's one-line message
         help=help_text,
     )
 

@@ -63,7 +63,14 @@ class _ChildState:
 def supervise(request: dict[str, Any]) -> int:
     """Run ``validate run`` for ``request`` in a supervised child; return the exit code."""
     read_end, write_end = os.pipe()
-    env = {**os.environ, CONTROL_FD_ENV: str(write_end), REQUEST_ENV: json.dumps(request)}
+    env = {
+        **os.environ,
+        CONTROL_FD_ENV: str(write_end),
+        REQUEST_ENV: json.dumps(request),
+        # The child imports what this process could: a model pickled by reference to a
+        # module beside the caller (a test, a notebook's package) still loads.
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+    }
     child = subprocess.Popen(
         [sys.executable, "-m", "validate._run_child"],
         env=env,

@@ -406,11 +406,6 @@ def test_item18_config_folder_is_named_as_a_folder(tmp_path):
         load_config(folder)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="validate/cli.py's -c is click.Path(dir_okay=False): click prints its 4-line "
-    "usage error before load_config can say 'is a folder'; drop dir_okay=False, then this mark",
-)
 def test_item18_config_folder_on_the_command_line_is_one_line(tmp_path):
     folder = tmp_path / "a_folder"
     folder.mkdir()
