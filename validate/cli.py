@@ -3,6 +3,7 @@ and maps the outcome to an exit code (0 pass, 1 gate failed, 2 bad input, 3 erro
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -214,22 +215,27 @@ def run_supervised(request: dict[str, Any]) -> NoReturn:
         def on_result(result: Any) -> None:
             send("check_finished", name=result.name, result=_safe_dict(result))
             if printer is not None:
-                printer(result)
+                with contextlib.suppress(OSError, ValueError):
+                    printer(result)
 
         outcome = run_validation(run_request, on_result=on_result)
-        click.echo(
-            render_console(
-                outcome.results,
-                outcome.decision,
-                outcome.promotion,
-                run_id=outcome.run_id,
-                colour=request["colour"],
+        # The outcome is decided (and may include a promotion): a console that cannot be
+        # written to (model code closed it) must not turn it into a different exit code.
+        with contextlib.suppress(OSError, ValueError):
+            click.echo(
+                render_console(
+                    outcome.results,
+                    outcome.decision,
+                    outcome.promotion,
+                    run_id=outcome.run_id,
+                    colour=request["colour"],
+                )
             )
-        )
         if outcome.problem:
             from validate.tracking import scrub_credentials
 
-            click.echo(f"validate: error: {scrub_credentials(outcome.problem)}", err=True)
+            with contextlib.suppress(OSError, ValueError):
+                click.echo(f"validate: error: {scrub_credentials(outcome.problem)}", err=True)
         return outcome.exit_code
 
     _guarded(request["debug"], action)

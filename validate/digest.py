@@ -26,26 +26,46 @@ _MLFLOW_DOWNLOAD_FILES = frozenset({"registered_model_meta"})
 
 
 def tree_digest(path: str | os.PathLike[str]) -> str:
-    """``sha256:<hex>`` of a file, or of every file under a folder (symlinks followed)."""
+    """``sha256:<hex>`` of a file, or of every file under a folder.
+
+    Symlinks are followed, to files and to folders alike (what a loader reads is what is
+    digested; a folder reached twice through links is read once, so loops end).
+    """
     root = Path(path)
     total = hashlib.sha256()
-    files = (
-        [root]
-        if root.is_file()
-        else sorted(
-            p
-            for p in root.rglob("*")
-            if p.is_file() and p.relative_to(root).as_posix() not in _MLFLOW_DOWNLOAD_FILES
-        )
-    )
-    for file in files:
-        relative = file.name if file == root else file.relative_to(root).as_posix()
+    for relative, file in _files(root):
         total.update(relative.encode() + b"\0" + str(file.stat().st_size).encode() + b"\0")
         with open(file, "rb") as stream:
             for chunk in iter(lambda: stream.read(_CHUNK), b""):
                 total.update(chunk)
         total.update(b"\0")
     return DIGEST_PREFIX + total.hexdigest()
+
+
+def _files(root: Path) -> list[tuple[str, Path]]:
+    """(path relative to ``root``, path) of every regular file, in path order.
+
+    A folder reached through a link is read like a copy of it would be; only a link back
+    to a folder above it (a loop) is not followed.
+    """
+    if root.is_file():
+        return [(root.name, root)]
+    found: list[tuple[str, Path]] = []
+
+    def walk(folder: Path, prefix: str, above: frozenset[tuple[int, int]]) -> None:
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            relative = f"{prefix}{entry.name}"
+            if entry.is_dir():  # follows links
+                info = os.stat(entry.path)
+                key = (info.st_dev, info.st_ino)
+                if key not in above:
+                    walk(Path(entry.path), relative + "/", above | {key})
+            elif entry.is_file() and relative not in _MLFLOW_DOWNLOAD_FILES:
+                found.append((relative, Path(entry.path)))
+
+    info = os.stat(root)
+    walk(root, "", frozenset({(info.st_dev, info.st_ino)}))
+    return found
 
 
 def model_source(ref: Any) -> str | None:

@@ -29,7 +29,7 @@ RECORD_SCHEMA = 1
 def decision_record(
     *,
     run_id: str,
-    candidate: str,
+    candidate: dict[str, Any],
     candidate_digest: str | None,
     config_hash: str,
     configured: list[str],
@@ -37,7 +37,9 @@ def decision_record(
     decision: str,
     target: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """The facts promotion relies on, in one JSON-able mapping."""
+    """The facts promotion relies on, in one JSON-able mapping: ``validate promote`` takes
+    the candidate, its digest, the config hash and the promotion target from here, never
+    from a separate tag."""
     return {
         "schema": RECORD_SCHEMA,
         "run_id": run_id,

@@ -8,9 +8,11 @@ ran it becomes ``error`` and the run goes on (see :func:`is_real_interrupt`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -34,6 +36,7 @@ class Interrupted(KeyboardInterrupt):
 
 
 _received: list[int] = []
+_deferring: list[bool] = [False]
 
 
 def received_signal() -> int | None:
@@ -55,10 +58,26 @@ def install_handlers() -> None:
         signal.signal(signum, _interrupt_once)
 
 
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """While promoting: a first signal does not interrupt (an alias moved without its tags
+    and reports would be a promotion nobody can account for); the block completes and the
+    run ends with its decided outcome. A second signal still exits at once."""
+    _deferring[0] = True
+    try:
+        yield
+    finally:
+        _deferring[0] = False
+
+
 def _interrupt_once(signum: int, frame: Any) -> None:
     _received.append(signum)
     for other in HANDLED_SIGNALS:
         signal.signal(other, _exit_at_once)
+    if _deferring[0]:
+        name = SIGNAL_NAMES.get(signal.Signals(signum), str(signum))
+        os.write(2, f"validate: {name} while promoting; finishing the promotion first\n".encode())
+        return
     raise Interrupted(signum)
 
 

@@ -21,10 +21,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from validate.errors import PromotionError, RecorderError
+from validate.errors import PromotionError, RecorderError, ValidateError
 from validate.models.adapter import ModelRef
 
 LOCK_SUFFIX = ".validate-lock"
+DIGEST_TAG = "validate.candidate_digest"
 CANDIDATE_ARTIFACT = "candidate_model"
 
 
@@ -173,7 +174,7 @@ def promote(
         for key, value in {
             "validate.validation_run_id": run_id,
             "validate.decision": "pass",
-            "validate.candidate_digest": digest,
+            DIGEST_TAG: digest,
             "validate.promoted_by": f"{getpass.getuser()}@{socket.gethostname()}",
             "validate.promoted_at": _now(),
             "validate.previous_version": current or "",
@@ -229,7 +230,7 @@ def register_candidate(
             return candidate.registry.version
         copied = client.copy_model_version(candidate.registry.uri, model)
         return str(copied.version)
-    existing = version_with_digest(client, model, digest)
+    existing = version_with_digest(client, model, digest, tracking_uri)
     if existing is not None:
         return existing
     with verified_copy(candidate.location, digest, tracking_uri) as copy:
@@ -242,25 +243,39 @@ def register_candidate(
         created = mlflow.register_model(
             uri,
             model,
-            tags={"validate.candidate_uri": candidate.uri, "validate.candidate_digest": digest},
+            tags={"validate.candidate_uri": candidate.uri, DIGEST_TAG: digest},
         )
     return str(_wait_until_ready(client, model, str(created.version)))
 
 
-def version_with_digest(client: Any, model: str, digest: str) -> str | None:
-    """The newest version of ``model`` registered from exactly these bytes, if any."""
+def version_with_digest(client: Any, model: str, digest: str, tracking_uri: str) -> str | None:
+    """The newest version of ``model`` whose stored artifacts have exactly this digest.
+
+    The ``validate.candidate_digest`` tag only narrows the search: anyone with MLflow write
+    access can set a tag, so each candidate version's bytes are downloaded and digested.
+    (A Keras candidate is registered inside a pyfunc wrapper, whose digest differs: it is
+    registered again rather than reused unverified.)
+    """
     from mlflow.exceptions import MlflowException
+
+    from validate.digest import materialised, tree_digest
 
     try:
         versions = client.search_model_versions(f"name = '{model}'")
     except MlflowException:
         return None
-    matching = [
-        int(v.version)
-        for v in versions
-        if (v.tags or {}).get("validate.candidate_digest") == digest
-    ]
-    return str(max(matching)) if matching else None
+    tagged = sorted(
+        (int(v.version) for v in versions if (v.tags or {}).get(DIGEST_TAG) == digest),
+        reverse=True,
+    )
+    for number in tagged:
+        try:
+            with materialised(f"models:/{model}/{number}", tracking_uri) as local:
+                if tree_digest(local) == digest:
+                    return str(number)
+        except ValidateError:
+            continue
+    return None
 
 
 def _log_candidate(client: Any, candidate: ModelRef, run_id: str) -> None:

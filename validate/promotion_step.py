@@ -55,18 +55,30 @@ def promote_recorded_run(
     tags = run.data.tags
     if tags.get("validate.kind") != "validation":
         raise ValidateError(f"run {run_id}: not a validation run recorded by validate")
-    if config_path is not None:
-        require_signature = require_signature or _require_same_config(run_id, tags, config_path)
+    loaded = _load_config(config_path)
+    require_signature = require_signature or _config_requires_signature(loaded)
     record = require_promotable(client, run, require_signature=require_signature)
-    if "validate.promotion_target" not in tags:
+    # Everything below comes from the (possibly signed) decision record, not from tags.
+    if loaded is not None and record.get("config_hash") != loaded.digest:
+        raise PromotionError(
+            f"run {run_id} validated a different config than {config_path} (hash "
+            f"{str(record.get('config_hash'))[:12]} vs {loaded.digest[:12]}); re-run the "
+            "validation"
+        )
+    if not record.get("promotion_target"):
         raise ConfigError(
             f"run {run_id} recorded no promotion target; add promote: (model, alias) to the config"
         )
-    candidate = ref_from_json(tags["validate.candidate_ref"])
+    try:
+        candidate = ref_from_json(json.dumps(record["candidate"]))
+        target = PromotionTarget.from_dict(record["promotion_target"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PromotionError(
+            f"refusing to promote run {run_id}: its decision record is unreadable"
+        ) from exc
     digest = record["candidate_digest"]
     if model_uri is not None:
         _require_same_model(run_id, candidate, model_uri, digest, uri)
-    target = PromotionTarget.from_dict(json.loads(tags["validate.promotion_target"]))
     target.require_alias_read(f"run {run_id}")
     if dry_run:
         current = require_alias_unmoved(client, target, lead="dry run: would refuse")
@@ -180,19 +192,17 @@ def _nested_check_results(client: Any, run: Any) -> dict[str, CheckResult]:
     return results
 
 
-def _require_same_config(run_id: str, tags: dict[str, str], config_path: str) -> bool:
-    """Refuse a different config; return whether that config requires a signature."""
+def _load_config(config_path: str | None) -> Any:
+    if config_path is None:
+        return None
     from validate.config import load_config
 
-    loaded = load_config(config_path)
-    if tags.get("validate.config_hash") != loaded.digest:
-        raise PromotionError(
-            f"run {run_id} validated a different config than {config_path} (hash "
-            f"{tags.get('validate.config_hash', '?')[:12]} vs {loaded.digest[:12]}); re-run the "
-            "validation"
-        )
-    section = loaded.config.promote
-    return bool(section and getattr(section, "require_signature", False))
+    return load_config(config_path)
+
+
+def _config_requires_signature(loaded: Any) -> bool:
+    section = loaded.config.promote if loaded is not None else None
+    return bool(section and section.require_signature)
 
 
 def _require_same_model(

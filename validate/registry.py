@@ -156,8 +156,10 @@ def _timeout_seconds(name: str, value: Any) -> float:
     """``checks.<id>.timeout_seconds``: a positive, finite number of seconds."""
     import math
 
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-        math.isfinite(value) and value > 0
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (math.isfinite(value) and value > 0)
     ):
         raise ConfigError(
             f"checks.{name}.timeout_seconds: expected a positive number of seconds, got "

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 from validate import control, evidence
 from validate.config import LoadedConfig, load_config
 from validate.data import load_datasets
-from validate.digest import candidate_digest
-from validate.errors import ConfigError, PromotionError, RecorderError
+from validate.digest import candidate_digest, model_source
+from validate.errors import ConfigError, ModelError, PromotionError, RecorderError
 from validate.executors.local import artifact_folder, execute_local
 from validate.gate import EXIT_ERROR, EXIT_GATE_FAILED, Decision, decide
 from validate.inputs import (
@@ -36,7 +36,7 @@ from validate.inputs import (
     resolve_models,
     with_reference_scores,
 )
-from validate.interrupts import Interrupted
+from validate.interrupts import Interrupted, signals_deferred
 from validate.models.adapter import ModelRef
 from validate.models.guard import call_model_code
 from validate.promotion import PromotionTarget, current_alias_version, ref_to_json
@@ -385,6 +385,7 @@ def execute(state: RunState, on_result: Callable[[CheckResult], None] | None) ->
 
 def conclude(state: RunState) -> None:
     """Record, decide, seal, write the reports; promote last, then rewrite the reports."""
+    _require_unchanged_candidate(state)
     recorder = state.recorder
     for result in state.results:
         if not result.details.get("kubernetes", {}).get("recorded_by_pod"):
@@ -409,10 +410,24 @@ def conclude(state: RunState) -> None:
     if not _publish(state):
         return
     if state.promotion is not None and state.promotion.get("pending"):
-        _promote(state)
-        state.report = _build_report(state)
-        recorder.attach_report(state.report)
-        _publish(state, after_promotion=True)
+        with signals_deferred():
+            _promote(state)
+            state.report = _build_report(state)
+            recorder.attach_report(state.report)
+            _publish(state, after_promotion=True)
+
+
+def _require_unchanged_candidate(state: RunState) -> None:
+    """A local candidate whose files changed while it was validated was not validated: its
+    digest is taken again after the checks (registry versions are read once, as stored)."""
+    source = model_source(state.candidate)
+    if state.digest is None or source is None or "://" in source or ":/" in source:
+        return
+    if candidate_digest(state.candidate, state.recorder.tracking_uri) != state.digest:
+        raise ModelError(
+            f"model.candidate {state.candidate.uri}: its files changed while it was being "
+            "validated; nothing was recorded as passed or promoted; validate it again"
+        )
 
 
 def _seal(state: RunState) -> None:
@@ -422,7 +437,7 @@ def _seal(state: RunState) -> None:
         return
     record = evidence.decision_record(
         run_id=recorder.run_id,
-        candidate=state.candidate.uri,
+        candidate=json.loads(ref_to_json(state.candidate)),
         candidate_digest=state.digest,
         config_hash=state.loaded.digest,
         configured=list(state.loaded.config.checks),

@@ -30,6 +30,10 @@ from validate.interrupts import HANDLED_SIGNALS
 
 REQUEST_ENV = "VALIDATE_RUN_REQUEST"
 GRACE_AFTER_SIGNAL_S = 30.0  # the child marks its MLflow run KILLED; MLflow may retry a while
+# A check or scoring call past its own deadline is stopped inside the run process; one that
+# holds the interpreter (native code, a catastrophic regex) cannot be, so past this grace
+# the parent ends the run process.
+GRACE_AFTER_DEADLINE_S = 15.0
 
 
 class _ChildState:
@@ -41,6 +45,8 @@ class _ChildState:
         self.running: list[str] = []
         self.results: list[dict[str, Any]] = []
         self.config: dict[str, Any] = {}
+        self.deadlines: dict[str, float] = {}  # what is running → when the parent stops it
+        self.overdue: str | None = None
 
     def apply(self, message: dict[str, Any]) -> None:
         event = message.get("event")
@@ -52,17 +58,33 @@ class _ChildState:
             self.config = message
         elif event == "check_started":
             self.running.append(str(message.get("name")))
+            self._watch(f"check '{message.get('name')}'", message.get("timeout_s"))
         elif event == "check_finished":
             name = str(message.get("name"))
             if name in self.running:
                 self.running.remove(name)
+            self.deadlines.pop(f"check '{name}'", None)
             if isinstance(message.get("result"), dict):
                 self.results.append(message["result"])
+        elif event == "deadline":
+            self._watch(str(message.get("name")), message.get("timeout_s"))
+        elif event == "deadline_done":
+            self.deadlines.pop(str(message.get("name")), None)
+
+    def _watch(self, what: str, timeout_s: Any) -> None:
+        if isinstance(timeout_s, (int, float)) and timeout_s > 0:
+            self.deadlines[what] = time.monotonic() + timeout_s + GRACE_AFTER_DEADLINE_S
+
+    def overdue_now(self) -> str | None:
+        now = time.monotonic()
+        return next((what for what, due in list(self.deadlines.items()) if now > due), None)
 
 
 def supervise(request: dict[str, Any]) -> int:
     """Run ``validate run`` for ``request`` in a supervised child; return the exit code."""
     read_end, write_end = os.pipe()
+    _become_subreaper()
+    earlier_children = set(_process_children().get(os.getpid(), ()))
     env = {
         **os.environ,
         CONTROL_FD_ENV: str(write_end),
@@ -70,6 +92,7 @@ def supervise(request: dict[str, Any]) -> int:
         # The child imports what this process could: a model pickled by reference to a
         # module beside the caller (a test, a notebook's package) still loads.
         "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        "PYTHONUNBUFFERED": "1",  # lines reach the user as they happen, not at the end
     }
     child = subprocess.Popen(
         [sys.executable, "-m", "validate._run_child"],
@@ -90,9 +113,10 @@ def supervise(request: dict[str, Any]) -> int:
     forwarded: list[int] = []
     previous = _forward_signals(child, forwarded)
     try:
-        returncode = _wait(child, forwarded)
+        returncode = _wait(child, forwarded, state)
     finally:
         _kill_session(child.pid)
+        _kill_leftovers(earlier_children)
         for thread in threads:
             thread.join(timeout=5)
         _restore(previous)
@@ -148,8 +172,9 @@ def _restore(previous: dict[int, Any]) -> None:
         signal.signal(signum, handler)
 
 
-def _wait(child: subprocess.Popen[bytes], forwarded: list[int]) -> int:
-    """Wait for the child; after a forwarded signal, give it a grace period, then kill it."""
+def _wait(child: subprocess.Popen[bytes], forwarded: list[int], state: _ChildState) -> int:
+    """Wait for the child; after a forwarded signal give it a grace period, and stop it when
+    something it runs is far past its deadline; then kill it."""
     deadline: float | None = None
     while True:
         try:
@@ -158,7 +183,9 @@ def _wait(child: subprocess.Popen[bytes], forwarded: list[int]) -> int:
             pass
         if forwarded and deadline is None:
             deadline = time.monotonic() + GRACE_AFTER_SIGNAL_S
-        if deadline is not None and time.monotonic() > deadline:
+        overdue = state.overdue_now()
+        if overdue is not None or (deadline is not None and time.monotonic() > deadline):
+            state.overdue = overdue
             _kill_session(child.pid)
             return child.wait()
 
@@ -169,12 +196,68 @@ def _kill_session(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
+def _become_subreaper() -> None:
+    """Linux: processes that leave the run's session (``setsid`` daemons) are re-parented to
+    this process when their parent ends, instead of to init, so they can be found and ended."""
+    try:
+        import ctypes
+
+        pr_set_child_subreaper = 36
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_child_subreaper, 1)
+    except (OSError, AttributeError):
+        pass
+
+
+def _process_children() -> dict[int, list[int]]:
+    """Parent pid → child pids, from /proc (empty where there is no /proc)."""
+    children: dict[int, list[int]] = {}
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                    fields = stat.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != b"Z":
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+    return children
+
+
+def _kill_leftovers(earlier_children: set[int]) -> None:
+    """Kill every process now below this one that was not here before the run (and reap
+    the ones that became this process's children)."""
+    tree = _process_children()
+    me = os.getpid()
+    frontier = [pid for pid in tree.get(me, ()) if pid not in earlier_children]
+    doomed: list[int] = []
+    while frontier:
+        pid = frontier.pop()
+        doomed.append(pid)
+        frontier.extend(tree.get(pid, ()))
+    for pid in doomed:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in tree.get(me, ()):
+        if pid in doomed:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, 0)
+
+
 def _verdict(
     returncode: int, state: _ChildState, forwarded: list[int], request: dict[str, Any]
 ) -> int:
     if state.exit_code is not None and state.exit_code == returncode:
         return returncode
-    if forwarded:
+    if state.overdue is not None and not forwarded:
+        line = (
+            f"{state.overdue} did not finish within its timeout and could not be stopped "
+            "inside the run process (it holds the interpreter), so the run was stopped; "
+            "nothing was promoted"
+        )
+        code = EXIT_ERROR
+    elif forwarded:
         line = f"interrupted ({signal.Signals(forwarded[0]).name}); nothing was promoted"
         code = 128 + forwarded[0]
     else:

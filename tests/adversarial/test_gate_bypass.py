@@ -200,3 +200,40 @@ def test_item5_a_report_that_cannot_be_written_means_no_promotion(
     assert alias_version("credit", "champion") == champion
     assert version_count("credit") == 1
     no_pass_recorded()
+
+
+TAMPERER = """
+    import os
+    from validate import CheckResult, Status
+
+    class Tamperer:
+        # Passes, after appending a byte to a file of the candidate model.
+        def run(self, context):
+            with open(os.path.join(os.environ["TAMPER_MODEL"], "MLmodel"), "a") as handle:
+                handle.write("\\n")
+            return CheckResult(name="tamperer", status=Status.PASSED, message="tampered")
+"""
+
+
+def test_item4_model_changed_during_the_run_is_not_validated(
+    tmp_path, data_dir, models_dir, champion
+):
+    candidate = tmp_path / "cand"
+    shutil.copytree(models_dir / "good", candidate)
+    site = tmp_path / "site"
+    install_fake_distribution(
+        site, "tamperer", {"tamperer": "tamperer_mod:Tamperer"}, {"tamperer_mod": TAMPERER}
+    )
+    settings = gated_config(data_dir, candidate)
+    settings["checks"] = {"accuracy": ACCURACY_PASSES, "tamperer": {}}
+    done = run_cli(
+        "run",
+        "-c",
+        str(write(tmp_path, settings)),
+        env={"PYTHONPATH": str(site), "TAMPER_MODEL": str(candidate)},
+    )
+    assert done.returncode == 2, done.stderr
+    one_error_line(done, "its files changed while it was being validated")
+    assert alias_version("credit", "champion") == champion
+    assert version_count("credit") == 1
+    no_pass_recorded()

@@ -37,6 +37,22 @@ PLUGIN = """
             while True:
                 time.sleep(0.05)
 
+    class Daemon:
+        # Leaves a daemon in a session of its own (setsid), then passes.
+        def run(self, context):
+            import subprocess
+            subprocess.Popen(
+                [sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True
+            )
+            return CheckResult(name="daemon", status=Status.PASSED, message="left a daemon")
+
+    class GilHolder:
+        # A catastrophic regex: native code that never lets the interpreter switch threads.
+        def run(self, context):
+            import re
+            re.match(r"(a+)+$", "a" * 64 + "b")
+            return CheckResult(name="gilholder", status=Status.PASSED)
+
     class Forker:
         # Starts a grandchild process that would outlive the run, then hangs.
         def run(self, context):
@@ -51,7 +67,7 @@ PLUGIN = """
 @pytest.fixture
 def hostile_env(tmp_path: Path) -> dict[str, str]:
     site = tmp_path / "site"
-    names = ("Exiter", "SysExiter", "Interrupter", "Hanger", "Forker")
+    names = ("Exiter", "SysExiter", "Interrupter", "Hanger", "Forker", "Daemon", "GilHolder")
     install_fake_distribution(
         site,
         "hostile_checks",
@@ -261,3 +277,50 @@ def test_item18_report_path_equal_to_config_is_refused(tmp_path, data_dir, model
     assert done.returncode == 2
     one_error_line(done, "is the same file as -c")
     assert config.read_text() == before
+
+
+def test_item11_daemons_in_their_own_session_do_not_outlive_the_run(
+    tmp_path, data_dir, models_dir, hostile_env
+):
+    config = config_with(tmp_path, data_dir, models_dir, {"accuracy": ACCURACY, "daemon": {}})
+    done = run_cli("run", "-c", str(config), env=hostile_env)
+    assert done.returncode == 0, done.stderr
+    no_orphans(hostile_env)
+
+
+def test_item9_check_holding_the_interpreter_is_stopped_by_the_parent(
+    tmp_path, data_dir, models_dir, hostile_env
+):
+    config = config_with(
+        tmp_path, data_dir, models_dir, {"accuracy": ACCURACY, "gilholder": {"timeout_seconds": 1}}
+    )
+    report = tmp_path / "r.json"
+    done = run_cli("run", "-c", str(config), "--json", str(report), env=hostile_env)
+    assert done.returncode == 3, done.stderr
+    one_error_line(done, "check 'gilholder' did not finish within its timeout", "marked KILLED")
+    checks = {c["name"]: c["status"] for c in json.loads(report.read_text())["checks"]}
+    assert checks == {"accuracy": "passed", "gilholder": "error"}
+    no_alias()
+    no_orphans(hostile_env)
+
+
+def test_item11_a_signal_while_promoting_lets_the_promotion_finish():
+    """Between the alias move and its tags and reports, a first signal is held, not raised;
+    outside that block it interrupts as usual. (In a subprocess: handlers are process-wide.)"""
+    import subprocess
+    import sys
+
+    code = """
+import os, signal, time
+from validate.interrupts import Interrupted, install_handlers, received_signal, signals_deferred
+install_handlers()
+with signals_deferred():
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.2)
+    print("promotion finished")
+print("held", received_signal())
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["promotion finished", f"held {int(signal.SIGTERM)}"]
+    assert "SIGTERM while promoting; finishing the promotion first" in done.stderr

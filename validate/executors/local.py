@@ -131,7 +131,7 @@ def execute_local(
     if jobs <= 1 or len(selected) <= 1:
         results = []
         for item in selected:
-            control.send("check_started", name=item.name)
+            control.send("check_started", name=item.name, timeout_s=item.timeout_s)
             result = run_in_thread(item, context)
             if on_result:
                 on_result(result)
@@ -164,7 +164,7 @@ class _Worker:
         )
         self.process.start()
         sender.close()
-        control.send("check_started", name=item.name)
+        control.send("check_started", name=item.name, timeout_s=item.timeout_s)
 
     def poll(self) -> CheckResult | None:
         """The check's result once it is known (finished, died, or timed out)."""

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from validate import control
 from validate.errors import ModelError
 from validate.interrupts import is_real_interrupt
 
@@ -32,8 +33,10 @@ def call_model_code(action: Callable[[], T], *, what: str, timeout_s: float) -> 
             failure.append(exc)
 
     thread = threading.Thread(target=target, name="model-code", daemon=True)
+    control.send("deadline", name=what, timeout_s=timeout_s)
     thread.start()
     thread.join(timeout_s)
+    control.send("deadline_done", name=what)
     if thread.is_alive():
         raise ModelError(
             f"{what} did not finish within {timeout_s:g} s (model.scoring_timeout_seconds); "
