@@ -159,7 +159,23 @@ def promote(
             "re-run it with this version of validate"
         )
     with registry_lock(client, target.model):
-        current = require_alias_unmoved(client, target)
+        try:
+            current = require_alias_unmoved(client, target)
+        except PromotionError:
+            # Promoting the same validated bytes again is not a race lost: say so.
+            held = current_alias_version(client, target.model, target.alias)
+            if held is None or held != version_with_digest(
+                client, target.model, digest, tracking_uri, only=held
+            ):
+                raise
+            return PromotionOutcome(
+                target.model,
+                target.alias,
+                held,
+                False,
+                held,
+                f"version {held} already holds alias '{target.alias}' with these bytes",
+            )
         version = register_candidate(client, candidate, target.model, run_id, digest, tracking_uri)
         if version == current:
             return PromotionOutcome(
@@ -248,11 +264,14 @@ def register_candidate(
     return str(_wait_until_ready(client, model, str(created.version)))
 
 
-def version_with_digest(client: Any, model: str, digest: str, tracking_uri: str) -> str | None:
+def version_with_digest(
+    client: Any, model: str, digest: str, tracking_uri: str, only: str | None = None
+) -> str | None:
     """The newest version of ``model`` whose stored artifacts have exactly this digest.
 
     The ``validate.candidate_digest`` tag only narrows the search: anyone with MLflow write
     access can set a tag, so each candidate version's bytes are downloaded and digested.
+    ``only`` restricts the search to one version.
     (A Keras candidate is registered inside a pyfunc wrapper, whose digest differs: it is
     registered again rather than reused unverified.)
     """
@@ -265,7 +284,11 @@ def version_with_digest(client: Any, model: str, digest: str, tracking_uri: str)
     except MlflowException:
         return None
     tagged = sorted(
-        (int(v.version) for v in versions if (v.tags or {}).get(DIGEST_TAG) == digest),
+        (
+            int(v.version)
+            for v in versions
+            if (v.tags or {}).get(DIGEST_TAG) == digest and only in (None, str(v.version))
+        ),
         reverse=True,
     )
     for number in tagged:

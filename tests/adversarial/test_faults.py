@@ -176,3 +176,43 @@ def _require_signature(config: Path) -> Path:
     settings["promote"]["require_signature"] = True
     config.write_text(yaml.safe_dump(settings))
     return config
+
+
+def test_signed_promotion_ignores_forged_tags_and_digest_labels(
+    tmp_path, data_dir, models_dir, key_pair
+):
+    """With a key, only the signed record counts: a forged promotion-target tag, a forged
+    digest tag on an attacker's version, and a different --config change nothing."""
+    from conftest import register_champion
+
+    from validate.digest import materialised, tree_digest
+
+    weak = register_champion(models_dir / "weak")  # credit/1, @champion
+    client = MlflowClient()
+    client.set_registered_model_alias("credit", "prod", weak)
+    config, run_id = _recorded_pass(
+        tmp_path, data_dir, models_dir, {"VALIDATE_SIGNING_KEY": key_pair["signing"]}
+    )
+    tags = client.get_run(run_id).data.tags
+    digest = tags["validate.candidate_digest"]
+    target = json.loads(tags["validate.promotion_target"])
+    client.set_tag(run_id, "validate.promotion_target", json.dumps({**target, "alias": "prod"}))
+    forged = register_champion(models_dir / "weak", alias="decoy")  # credit/2: other bytes
+    client.set_model_version_tag("credit", forged, "validate.candidate_digest", digest)
+    env = {"VALIDATE_VERIFY_KEY": key_pair["verify"]}
+
+    stricter = yaml.safe_load(config.read_text())
+    stricter["checks"]["accuracy"]["thresholds"]["roc_auc"]["min"] = 0.99
+    other = tmp_path / "strict.yaml"
+    other.write_text(yaml.safe_dump(stricter))
+    refused = run_cli("promote", run_id, "--config", str(other), "--require-signature", env=env)
+    assert refused.returncode == 1
+    one_error_line(refused, "validated a different config")
+
+    done = run_cli("promote", run_id, "--config", str(config), "--require-signature", env=env)
+    assert done.returncode == 0, done.stderr
+    assert alias_version("credit", "prod") == weak  # the forged target was not used
+    promoted = alias_version("credit", "champion")
+    assert promoted not in (weak, forged)  # the forged digest label was not trusted
+    with materialised(f"models:/credit/{promoted}", client.tracking_uri) as local:
+        assert tree_digest(local) == digest

@@ -248,7 +248,8 @@ def test_item3_edited_report_is_recorded_as_failed_and_tagged_sync(report_copy, 
     done = run_cli("sync", str(report_copy), "--tracking-uri", store)
 
     assert done.returncode == 0, done.stdout + done.stderr
-    first, warning = done.stdout.strip().splitlines()
+    (first,) = done.stdout.strip().splitlines()
+    (warning,) = done.stderr.strip().splitlines()  # warnings go to stderr
     assert first.startswith("recorded MLflow run ")
     assert warning == (
         "warning: the report says decision 'pass' but its check statuses give 'fail'; "
