@@ -195,8 +195,11 @@ class MlflowRecorder:
         run_id = self.run_id
 
         def tag() -> None:
-            for key, value in tags.items():
-                self.client.set_tag(run_id, key, str(value)[:_MAX_TAG])
+            from mlflow.entities import RunTag
+
+            # One request (one transaction on sqlite), not one per tag.
+            batch = [RunTag(key, str(value)[:_MAX_TAG]) for key, value in tags.items()]
+            self.client.log_batch(run_id, tags=batch)
 
         self._attempt("tagging the validation run", tag)
 
