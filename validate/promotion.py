@@ -162,10 +162,13 @@ def promote(
         try:
             current = require_alias_unmoved(client, target)
         except PromotionError:
-            # Promoting the same validated bytes again is not a race lost: say so.
+            # This very validation promoted these bytes already (``validate promote`` run
+            # twice): say so. Any other validation finding the alias moved lost the race.
             held = current_alias_version(client, target.model, target.alias)
-            if held is None or held != version_with_digest(
-                client, target.model, digest, tracking_uri, only=held
+            if (
+                held is None
+                or _promoted_by(client, target.model, held) != run_id
+                or held != version_with_digest(client, target.model, digest, tracking_uri, held)
             ):
                 raise
             return PromotionOutcome(
@@ -262,6 +265,18 @@ def register_candidate(
             tags={"validate.candidate_uri": candidate.uri, DIGEST_TAG: digest},
         )
     return str(_wait_until_ready(client, model, str(created.version)))
+
+
+def _promoted_by(client: Any, model: str, version: str) -> str | None:
+    """The validation run that promoted ``version`` (its tag), if any."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return (client.get_model_version(model, version).tags or {}).get(
+            "validate.validation_run_id"
+        )
+    except MlflowException:
+        return None
 
 
 def version_with_digest(
