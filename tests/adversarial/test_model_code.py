@@ -237,8 +237,11 @@ def test_item9_hanging_model_times_out_while_scoring(tmp_path, data_dir, models_
     no_orphans(env)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
-@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize(
+    ("signum", "jobs"),
+    # Each signal once, and both executors (the suite's wall time is a budget too).
+    [(signal.SIGTERM, "1"), (signal.SIGTERM, "2"), (signal.SIGHUP, "1"), (signal.SIGINT, "2")],
+)
 def test_item11_signals_end_the_run_cleanly(
     tmp_path, data_dir, models_dir, hostile_env, signum, jobs
 ):
