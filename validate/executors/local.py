@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -27,6 +26,7 @@ from typing import Any
 
 from validate import control
 from validate.check import CheckContext
+from validate.deadlines import Overdue, call_with_deadline
 from validate.interrupts import is_real_interrupt, kill_workers
 from validate.registry import SelectedCheck
 from validate.results import CheckResult, Status
@@ -101,23 +101,14 @@ def timed_out(selected: SelectedCheck, started: float, where: str) -> CheckResul
 def run_in_thread(selected: SelectedCheck, context: CheckContext) -> CheckResult:
     """:func:`run_one` in a daemon thread, abandoned after the check's timeout."""
     started = time.perf_counter()
-    box: list[CheckResult] = []
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            box.append(run_one(selected, context))
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=target, name=f"check-{selected.name}", daemon=True)
-    thread.start()
-    thread.join(selected.timeout_s)
-    if thread.is_alive():
+    try:
+        return call_with_deadline(
+            lambda: run_one(selected, context),
+            timeout_s=selected.timeout_s,
+            name=f"check-{selected.name}",
+        )
+    except Overdue:
         return timed_out(selected, started, "it was abandoned and ends with the run")
-    if failure:
-        raise failure[0]
-    return box[0]
 
 
 def execute_local(

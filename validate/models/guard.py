@@ -10,11 +10,11 @@ exit 3 (supervisor.py).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import TypeVar
 
 from validate import control
+from validate.deadlines import Overdue, call_with_deadline
 from validate.errors import ModelError
 from validate.interrupts import is_real_interrupt
 
@@ -23,33 +23,22 @@ T = TypeVar("T")
 
 def call_model_code(action: Callable[[], T], *, what: str, timeout_s: float) -> T:
     """``action()``, guarded as described above; ordinary exceptions propagate unchanged."""
-    box: list[T] = []
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            box.append(action())
-        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=target, name="model-code", daemon=True)
     control.send("deadline", name=what, timeout_s=timeout_s)
-    thread.start()
-    thread.join(timeout_s)
-    control.send("deadline_done", name=what)
-    if thread.is_alive():
+    try:
+        return call_with_deadline(action, timeout_s=timeout_s, name="model-code")
+    except Overdue:
         raise ModelError(
             f"{what} did not finish within {timeout_s:g} s (model.scoring_timeout_seconds); "
             "fix the model or raise the limit"
-        )
-    if failure:
-        exc = failure[0]
-        if isinstance(exc, SystemExit):
-            raise ModelError(
-                f"{what}: model code called sys.exit({exc.code!r}); a model must return scores, "
-                "not end the process"
-            ) from None
-        if isinstance(exc, KeyboardInterrupt) and not is_real_interrupt(exc):
-            raise ModelError(f"{what}: model code raised KeyboardInterrupt") from None
-        raise exc
-    return box[0]
+        ) from None
+    except SystemExit as exc:
+        raise ModelError(
+            f"{what}: model code called sys.exit({exc.code!r}); a model must return scores, "
+            "not end the process"
+        ) from None
+    except KeyboardInterrupt as exc:
+        if is_real_interrupt(exc):
+            raise
+        raise ModelError(f"{what}: model code raised KeyboardInterrupt") from None
+    finally:
+        control.send("deadline_done", name=what)
