@@ -56,12 +56,13 @@ class BoundedLoader(yaml.SafeLoader):
                     f"more than {MAX_NODES:,} values; a validation.yaml needs a few hundred",
                     self.peek_event().start_mark,
                 )
-            return super().compose_node(parent, index)
+            return super().compose_node(parent, index)  # type: ignore[return-value]
         finally:
             self._depth -= 1
 
-    def compose_mapping_node(self, anchor: str | None) -> MappingNode:
-        node = super().compose_mapping_node(anchor)
+    # types-PyYAML types the argument as a dict; PyYAML passes the node's anchor.
+    def compose_mapping_node(self, anchor: str | None) -> MappingNode:  # type: ignore[override]
+        node = super().compose_mapping_node(anchor)  # type: ignore[arg-type]
         self._reject_duplicate_keys(node)
         return node
 
