@@ -312,7 +312,8 @@ class LatencyCheck(BaseCheck):
             for assertion in judge(metric, metrics[metric], bound, ci):
                 if cv > settings.max_cv and ci is not None and _spans(ci, assertion.threshold):
                     warnings.append(
-                        f"{metric} too noisy to judge: CV {cv:.2f} > max_cv {settings.max_cv:g} "
+                        f"{metric} {assertion.op} {assertion.threshold:g} not judged, too noisy: "
+                        f"CV {cv:.2f} > max_cv {settings.max_cv:g} "
                         f"and its CI [{format_value(ci[0])}, {format_value(ci[1])}] spans "
                         f"{assertion.threshold:g}; raise iterations or measure on a quieter "
                         "machine"

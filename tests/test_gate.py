@@ -46,3 +46,29 @@ def test_no_results_is_a_failure():
 def test_policy_overrides_result_blocking():
     decision = decide([result("b", Status.FAILED)], Policy(blocking={"b": False}))
     assert decision.passed
+
+
+def test_every_check_warning_sentence_reaches_the_decision():
+    noisy = CheckResult(
+        name="latency",
+        status=Status.PASSED,
+        warnings=("batch_1.p95_ms <= 10 not judged, too noisy: CV 1.20 > max_cv 0.5",),
+    )
+    legacy = CheckResult(
+        name="bias",
+        status=Status.PASSED,
+        details={"warnings": ["groups below min_group_size 30 are left out: male/under_25 (n=25)"]},
+    )
+    decision = decide([noisy, legacy])
+    assert decision.passed
+    assert decision.warnings == (
+        "latency: batch_1.p95_ms <= 10 not judged, too noisy: CV 1.20 > max_cv 0.5",
+        "bias: groups below min_group_size 30 are left out: male/under_25 (n=25)",
+    )
+
+
+def test_check_warnings_survive_the_json_round_trip():
+    original = CheckResult(name="bias", status=Status.PASSED, warnings=("small group left out",))
+    copied = CheckResult.from_dict(original.to_dict())
+    assert copied.warnings == ("small group left out",)
+    assert original.to_dict()["warnings"] == ["small group left out"]

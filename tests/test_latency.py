@@ -287,8 +287,8 @@ def test_noisy_measurement_warns_instead_of_judging(tmp_path, virtual_time):
     settings = {"batch_sizes": [1], "iterations": 40, "thresholds": {"p95_ms": {"max": 10}}}
     result = make(settings).run(latency_context(noisy))
     assert result.status is Status.PASSED and result.assertions == ()
-    (warning,) = result.details["warnings"]
-    assert warning.startswith("batch_1.p95_ms too noisy to judge: CV ")
+    (warning,) = result.warnings
+    assert warning.startswith("batch_1.p95_ms <= 10 not judged, too noisy: CV ")
     assert "(1 warning)" in result.message
     strict = make({**settings, "when_noisy": "error"}).run(latency_context(noisy))
     assert strict.status is Status.ERROR and "too noisy" in strict.message

@@ -49,7 +49,8 @@ def decide(results: Sequence[CheckResult], policy: Policy | None = None) -> Deci
 
     A blocking check that errored blocks (fail closed) and makes the exit code 3;
     advisory (``blocking: false``) checks only add warnings; skipped checks
-    never block but are named in the warnings. No results at all is a failure.
+    never block but are named in the warnings, as is every sentence a check
+    returned in its ``warnings`` ("<check>: <sentence>"). No results at all is a failure.
     """
     policy = policy or Policy()
     if not results:
@@ -59,6 +60,7 @@ def decide(results: Sequence[CheckResult], policy: Policy | None = None) -> Deci
     errored = False
     for result in results:
         blocking = policy.is_blocking(result)
+        warnings.extend(f"{result.name}: {warning}" for warning in result.warnings)
         if result.status is Status.PASSED:
             continue
         line = f"{result.name}: {result.message}" if result.message else result.name

@@ -99,11 +99,20 @@ class CheckResult:
     duration_s: float = 0.0
     details: Mapping[str, Any] = field(default_factory=dict)
     blocking: bool = True
+    warnings: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         # Accept "passed" as well as Status.PASSED; keep assertions immutable.
         object.__setattr__(self, "status", Status(self.status))
         object.__setattr__(self, "assertions", tuple(self.assertions))
+        warnings = self.warnings
+        if not warnings:
+            # Checks written before warnings were a field put them in details; a sentence
+            # that lives only there is one nobody reads, so lift it.
+            listed = self.details.get("warnings") if isinstance(self.details, Mapping) else None
+            if isinstance(listed, (list, tuple)):
+                warnings = listed
+        object.__setattr__(self, "warnings", tuple(str(w) for w in warnings))
 
     @property
     def failed_assertions(self) -> tuple[Assertion, ...]:
@@ -120,6 +129,7 @@ class CheckResult:
             "metrics": {k: _json_float(v) for k, v in self.metrics.items()},
             "assertions": [a.to_dict() for a in self.assertions],
             "details": dict(self.details),
+            "warnings": list(self.warnings),
         }
 
     @classmethod
@@ -133,6 +143,7 @@ class CheckResult:
             duration_s=float(data.get("duration_s", 0.0)),
             details=dict(data.get("details", {})),
             blocking=bool(data.get("blocking", True)),
+            warnings=tuple(data.get("warnings", ())),
         )
 
     def with_updates(self, **changes: Any) -> CheckResult:
