@@ -45,6 +45,10 @@ def step_summary(report: Mapping[str, Any]) -> str:
             f"{'yes' if check['blocking'] else 'no'} | {_escape_cell(metrics)} | "
             f"{_escape_cell(details)} |"
         )
+    warnings = report.get("warnings") or []
+    if warnings:
+        lines += ["", "**Warnings:**", ""]
+        lines += [f"- {_escape_cell(warning)}" for warning in warnings]
     promotion = report.get("promotion")
     if promotion:
         lines += ["", f"**Promotion:** {promotion.get('message', '')}"]
@@ -58,9 +62,15 @@ def step_summary(report: Mapping[str, Any]) -> str:
 
 
 def annotation_commands(report: Mapping[str, Any], config_path: str | None = None) -> list[str]:
-    """``::error`` for blocking failures and errors, ``::warning`` for advisory ones and skips."""
+    """``::error`` for blocking failures and errors, ``::warning`` for advisory ones, skips
+    and every sentence a check returned as a warning."""
     commands = []
     for check in report["checks"]:
+        for warning in check.get("warnings", ()):
+            properties = f"title=validate {check['name']} warning"
+            if config_path:
+                properties = f"file={config_path},{properties}"
+            commands.append(f"::warning {properties}::{_escape_annotation(warning)}")
         if check["status"] == "passed":
             continue
         blocking_problem = check["blocking"] and check["status"] in ("failed", "error")
