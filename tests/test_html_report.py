@@ -2,6 +2,7 @@
 
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -69,6 +70,10 @@ def test_report_is_self_contained(report_html):
     assert "https://" not in text and "<link" not in text
     assert "Candidate vs champion (paired, same rows)" in text
     assert "Rates by group: group" in text and "<svg" in text
+    # Each group's size, as an integer, in the chart and in the table.
+    assert re.findall(r"<text class='group-n'[^>]*>n=(\d+)</text>", text)
+    sizes = re.findall(r"<td class='num group-n'>([^<]*)</td>", text)
+    assert len(sizes) == 2 and all(size.isdigit() for size in sizes)
 
 
 def test_chromium_renders_without_console_errors(chromium, report_html, tmp_path):
@@ -141,4 +146,7 @@ def test_drift_histograms_are_drawn_inline():
     }
     text = render_html(report)
     assert "Drift: income (reference vs eval)" in text
-    assert text.count("fill-opacity='0.45'") == 4
+    # Two bins, two series, drawn side by side at full opacity (a legend swatch can match).
+    assert text.count("class='bar' data-series='reference'") == 2
+    assert text.count("class='bar' data-series='eval'") == 2
+    assert "fill-opacity" not in text
