@@ -9,7 +9,13 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from validate.check import BaseCheck, CheckContext, CheckSettings, require_known_metrics
+from validate.check import (
+    BaseCheck,
+    CheckContext,
+    CheckSettings,
+    Input,
+    require_known_metrics,
+)
 from validate.results import Assertion, CheckResult
 from validate.stats import quality
 from validate.stats.auc import DeLong, delong
@@ -77,6 +83,15 @@ class AccuracyCheck(BaseCheck):
     def validate_for_task(cls, name: str, settings: AccuracySettings, task: str) -> None:  # type: ignore[override]
         valid = METRIC_NAMES[task]
         require_known_metrics(name, settings, valid, task)
+
+    def needs(self) -> frozenset[Input]:
+        """The candidate's scores; the champion's too when ``vs_baseline`` compares to it.
+        No feature columns: a table of labels and scores is enough."""
+        settings: AccuracySettings = self.settings  # type: ignore[assignment]
+        wanted = {Input.CANDIDATE_SCORES}
+        if settings.vs_baseline:
+            wanted.add(Input.BASELINE_SCORES)
+        return frozenset(wanted)
 
     def required_columns(self) -> tuple[str, ...]:
         settings: AccuracySettings = self.settings  # type: ignore[assignment]

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import ConfigDict, Field, model_validator
 
-from validate.check import BaseCheck, CheckContext, CheckSettings, require_known_metrics
+from validate.check import (
+    BaseCheck,
+    CheckContext,
+    CheckSettings,
+    Input,
+    require_known_metrics,
+)
 from validate.errors import ConfigError
 from validate.paths import safe_filename
 from validate.results import Assertion, CheckResult
@@ -110,6 +116,15 @@ class BiasCheck(BaseCheck):
                 )
         for metric_name, target in settings.custom_metrics.items():
             _import_metric(target, where=f"checks.{name}.custom_metrics.{metric_name}")
+
+    def needs(self) -> frozenset[Input]:
+        """The candidate's scores (and the champion's for ``vs_baseline``); the sensitive
+        columns are asked for by :meth:`required_columns`, not as model features."""
+        settings: BiasSettings = self.settings  # type: ignore[assignment]
+        wanted = {Input.CANDIDATE_SCORES}
+        if settings.vs_baseline:
+            wanted.add(Input.BASELINE_SCORES)
+        return frozenset(wanted)
 
     def required_columns(self) -> tuple[str, ...]:
         return tuple(self.settings.sensitive_features)  # type: ignore[attr-defined]

@@ -13,7 +13,13 @@ import numpy as np
 import pandas as pd
 from pydantic import ConfigDict, Field, model_validator
 
-from validate.check import BaseCheck, CheckContext, CheckSettings, require_known_metrics
+from validate.check import (
+    BaseCheck,
+    CheckContext,
+    CheckSettings,
+    Input,
+    require_known_metrics,
+)
 from validate.errors import ConfigError
 from validate.paths import safe_filename
 from validate.results import CheckResult, Status
@@ -62,6 +68,14 @@ class DriftCheck(BaseCheck):
 
     Settings = DriftSettings
     needs_reference_scores = True
+
+    def needs(self) -> frozenset[Input]:
+        """The reference data, and feature columns unless ``columns`` names what to compare.
+        No model: feature drift compares data (prediction drift is added when scores exist)."""
+        settings: DriftSettings = self.settings  # type: ignore[assignment]
+        return frozenset(
+            {Input.REFERENCE} if settings.columns else {Input.REFERENCE, Input.FEATURES}
+        )
 
     @classmethod
     def validate_for_task(cls, name: str, settings: DriftSettings, task: str) -> None:  # type: ignore[override]

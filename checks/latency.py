@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from validate.check import BaseCheck, CheckContext, CheckSettings
+from validate.check import BaseCheck, CheckContext, CheckSettings, Input
 from validate.errors import ConfigError, ModelError
 from validate.models.adapter import ModelRef
 from validate.models.timing import Placement, runs_on_tensorflow, timed_call
@@ -125,6 +125,10 @@ class LatencyCheck(BaseCheck):
             )
         if settings.max_ratio_vs_baseline is not None and not settings.compare_baseline:
             raise ConfigError(f"checks.{name}.max_ratio_vs_baseline: needs compare_baseline: true")
+
+    def needs(self) -> frozenset[Input]:
+        """A model to call and the feature columns to build its batches from."""
+        return frozenset({Input.CANDIDATE_MODEL, Input.FEATURES})
 
     def resource_requests(self) -> dict[str, str]:
         """What this check's Kubernetes Job asks for beyond the configured resources: a GPU

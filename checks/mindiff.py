@@ -9,7 +9,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from validate.check import BaseCheck, CheckContext, CheckSettings
+from validate.check import BaseCheck, CheckContext, CheckSettings, Input
 from validate.errors import ConfigError
 from validate.results import CheckResult
 from validate.stats import mindiff as md
@@ -59,6 +59,10 @@ class MinDiffCheck(BaseCheck):
                     f"checks.{name}.thresholds.{metric}: unknown metric; "
                     f"valid: {', '.join(METRICS)}"
                 )
+
+    def needs(self) -> frozenset[Input]:
+        """Only the candidate's scores (and its sensitive column, see required_columns)."""
+        return frozenset({Input.CANDIDATE_SCORES})
 
     def required_columns(self) -> tuple[str, ...]:
         return (self.settings.sensitive_feature,)  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,25 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from validate.models.adapter import ModelRef
+
+
+class Input(str, enum.Enum):
+    """An input a check can need. The runner asks the user only for the union of what the
+    selected checks need, and a missing one is a usage error naming the checks that need it."""
+
+    FEATURES = "feature columns"  # the model's input columns of data.eval
+    CANDIDATE_SCORES = "candidate scores"  # model.candidate, or data.prediction
+    CANDIDATE_MODEL = "candidate model"  # a model to call (latency); not a score column
+    BASELINE_SCORES = "champion scores"  # model.baseline, or data.baseline_prediction
+    REFERENCE = "reference data"  # data.reference
+    TRAIN = "training data"  # data.train
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# What a check that does not say gets: what every check was given before checks declared.
+DEFAULT_NEEDS = frozenset({Input.FEATURES, Input.CANDIDATE_SCORES})
 
 
 class CheckSettings(BaseModel):
@@ -38,7 +58,7 @@ class CheckContext:
     features: tuple[str, ...]
     eval_data: pd.DataFrame
     y_true: np.ndarray
-    candidate_scores: np.ndarray
+    candidate_scores: np.ndarray | None  # None only when no selected check needs them
     baseline_scores: np.ndarray | None = None
     reference_data: pd.DataFrame | None = None
     train_data: pd.DataFrame | None = None
@@ -93,6 +113,13 @@ class BaseCheck:
             ) from exc
         cls.validate_for_task(name, settings, task)
         return cls(name=name, settings=settings)
+
+    def needs(self) -> frozenset[Input]:
+        """The inputs this check cannot run without (override to ask for less, or more).
+
+        The default is what every check was given before checks declared their needs:
+        feature columns and the candidate's scores."""
+        return DEFAULT_NEEDS
 
     def required_columns(self) -> tuple[str, ...]:
         """Eval columns this check reads beyond the features and target (checked before any

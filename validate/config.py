@@ -190,10 +190,8 @@ class Config(_Section):
             raise ValueError(
                 "checks is empty; list at least one check (see `validate checks list`)"
             )
-        if self.model.candidate is None and self.data.prediction is None:
-            raise ValueError(
-                "model.candidate is missing; give a model URI or path, or data.prediction"
-            )
+        # Whether a model is needed depends on the checks selected (a drift-only run needs
+        # none): validate.inputs.require_configured_inputs asks for it, naming the checks.
         return self
 
 

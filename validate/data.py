@@ -85,15 +85,20 @@ def _refuse_duplicate_csv_header(file: Path, field: str) -> None:
         )
 
 
-def load_datasets(loaded: LoadedConfig) -> Datasets:
-    """Load every configured dataset and check the columns the config names."""
+def load_datasets(loaded: LoadedConfig, *, features_needed_by: str = "") -> Datasets:
+    """Load every configured dataset and check the columns the config names.
+
+    ``features_needed_by`` ("checks.drift needs") is who needs feature columns; without
+    one, a table of only the label and score columns is fine."""
     section = loaded.config.data
     eval_path = loaded.resolve(section.eval)
     assert eval_path is not None
     eval_frame = read_table(eval_path, field="data.eval")
     if len(eval_frame) == 0:
         raise DataError(f"data.eval: {section.eval}: no rows; the eval set must not be empty")
-    features = _check_columns(eval_frame, section, field="data.eval")
+    features = _check_columns(
+        eval_frame, section, field="data.eval", features_needed_by=features_needed_by
+    )
 
     reference = train = None
     if section.reference:
@@ -107,7 +112,9 @@ def load_datasets(loaded: LoadedConfig) -> Datasets:
     )
 
 
-def _check_columns(frame: pd.DataFrame, section: DataSection, *, field: str) -> tuple[str, ...]:
+def _check_columns(
+    frame: pd.DataFrame, section: DataSection, *, field: str, features_needed_by: str
+) -> tuple[str, ...]:
     _require(frame, (section.target,), field=field, what="target", key="data.target")
     target = frame[section.target]
     if target.isna().any():
@@ -131,8 +138,11 @@ def _check_columns(frame: pd.DataFrame, section: DataSection, *, field: str) -> 
     else:
         excluded = {section.target, *score_columns}
         features = tuple(c for c in frame.columns if c not in excluded)
-    if not features:
-        raise DataError(f"{field}: no feature columns left after the target; list data.features")
+    if not features and features_needed_by:
+        raise DataError(
+            f"{field}: no feature columns left after the target and score columns, and "
+            f"{features_needed_by} them; list data.features"
+        )
     empty = [str(c) for c in features if frame[c].isna().all()]
     if empty:
         raise DataError(

@@ -6,21 +6,83 @@ from dataclasses import replace
 
 import numpy as np
 
-from validate.check import CheckContext
+from validate.check import DEFAULT_NEEDS, CheckContext, Input
 from validate.config import LoadedConfig
 from validate.data import Datasets, brief_list
-from validate.errors import DataError
+from validate.errors import ConfigError, DataError
 from validate.models.adapter import ModelRef, precomputed, resolve_model
 from validate.registry import SelectedCheck
 
 
+def needs_of(selected: list[SelectedCheck]) -> dict[Input, tuple[str, ...]]:
+    """Each input the selected checks need, with the names of the checks that need it."""
+    needed: dict[Input, list[str]] = {}
+    for item in selected:
+        declared = getattr(item.check, "needs", None)
+        for wanted in declared() if callable(declared) else DEFAULT_NEEDS:
+            needed.setdefault(Input(wanted), []).append(item.name)
+    return {wanted: tuple(names) for wanted, names in needed.items()}
+
+
+def who_needs(names: tuple[str, ...]) -> str:
+    """``checks.accuracy needs`` / ``checks.accuracy and checks.bias need``."""
+    listed = [f"checks.{name}" for name in names]
+    if len(listed) == 1:
+        return f"{listed[0]} needs"
+    return f"{', '.join(listed[:-1])} and {listed[-1]} need"
+
+
+def require_configured_inputs(
+    loaded: LoadedConfig, needed: dict[Input, tuple[str, ...]], *, promoting: bool
+) -> None:
+    """Ask only for what the selected checks use; a missing input names who needs it."""
+    model, data = loaded.config.model, loaded.config.data
+    missing: list[str] = []
+    if Input.CANDIDATE_MODEL in needed and model.candidate is None:
+        missing.append(
+            f"model.candidate is missing: {who_needs(needed[Input.CANDIDATE_MODEL])} a model "
+            "to call; give a model URI or path"
+        )
+    elif Input.CANDIDATE_SCORES in needed and model.candidate is None and data.prediction is None:
+        missing.append(
+            f"model.candidate is missing: {who_needs(needed[Input.CANDIDATE_SCORES])} the "
+            "candidate's scores; give a model URI or path, or data.prediction (a score column)"
+        )
+    if promoting and model.candidate is None:
+        missing.append(
+            "model.candidate is missing: promotion moves the alias to a model; give its URI "
+            "or path, or run without --promote"
+        )
+    if (
+        Input.BASELINE_SCORES in needed
+        and model.baseline is None
+        and data.baseline_prediction is None
+    ):
+        missing.append(
+            f"model.baseline is missing: {who_needs(needed[Input.BASELINE_SCORES])} the "
+            "champion's scores (vs_baseline); give model.baseline or data.baseline_prediction, "
+            "or drop the vs_baseline thresholds"
+        )
+    for wanted, key in ((Input.REFERENCE, "data.reference"), (Input.TRAIN, "data.train")):
+        if wanted in needed and getattr(data, key.partition(".")[2]) is None:
+            missing.append(
+                f"{key} is missing: {who_needs(needed[wanted])} {wanted}; give a parquet or "
+                "CSV file"
+            )
+    if missing:
+        raise ConfigError(missing[0])
+
+
 def with_reference_scores(
-    context: CheckContext, selected: list[SelectedCheck], datasets: Datasets, candidate: ModelRef
+    context: CheckContext,
+    selected: list[SelectedCheck],
+    datasets: Datasets,
+    candidate: ModelRef | None,
 ) -> CheckContext:
     """Score the reference set too (once) when a selected check compares predictions."""
     wanted = any(getattr(item.check, "needs_reference_scores", False) for item in selected)
     reference = datasets.reference
-    if not wanted or reference is None or candidate.kind == "column":
+    if not wanted or reference is None or candidate is None or candidate.kind == "column":
         return context
     if any(column not in reference.columns for column in datasets.features):
         return context
@@ -44,8 +106,11 @@ def require_check_inputs(selected: list[SelectedCheck], datasets: Datasets) -> N
             validate_data(datasets.eval)
 
 
-def resolve_models(loaded: LoadedConfig) -> tuple[ModelRef, ModelRef | None]:
-    """Candidate and (optional) champion, pinned to registry versions where they have one."""
+def resolve_models(loaded: LoadedConfig) -> tuple[ModelRef | None, ModelRef | None]:
+    """Candidate and champion, pinned to registry versions where they have one.
+
+    Either may be absent: :func:`require_configured_inputs` has already refused a run whose
+    checks need one that is not configured."""
     config = loaded.config
     task = config.data.task
     location = loaded.resolve(config.model.candidate)
@@ -63,9 +128,10 @@ def resolve_models(loaded: LoadedConfig) -> tuple[ModelRef, ModelRef | None]:
                 registry=real.registry,
                 column=config.data.prediction,
             )
-    else:
-        assert location is not None
+    elif location is not None:
         candidate = resolve_model(location, role="candidate", task=task)
+    else:
+        candidate = None
     baseline = None
     baseline_location = loaded.resolve(config.model.baseline)
     if config.data.baseline_prediction:
@@ -78,12 +144,15 @@ def resolve_models(loaded: LoadedConfig) -> tuple[ModelRef, ModelRef | None]:
 
 
 def build_context(
-    loaded: LoadedConfig, datasets: Datasets, candidate: ModelRef, baseline: ModelRef | None
+    loaded: LoadedConfig,
+    datasets: Datasets,
+    candidate: ModelRef | None,
+    baseline: ModelRef | None,
 ) -> CheckContext:
     """Score each model on eval once; every check reads these scores."""
     config = loaded.config
     y_true = _checked_labels(datasets, config.data.task)
-    candidate_scores = candidate.predict(datasets.eval, datasets.features)
+    candidate_scores = candidate.predict(datasets.eval, datasets.features) if candidate else None
     baseline_scores = baseline.predict(datasets.eval, datasets.features) if baseline else None
     for who, scores in (("model.candidate", candidate_scores), ("model.baseline", baseline_scores)):
         if (

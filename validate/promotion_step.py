@@ -69,6 +69,11 @@ def promote_recorded_run(
         raise ConfigError(
             f"run {run_id} recorded no promotion target; add promote: (model, alias) to the config"
         )
+    if record.get("candidate") is None:
+        raise PromotionError(
+            f"refusing to promote run {run_id}: it validated no model (its checks needed none); "
+            "validate the candidate model with the checks that promotion requires"
+        )
     try:
         candidate = ref_from_json(json.dumps(record["candidate"]))
         target = PromotionTarget.from_dict(record["promotion_target"])

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from validate import control, evidence
+from validate.check import Input
 from validate.config import LoadedConfig, load_config
 from validate.data import load_datasets
 from validate.digest import candidate_digest, model_source
@@ -32,8 +33,11 @@ from validate.executors.local import artifact_folder, execute_local
 from validate.gate import EXIT_ERROR, EXIT_GATE_FAILED, Decision, decide
 from validate.inputs import (
     build_context,
+    needs_of,
     require_check_inputs,
+    require_configured_inputs,
     resolve_models,
+    who_needs,
     with_reference_scores,
 )
 from validate.interrupts import Interrupted, signals_deferred
@@ -100,7 +104,7 @@ class RunState:
     selected: list[SelectedCheck]
     recorder: MlflowRecorder
     datasets: Datasets
-    candidate: ModelRef
+    candidate: ModelRef | None  # None: no selected check needs a model (drift only)
     baseline: ModelRef | None
     target: PromotionTarget | None
     context: CheckContext
@@ -175,7 +179,12 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
             f"promote.require_signature is true but {evidence.SIGNING_KEY_ENV} is not set; "
             "give the Ed25519 signing key or turn the requirement off"
         )
-    datasets = load_datasets(loaded)
+    needed = needs_of(selected)
+    require_configured_inputs(loaded, needed, promoting=wants_promotion)
+    features_by = needed.get(Input.FEATURES)
+    datasets = load_datasets(
+        loaded, features_needed_by=who_needs(features_by) if features_by else ""
+    )
     candidate, baseline = resolve_models(loaded)
     checkout = git_checkout(loaded.path.parent)
     if request.notify is not None:
@@ -184,8 +193,10 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
         root = checkout.root or loaded.path.parent.resolve()
         for notice in foreign_model_notices((candidate, baseline), root):
             request.notify(notice)
-    candidate = replace(candidate, features=datasets.features, _loaded=[])
-    digest = candidate_digest(candidate, tracking_uri)
+    digest = None
+    if candidate is not None:
+        candidate = replace(candidate, features=datasets.features, _loaded=[])
+        digest = candidate_digest(candidate, tracking_uri)
     target = promotion_target(loaded, baseline, recorder, required=wants_promotion)
     context = _score(loaded, datasets, candidate, baseline, selected)
     report_id = uuid.uuid4().hex
@@ -202,7 +213,11 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
         tracking_uri=tracking_uri,
         redacted_uri=redact_uri(tracking_uri),
     )
-    control.send("config", candidate=candidate.uri, baseline=baseline.uri if baseline else None)
+    control.send(
+        "config",
+        candidate=candidate.uri if candidate else None,
+        baseline=baseline.uri if baseline else None,
+    )
     return RunState(
         request=request,
         loaded=loaded,
@@ -286,7 +301,7 @@ def _signature_required(loaded: LoadedConfig) -> bool:
 def _score(
     loaded: LoadedConfig,
     datasets: Datasets,
-    candidate: ModelRef,
+    candidate: ModelRef | None,
     baseline: ModelRef | None,
     selected: list[SelectedCheck],
 ) -> CheckContext:
@@ -420,6 +435,8 @@ def conclude(state: RunState) -> None:
 def _require_unchanged_candidate(state: RunState) -> None:
     """A local candidate whose files changed while it was validated was not validated: its
     digest is taken again after the checks (registry versions are read once, as stored)."""
+    if state.candidate is None:
+        return
     source = model_source(state.candidate)
     if state.digest is None or source is None or "://" in source or ":/" in source:
         return
@@ -437,7 +454,7 @@ def _seal(state: RunState) -> None:
         return
     record = evidence.decision_record(
         run_id=recorder.run_id,
-        candidate=json.loads(ref_to_json(state.candidate)),
+        candidate=json.loads(ref_to_json(state.candidate)) if state.candidate else None,
         candidate_digest=state.digest,
         config_hash=state.loaded.digest,
         configured=list(state.loaded.config.checks),
@@ -486,7 +503,7 @@ def _promote(state: RunState) -> None:
     from validate.promotion import promote
 
     target, recorder = state.target, state.recorder
-    assert target is not None and recorder.run_id is not None
+    assert target is not None and recorder.run_id is not None and state.candidate is not None
     try:
         outcome = promote(
             recorder.client,
@@ -516,7 +533,7 @@ def _build_report(state: RunState) -> dict[str, Any]:
     return build_report(
         decision=state.decision,
         results=state.results,
-        candidate=state.candidate.uri,
+        candidate=state.candidate.uri if state.candidate else None,
         baseline=state.baseline.uri if state.baseline else None,
         tracking_uri=redact_uri(state.recorder.tracking_uri),
         run_id=state.recorder.run_id,
@@ -526,6 +543,11 @@ def _build_report(state: RunState) -> dict[str, Any]:
             "config_hash": state.loaded.digest,
             "candidate_digest": state.digest,
             "report_id": state.report_id,
+            "resolved": {
+                role: _resolved(ref)
+                for role, ref in (("candidate", state.candidate), ("baseline", state.baseline))
+                if ref is not None
+            },
             "complete": state.complete,
             "exit_code": state.exit_code,
         },
@@ -600,17 +622,33 @@ def _not_promoted(target: PromotionTarget, reason: str, prefix: bool = True) -> 
     }
 
 
+def _resolved(ref: ModelRef) -> dict[str, str | None]:
+    """What a model reference resolved to, for the reports' headers: the registry version
+    an alias pointed at when the validation ran, or the absolute path of a local model."""
+    return {
+        "uri": ref.uri,
+        "kind": ref.kind,
+        "model": ref.registry.name if ref.registry else None,
+        "version": ref.registry.version if ref.registry else None,
+        "location": ref.registry.uri if ref.registry else (ref.location or ref.column),
+    }
+
+
 def _run_params(
     loaded: LoadedConfig,
-    candidate: ModelRef,
+    candidate: ModelRef | None,
     baseline: ModelRef | None,
     selected: list[SelectedCheck],
     target: PromotionTarget | None,
     commit: str | None,
 ) -> dict[str, Any]:
     params: dict[str, Any] = {
-        "candidate": candidate.uri,
-        "candidate_resolved": candidate.registry.uri if candidate.registry else candidate.location,
+        "candidate": candidate.uri if candidate else "",
+        "candidate_resolved": (
+            candidate.registry.uri
+            if candidate and candidate.registry
+            else (candidate.location if candidate else "")
+        ),
         "baseline": baseline.uri if baseline else "",
         "baseline_resolved": (
             baseline.registry.uri
@@ -630,15 +668,14 @@ def _run_params(
 
 def _run_tags(
     loaded: LoadedConfig,
-    candidate: ModelRef,
+    candidate: ModelRef | None,
     target: PromotionTarget | None,
     commit: str | None,
     digest: str | None,
 ) -> dict[str, str]:
-    tags = {
-        "validate.config_hash": loaded.digest,
-        "validate.candidate_ref": ref_to_json(candidate),
-    }
+    tags = {"validate.config_hash": loaded.digest}
+    if candidate is not None:
+        tags["validate.candidate_ref"] = ref_to_json(candidate)
     if digest:
         tags["validate.candidate_digest"] = digest
     if commit:

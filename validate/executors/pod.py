@@ -118,7 +118,7 @@ def _context(manifest: dict[str, Any], work: Path, *, needs_models: bool) -> Che
         features=tuple(manifest["features"]),
         eval_data=eval_frame,
         y_true=arrays["y_true"],
-        candidate_scores=arrays["candidate"],
+        candidate_scores=arrays.get("candidate"),
         baseline_scores=arrays.get("baseline"),
         reference_data=frames.get("reference"),
         train_data=frames.get("train"),

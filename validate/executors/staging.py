@@ -87,7 +87,9 @@ def stage_inputs(
 ) -> dict[str, Any]:
     """Upload what the Jobs need; return the manifest (which names no local path)."""
     scores = io.BytesIO()
-    arrays = {"y_true": context.y_true, "candidate": context.candidate_scores}
+    arrays = {"y_true": context.y_true}
+    if context.candidate_scores is not None:  # a drift-only run has no model
+        arrays["candidate"] = context.candidate_scores
     if context.baseline_scores is not None:
         arrays["baseline"] = context.baseline_scores
     if "reference_scores" in context.extras:
