@@ -32,7 +32,7 @@ def test_schema_prints_json_schema():
 
 def test_checks_list_shows_builtin():
     result = CliRunner().invoke(cli, ["checks", "list"])
-    assert "accuracy  checks.accuracy:AccuracyCheck  (validate-models)" in result.output
+    assert "accuracy  checks.accuracy:AccuracyCheck  (validate-gate)" in result.output
 
 
 @pytest.fixture

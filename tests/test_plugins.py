@@ -99,5 +99,5 @@ def test_foreign_validate_package_is_detected(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ}, check=True
     )
     assert "is not this project's" in out.stdout
-    assert "pip install --force-reinstall validate-models" in out.stdout
+    assert "pip install --force-reinstall validate-gate" in out.stdout
     assert yaml  # keep the import used

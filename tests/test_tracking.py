@@ -19,7 +19,7 @@ def test_credentials_never_leave_the_uri():
 
 def test_package_versions_include_ours_and_mlflow():
     versions = package_versions()
-    assert "validate-models" in versions and "mlflow" in versions
+    assert "validate-gate" in versions and "mlflow" in versions
 
 
 def test_scrub_credentials_in_free_text():

@@ -78,7 +78,7 @@ def _expected_location(entry_point: metadata.EntryPoint) -> Any:
     if (
         top == "checks"
         and entry_point.dist is not None
-        and entry_point.dist.name == "validate-models"
+        and entry_point.dist.name == "validate-gate"
     ):
         package = sys.modules.get("checks")
         if getattr(package, "__validate_builtin__", False):

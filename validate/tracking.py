@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 _VERSIONED_PACKAGES = (
-    "validate-models",
+    "validate-gate",
     "mlflow",
     "numpy",
     "pandas",

@@ -331,7 +331,8 @@ def connect(settings: KubernetesSection) -> tuple[Any, Any]:
         from kubernetes.config.config_exception import ConfigException
     except ImportError as exc:
         raise ConfigError(
-            "executor: kubernetes needs the kubernetes client; pip install 'validate-models[k8s]'"
+            "executor: kubernetes needs the kubernetes client; pip install 'validate-gate[k8s]' "
+            "(from a clone of validate: pip install '.[k8s]')"
         ) from exc
     try:
         if settings.kubeconfig or not _in_cluster():

@@ -83,7 +83,8 @@ def _load(path: str, *, kind: str, who: str) -> Any:
         import tf_keras
     except ImportError as exc:
         raise ModelError(
-            f"{who}: {path} needs TensorFlow; install the extra: pip install 'validate-models[tf]'"
+            f"{who}: {path} needs TensorFlow; install the extra: pip install 'validate-gate[tf]' "
+            "(from a clone of validate: pip install '.[tf]')"
         ) from exc
     try:
         if kind == "keras":
