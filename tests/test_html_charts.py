@@ -60,7 +60,10 @@ def rich_report() -> dict[str, Any]:
         "decision": "pass",
         "candidate": "models:/credit/7",
         "baseline": "models:/credit@champion",
-        "baseline_resolved": "models:/credit/3",
+        "resolved": {
+            "candidate": {"uri": "models:/credit/7", "model": "credit", "version": "7"},
+            "baseline": {"uri": "models:/credit@champion", "model": "credit", "version": "3"},
+        },
         "mlflow": {"tracking_uri": "sqlite:///mlflow.db", "run_id": "abc123"},
         "reasons": [],
         "warnings": [f"bias: sex x age_group: {SMALL_GROUP}", f"latency: {NOISY}"],
@@ -369,6 +372,14 @@ def test_fixed_elements_render_in_chromium(chromium, tmp_path):  # noqa: F811
     for hex_colour in ("#0969da", "#bc4c00", "#8c959f", "#1a7f37", "#cf222e"):
         rgb = tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
         assert rgb in present, hex_colour
+
+
+def test_an_unresolved_alias_says_so():
+    report = rich_report()
+    del report["resolved"]
+    assert "(resolved version not in this report)" in render_html(report)
+    report["promotion"] = {"model": "credit", "alias": "champion", "previous_version": "3"}
+    assert "→ <span class='resolved' id='baseline-resolved'>credit version 3" in render_html(report)
 
 
 # --------------------------------------------------------------------------- formatting

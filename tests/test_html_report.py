@@ -48,14 +48,36 @@ def chromium() -> str:
 
 @pytest.fixture
 def report_html(write_config, data_dir, models_dir, tmp_path):
+    import pandas as pd
+
+    # A second sensitive feature with a small group (n=12 < min_group_size 30): the
+    # report names it, with its n, instead of silently leaving it out of the chart.
+    frame = pd.read_parquet(data_dir / "eval.parquet")
+    frame["band"] = ["rare" if i < 12 else ("low", "high")[i % 2] for i in range(len(frame))]
+    frame.to_parquet(data_dir / "eval.parquet", index=False)
+    reference = pd.read_parquet(data_dir / "train.parquet")
+    reference["x1"] += 1.0  # x1 drifts, so its histogram is drawn
+    reference.to_parquet(data_dir / "shifted.parquet", index=False)
     config = base_config(
         data_dir,
         models_dir,
         checks={
             "accuracy": {"thresholds": {"roc_auc": {"min": 0.99}}},
-            "bias": {"sensitive_features": ["group"], "n_resamples": 100},
+            "bias": {"sensitive_features": ["group", "band"], "n_resamples": 100},
+            "drift": {"columns": ["x1"], "n_resamples": 20},
+            "latency": {
+                "device": "cpu",
+                "batch_sizes": [1, 16],
+                "warmup": 2,
+                "iterations": 15,
+                "n_resamples": 50,
+                "thresholds": {"p95_ms": {"max": 10000}},
+            },
         },
-        **{"data.baseline_prediction": "weak_score"},
+        **{
+            "data.baseline_prediction": "weak_score",
+            "data.reference": str(data_dir / "shifted.parquet"),
+        },
     )
     path = tmp_path / "report.html"
     result = CliRunner().invoke(cli, ["run", "-c", str(write_config(config)), "--html", str(path)])
@@ -73,7 +95,17 @@ def test_report_is_self_contained(report_html):
     # Each group's size, as an integer, in the chart and in the table.
     assert re.findall(r"<text class='group-n'[^>]*>n=(\d+)</text>", text)
     sizes = re.findall(r"<td class='num group-n'>([^<]*)</td>", text)
-    assert len(sizes) == 2 and all(size.isdigit() for size in sizes)
+    assert sizes and all(size.isdigit() for size in sizes)
+    note = re.search(r"<p class='note small-groups'>(.*?)</p>", text)
+    assert note and "rare (n=12)" in note[1] and "min_group_size 30" in note[1]
+    # The bias check's warning sentence reaches the summary at the top.
+    summary = re.search(r"id='warnings'>(.*?)</div>", text, re.S)
+    assert summary and "bias: band: groups below min_group_size 30" in summary[1]
+    # Drift: a histogram with a y-axis; latency: a panel and table rows for each batch size.
+    assert "Drift: x1 (reference vs eval)" in text and ">share of rows</text>" in text
+    assert re.findall(r"<svg class='chart latency' data-batch='(\d+)'", text) == ["1", "16"]
+    assert sorted(set(re.findall(r"<tr data-batch='(\d+)'>", text))) == ["1", "16"]
+    assert not re.search(r">-?\d+\.000</text>", text)  # no chart label like 19.000
 
 
 def test_chromium_renders_without_console_errors(chromium, report_html, tmp_path):

@@ -86,41 +86,38 @@ def summary_warnings(report: Mapping[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------- header
 
 
-_REGISTRY_VERSION = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>[^/@]+)$")
 _REGISTRY_ALIAS = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)$")
 
 
-def resolved_version(report: Mapping[str, Any], role: str) -> str | None:
-    """The registry version a ``models:/NAME@ALIAS`` reference resolved to, when the report
-    says: ``<role>_resolved`` (``models:/credit/3``, as the MLflow run params have it), or
-    the promotion record (the champion it replaced, the version it promoted)."""
-    uri = report.get(role)
-    resolved = report.get(f"{role}_resolved")
-    if isinstance(resolved, Mapping):
-        resolved = resolved.get("version")
-    if resolved:
-        found = _REGISTRY_VERSION.match(str(resolved))
-        return found["version"] if found else str(resolved)
-    alias = _REGISTRY_ALIAS.match(str(uri or ""))
+def resolved_version(report: Mapping[str, Any], role: str) -> tuple[str, str] | None:
+    """``(model, version)`` a ``models:/NAME@ALIAS`` reference resolved to: the report's
+    ``resolved.<role>`` (the runner's record of what the alias pointed at when the
+    validation ran), or, for older reports, the promotion record."""
+    resolved = (report.get("resolved") or {}).get(role) or {}
+    if resolved.get("version"):
+        return str(resolved.get("model") or ""), str(resolved["version"])
+    alias = _REGISTRY_ALIAS.match(str(report.get(role) or ""))
     promotion = report.get("promotion") or {}
     if alias and promotion.get("model") == alias["name"]:
+        version = None
         if role == "baseline" and promotion.get("alias") == alias["alias"]:
-            return promotion.get("previous_version") or None
-        if role == "candidate" and promotion.get("promoted"):
-            return promotion.get("version") or None
+            version = promotion.get("previous_version")
+        elif role == "candidate" and promotion.get("promoted"):
+            version = promotion.get("version")
+        if version:
+            return alias["name"], str(version)
     return None
 
 
 def _model_line(report: Mapping[str, Any], role: str, label: str) -> str:
-    uri = report.get(role)
+    uri = str(report.get(role))
     text = f"{label} <code>{_e(uri)}</code>"
-    alias = _REGISTRY_ALIAS.match(str(uri or ""))
-    if alias:
-        version = resolved_version(report, role)
-        if version:
+    if _REGISTRY_ALIAS.match(uri):
+        found = resolved_version(report, role)
+        if found:
             text += (
-                f" → <span class='resolved' id='{role}-resolved'>{_e(alias['name'])} version "
-                f"{_e(version)}</span>"
+                f" → <span class='resolved' id='{role}-resolved'>{_e(found[0])} version "
+                f"{_e(found[1])}</span>"
             )
         else:
             text += " <span class='muted'>(resolved version not in this report)</span>"
