@@ -145,7 +145,11 @@ class AccuracyCheck(BaseCheck):
             comparison = self._compare(context, settings, metrics, details, auc)
             output.update({f"{m}.vs_baseline": i.value for m, i in comparison.items()})
             for metric, rule in settings.vs_baseline.items():
-                assertions.append(_baseline_assertion(metric, comparison[metric], rule))
+                assertion, tested = _baseline_assertion(
+                    metric, comparison[metric], rule, settings.confidence
+                )
+                assertions.append(assertion)
+                details["vs_baseline"][metric]["rule"] = tested
         if settings.slices:
             assertions.extend(self._slices(context, settings, details))
 
@@ -190,7 +194,7 @@ class AccuracyCheck(BaseCheck):
             m: {
                 "difference": i.value,
                 "ci": list(i.ci),
-                "p_value": i.p_value,
+                "p_value": i.p_value,  # two-sided, H0: no difference
                 "champion": champion[m],
             }
             for m, i in comparison.items()
@@ -288,30 +292,45 @@ def _shared_delong(context: CheckContext, metrics: dict[str, float]) -> DeLong |
     return delong(context.y_true, context.candidate_scores)
 
 
-def _baseline_assertion(metric: str, interval: Interval, rule: BaselineRule) -> Assertion:
-    """Non-inferiority (max_drop) or superiority (min_gain), always on the CI."""
+def _baseline_assertion(
+    metric: str, interval: Interval, rule: BaselineRule, confidence: float
+) -> tuple[Assertion, dict[str, Any]]:
+    """Non-inferiority (max_drop) or superiority (min_gain), always on the CI.
+
+    The p-value shown is that of the test the CI decides, by the CI's own method: the
+    CI's lower (upper) end clears the limit exactly when p < (1 − confidence)/2.
+    """
     lower_is_better = metric in quality.LOWER_IS_BETTER
     shown = (
         f"{metric} {interval.value:+.3f} [{interval.low:+.3f}, {interval.high:+.3f}] vs champion"
     )
-    p = f", p={interval.p_value:.3g}" if interval.p_value is not None else ""
     if rule.max_drop is not None:
-        delta = rule.max_drop
-        if lower_is_better:  # worse means higher: the whole CI must stay below +δ
-            passed, op, limit = interval.high < delta, "<", delta
-        else:
-            passed, op, limit = interval.low > -delta, ">", -delta
-        sentence = f"{shown}; allowed drop {delta:.3f}{p}"
+        test, delta = "non-inferiority", float(rule.max_drop)
+        # Worse means higher for lower-is-better metrics: the whole CI must stay below +δ.
+        limit = delta if lower_is_better else -delta
+        rule_text = f"allowed drop {delta:.3f}"
     else:
-        gamma = rule.min_gain or 0.0
-        if lower_is_better:
-            passed, op, limit = interval.high < -gamma, "<", -gamma
-        else:
-            passed, op, limit = interval.low > gamma, ">", gamma
-        sentence = f"{shown}; required gain {gamma:.3f}{p}"
-    return Assertion(
+        test, gamma = "superiority", float(rule.min_gain or 0.0)
+        limit = -gamma if lower_is_better else gamma
+        rule_text = f"required gain {gamma:.3f}"
+    if lower_is_better:
+        passed, op = interval.high < limit, "<"
+    else:
+        passed, op = interval.low > limit, ">"
+    alpha = (1 - confidence) / 2
+    p = interval.p_beyond(limit, above=not lower_is_better)
+    tested = f", {test} {_p_text(p, interval)} (one-sided, α={alpha:.3g})" if p is not None else ""
+    sentence = f"{shown}; {rule_text}{tested}"
+    assertion = Assertion(
         f"{metric} vs champion", op, limit, interval.value, bool(passed), interval.ci, sentence
     )
+    return assertion, {"test": test, "limit": limit, "p_value": p, "alpha": round(alpha, 12)}
+
+
+def _p_text(p: float, interval: Interval) -> str:
+    if p == 0 and interval.samples is not None:  # no resample reached the limit
+        return f"p<{1 / max(int(np.isfinite(interval.samples).sum()), 1):.2g}"
+    return f"p={p:.3g}"
 
 
 def _why_undefined(context: CheckContext) -> str:

@@ -188,7 +188,12 @@ def test_non_inferiority_fails_a_clear_regression_with_the_sentence():
     diff = result.details["vs_baseline"]["roc_auc"]
     assert diff["ci"][1] < -0.01 and diff["p_value"] < 0.001
     assert assertion.sentence.startswith(f"roc_auc {diff['difference']:+.3f} [")
-    assert "vs champion; allowed drop 0.010, p=" in assertion.sentence
+    rule = diff["rule"]
+    assert rule["test"] == "non-inferiority" and rule["limit"] == -0.01
+    assert (
+        f"; allowed drop 0.010, non-inferiority p={rule['p_value']:.3g} (one-sided, α=0.025)"
+        in (assertion.sentence)
+    )
 
 
 def test_lower_is_better_metrics_are_mirrored():
@@ -270,3 +275,76 @@ def test_unknown_vs_baseline_metric_and_rule():
         )
     with pytest.raises(ConfigError, match="give exactly one of max_drop or min_gain"):
         AccuracyCheck.from_config("accuracy", {"vs_baseline": {"roc_auc": {}}}, task="binary")
+
+
+def _delong_by_hand(y, a, b):
+    """DeLong et al. (1988) from the pairwise kernel, O(m·n): AUC(a) − AUC(b), its variance."""
+    positives, negatives = y == 1, y == 0
+
+    def placements(s):
+        x, z = s[positives][:, None], s[negatives][None, :]
+        kernel = (x > z) + 0.5 * (x == z)
+        return kernel.mean(axis=1), kernel.mean(axis=0)
+
+    (va, wa), (vb, wb) = placements(a), placements(b)
+    s10, s01 = np.cov(np.vstack([va, vb])), np.cov(np.vstack([wa, wb]))
+    cov = s10 / positives.sum() + s01 / negatives.sum()
+    return va.mean() - vb.mean(), cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
+
+
+def test_non_inferiority_p_is_the_one_sided_delong_test_at_the_margin():
+    """The p shown tests H0 "the drop is at least δ", not "no difference" (issue 14 item 5)."""
+    from scipy import stats
+
+    ctx = paired_context(n=600, worse_by=0.3, seed=0)
+    check = AccuracyCheck.from_config(
+        "accuracy", {"vs_baseline": {"roc_auc": {"max_drop": 0.05}}}, task="binary"
+    )
+    result = check.run(ctx)
+    (assertion,) = result.assertions
+    difference, variance = _delong_by_hand(ctx.y_true, ctx.candidate_scores, ctx.baseline_scores)
+    assert difference == pytest.approx(
+        skm.roc_auc_score(ctx.y_true, ctx.candidate_scores)
+        - skm.roc_auc_score(ctx.y_true, ctx.baseline_scores),
+        abs=1e-12,
+    )
+    expected = stats.norm.sf((difference + 0.05) / np.sqrt(variance))
+    two_sided = 2 * stats.norm.sf(abs(difference) / np.sqrt(variance))
+    entry = result.details["vs_baseline"]["roc_auc"]
+    assert entry["rule"]["p_value"] == pytest.approx(expected, rel=1e-9)
+    assert entry["p_value"] == pytest.approx(two_sided, rel=1e-9)  # kept: no difference
+    assert f"non-inferiority p={expected:.3g} (one-sided, α=0.025)" in assertion.sentence
+    assert f"p={two_sided:.3g}" not in assertion.sentence
+
+
+def test_the_p_shown_agrees_with_the_ci_decision():
+    """p < (1 − confidence)/2 exactly when the CI clears the limit, for every method (DeLong,
+    multinomial bootstrap, CLT on per-row losses, subsample bootstrap) and both rules."""
+    from checks.accuracy import BaselineRule, _baseline_assertion
+    from validate.stats.quality import paired_intervals
+
+    ctx = paired_context(n=500, worse_by=0.2, seed=3)
+    y, a, b = ctx.y_true, ctx.candidate_scores, ctx.baseline_scores
+    metrics = ("roc_auc", "accuracy", "f1", "log_loss", "brier", "average_precision")
+    cand, champ = compute_metrics("binary", y, a), compute_metrics("binary", y, b)
+    for confidence in (0.9, 0.95):
+        found = paired_intervals(
+            "binary", y, a, b, cand, champ, threshold=0.5, confidence=confidence,
+            n_resamples=400, seed=1, names=metrics,
+        )  # fmt: skip
+        for metric in metrics:
+            interval = found[metric]
+            # Limits on both sides of each CI end, and right next to it.
+            limits = {e + d for e in interval.ci for d in (-1e-3, -1e-9, 1e-9, 1e-3)}
+            outcomes = set()
+            for limit in sorted(limits):
+                for rule in (BaselineRule(max_drop=abs(limit)), BaselineRule(min_gain=limit)):
+                    assertion, tested = _baseline_assertion(metric, interval, rule, confidence)
+                    assert tested["alpha"] == pytest.approx((1 - confidence) / 2)
+                    assert (tested["p_value"] < tested["alpha"]) == assertion.passed, (
+                        metric,
+                        rule,
+                        tested,
+                    )
+                    outcomes.add(assertion.passed)
+            assert outcomes == {True, False}, metric  # the limits crossed the decision

@@ -190,3 +190,41 @@ def test_holm_step_down():
 
 def test_bootstrap_p_value_floor():
     assert bootstrap_p_value(np.ones(100)) == pytest.approx(0.01)
+
+
+def test_percentile_tail_inverts_numpys_percentile():
+    """The bootstrap non-inferiority p is the percentile interval inverted (numpy reference):
+    within 1/(B−1) of the share of resamples at or below the limit, and the lower end clears
+    the limit exactly when the tail share exceeds it."""
+    from validate.stats.intervals import percentile_tail
+
+    rng = np.random.default_rng(0)
+    samples = rng.normal(-0.03, 0.02, 999)
+    samples[::50] = np.round(samples[::50], 2)  # some ties
+    for limit in np.linspace(-0.09, 0.03, 61):
+        t = percentile_tail(samples, limit)
+        share = np.mean(samples <= limit)
+        assert abs(t - share) <= 1 / (len(samples) - 1)
+        if 0 < t < 1:
+            assert np.percentile(samples, 100 * t) == pytest.approx(limit, abs=1e-12)
+        for tail in (0.005, 0.025, 0.05, 0.1, 0.3):
+            assert (np.percentile(samples, 100 * tail) > limit) == (t < tail)
+    assert percentile_tail(samples, -1.0) == 0.0 and percentile_tail(samples, 1.0) == 1.0
+
+
+def test_p_beyond_on_a_loss_difference_is_the_one_sided_z_test():
+    from scipy import stats
+
+    from validate.stats.intervals import mean_interval
+
+    rng = np.random.default_rng(1)
+    d = rng.normal(0.01, 0.2, 800)
+    interval = mean_interval(d, 0.95, with_p=True)
+    se = np.std(d, ddof=1) / np.sqrt(len(d))
+    assert interval.p_value == pytest.approx(stats.ttest_1samp(d, 0).pvalue, rel=0.02)  # z ≈ t
+    # lower is better: H0 "the loss grew by at least 0.03"
+    expected = stats.norm.cdf((d.mean() - 0.03) / se)
+    assert interval.p_beyond(0.03, above=False) == pytest.approx(expected, rel=1e-9)
+    assert interval.p_beyond(-0.02, above=True) == pytest.approx(
+        stats.norm.sf((d.mean() + 0.02) / se), rel=1e-9
+    )

@@ -21,7 +21,7 @@ Which method serves which metric (all seeded, all at the requested confidence):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
@@ -29,16 +29,49 @@ from scipy import stats
 
 @dataclass(frozen=True)
 class Interval:
-    """A point estimate with its confidence interval (and, for differences, a p-value)."""
+    """A point estimate with its confidence interval (and, for differences, the two-sided
+    p-value of "no difference").
+
+    ``se`` (normal intervals) or ``samples`` (percentile intervals) keep what made the
+    interval, so :meth:`p_beyond` can test any other limit by the same method.
+    """
 
     value: float
     low: float
     high: float
     p_value: float | None = None
+    se: float | None = field(default=None, compare=False, repr=False)
+    samples: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def ci(self) -> tuple[float, float]:
         return (self.low, self.high)
+
+    def p_beyond(self, limit: float, *, above: bool) -> float | None:
+        """One-sided p-value of H0 "the true value is at or below ``limit``" (``above``) or
+        "at or above ``limit``" (not ``above``), by the method that made this interval.
+
+        It is the interval inverted, so it agrees with the interval exactly: for an
+        interval at confidence c, ``p < (1 − c)/2`` exactly when ``low > limit``
+        (``above``) or ``high < limit``. Normal intervals: ``Φ̄((value − limit)/se)``.
+        Normal intervals are centred on their midpoint, which is what the z test uses
+        (a loss difference's point value may come from scikit-learn, a hair away).
+        Percentile intervals: the tail share at which the percentile reaches ``limit``
+        (numpy's linear interpolation inverted), within 1/B of the share of resamples at
+        or beyond ``limit``. ``None`` when the interval keeps neither (a clipped or
+        analytic one).
+        """
+        if self.se is not None:
+            centre = (self.low + self.high) / 2
+            distance = (centre - limit) if above else (limit - centre)
+            if self.se > 0:
+                return float(stats.norm.sf(distance / self.se))
+            return 0.0 if distance > 0 else 1.0
+        if self.samples is not None:
+            if above:
+                return percentile_tail(self.samples, limit)
+            return percentile_tail(-np.asarray(self.samples), -limit)
+        return None
 
 
 def z_value(confidence: float) -> float:
@@ -56,12 +89,13 @@ def normal_interval(
     se = float(np.sqrt(max(variance, 0.0)))
     z = z_value(confidence)
     low, high = value - z * se, value + z * se
+    clipped = bounds is not None and (low < bounds[0] or high > bounds[1])
     if bounds is not None:
         low, high = max(low, bounds[0]), min(high, bounds[1])
     p = None
     if with_p:  # two-sided, H0: the true value is 0
         p = float(2 * stats.norm.sf(abs(value) / se)) if se > 0 else float(value == 0)
-    return Interval(value, low, high, p)
+    return Interval(value, low, high, p, se=None if clipped else se)
 
 
 def mean_interval(per_row: np.ndarray, confidence: float, with_p: bool = False) -> Interval:
@@ -78,6 +112,27 @@ def percentile(samples: np.ndarray, confidence: float) -> tuple[float, float]:
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(finite, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def percentile_tail(samples: np.ndarray, limit: float) -> float:
+    """The largest share t with ``np.percentile(samples, 100·t) <= limit`` (finite samples).
+
+    The inverse of :func:`percentile`'s lower end: that end is above ``limit`` exactly when
+    its tail share exceeds this. 0 when every sample is above ``limit``.
+    """
+    ordered = np.sort(np.asarray(samples, dtype=np.float64))
+    ordered = ordered[np.isfinite(ordered)]
+    n = ordered.size
+    if n == 0:
+        return float("nan")
+    at_or_below = int(np.searchsorted(ordered, limit, side="right"))
+    if at_or_below == 0:
+        return 0.0
+    if at_or_below == n:
+        return 1.0
+    k = at_or_below - 1  # ordered[k] <= limit < ordered[k + 1]: interpolate between them
+    part = (limit - ordered[k]) / (ordered[k + 1] - ordered[k])
+    return float((k + part) / (n - 1))
 
 
 def bootstrap_p_value(differences: np.ndarray) -> float:
@@ -131,4 +186,5 @@ def subsample_bootstrap(
     samples = np.array([statistic(base[rng.integers(0, m, m)]) for _ in range(n_resamples)])
     scaled = point + (samples - center) * np.sqrt(m / n_rows)
     low, high = percentile(scaled, confidence)
-    return Interval(point, low, high, bootstrap_p_value(scaled) if with_p else None)
+    p = bootstrap_p_value(scaled) if with_p else None
+    return Interval(point, low, high, p, samples=scaled)

@@ -170,7 +170,11 @@ def paired_intervals(
     names: tuple[str, ...],
     auc: DeLong | None = None,
 ) -> dict[str, iv.Interval]:
-    """Interval and p-value of (candidate − champion) on the same rows, for ``names``."""
+    """Interval and p-value of (candidate − champion) on the same rows, for ``names``.
+
+    ``p_value`` is the two-sided test of no difference; each interval's ``p_beyond`` tests
+    a margin (non-inferiority, superiority) by the same method, consistently with the CI.
+    """
     out: dict[str, iv.Interval] = {}
     difference = {n: candidate_metrics[n] - champion_metrics[n] for n in names}
     k = 2 if task == "binary" else (candidate.shape[1] if task == "multiclass" else 0)
@@ -193,6 +197,7 @@ def paired_intervals(
                     difference[name],
                     *iv.percentile(samples, confidence),
                     p_value=iv.bootstrap_p_value(samples),
+                    samples=samples,
                 )
     cand_losses, champ_losses = (
         _per_row_losses(task, y, candidate),
@@ -203,7 +208,9 @@ def paired_intervals(
             interval = iv.mean_interval(
                 cand_losses[name] - champ_losses[name], confidence, with_p=True
             )
-            out[name] = iv.Interval(difference[name], interval.low, interval.high, interval.p_value)
+            out[name] = iv.Interval(
+                difference[name], interval.low, interval.high, interval.p_value, se=interval.se
+            )
     if "roc_auc" in difference:
         value, variance = (auc or delong(y, candidate, champion)).difference()
         out["roc_auc"] = iv.normal_interval(value, variance, confidence, with_p=True)
