@@ -325,8 +325,63 @@ def parse_config(raw: Any, *, source: Path) -> LoadedConfig:
     except ValidationError as exc:
         raise ConfigError(f"{source}: {describe_validation_error(exc, Config)}") from exc
     canonical = json.dumps(config.model_dump(mode="json"), sort_keys=True)
-    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    digest = hashlib.sha256(canonical.encode()).hexdigest()  # as written: folder-independent
+    folder = source.resolve().parent
+    if config.mlflow.tracking_uri is not None:
+        resolved = resolve_tracking_uri(config.mlflow.tracking_uri, folder)
+        mlflow = config.mlflow.model_copy(update={"tracking_uri": resolved})
+        config = config.model_copy(update={"mlflow": mlflow})
     return LoadedConfig(config=config, path=source.resolve(), digest=digest)
+
+
+_SQLITE = re.compile(r"(sqlite(?:\+\w+)?:///)([^?]*)(\?.*)?", re.IGNORECASE | re.DOTALL)
+_DRIVE = re.compile(r"[A-Za-z]:[\\/]")
+
+
+def resolve_tracking_uri(uri: str, folder: Path) -> str:
+    """A local tracking store named by a relative path resolves against ``folder`` (the
+    config's), as every other relative path in the config does.
+
+    ``sqlite:///mlflow.db`` becomes ``sqlite:////abs/folder/mlflow.db``; ``file:mlruns`` and
+    a plain ``mlruns`` become absolute too. Absolute paths, ``sqlite:///:memory:`` and
+    every server URI (http, https, postgresql, databricks, …) are returned as they are.
+    ``MLFLOW_TRACKING_URI`` never comes through here: it is the user's shell's, so a
+    relative path in it means the current folder, as it does for MLflow itself.
+    """
+    sqlite = _SQLITE.fullmatch(uri)
+    if sqlite is not None:
+        prefix, location, query = sqlite.group(1), sqlite.group(2), sqlite.group(3) or ""
+        if not location or location == ":memory:" or _is_absolute(location):
+            return uri
+        return f"{prefix}{_absolute(location, folder)}{query}"
+    scheme = _scheme(uri)
+    if scheme == "file":
+        location = uri[len("file:") :]
+        if location.startswith("/"):  # file:/abs, file:///abs, file://host/…
+            return uri
+        return Path(_absolute(location, folder)).as_uri()
+    if uri in ("databricks", "databricks-uc"):  # MLflow's words for a workspace, not folders
+        return uri
+    if scheme is None and not _is_absolute(os.path.expanduser(uri)):
+        return _absolute(uri, folder)
+    return uri
+
+
+def _is_absolute(location: str) -> bool:
+    return location.startswith("/") or _DRIVE.match(location) is not None
+
+
+def _absolute(location: str, folder: Path) -> str:
+    return os.path.normpath(folder / os.path.expanduser(location))
+
+
+def sqlite_database(uri: str) -> Path | None:
+    """The file a ``sqlite:///`` tracking URI names (relative: to the current folder), or
+    None for any other store and for an in-memory database."""
+    sqlite = _SQLITE.fullmatch(uri)
+    if sqlite is None or sqlite.group(2) in ("", ":memory:"):
+        return None
+    return Path(sqlite.group(2)).absolute()
 
 
 def describe_validation_error(

@@ -29,8 +29,26 @@ _VERSIONED_PACKAGES = (
 
 
 def tracking_uri_for(configured: str | None) -> str:
-    """Config first, then ``MLFLOW_TRACKING_URI``, then the embedded sqlite default."""
-    return configured or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    """Config first, then ``MLFLOW_TRACKING_URI``, then the embedded sqlite default.
+
+    ``configured`` comes from :func:`validate.config.load_config`, which has already made
+    a relative local store absolute against the config's folder. A configured sqlite
+    database that does not exist yet is named on stderr (a wrong path would otherwise
+    create an empty store silently and then miss the champion). The environment's URI
+    and the default stay as they are: relative to the current folder, as in MLflow.
+    """
+    if configured:
+        from validate.config import sqlite_database
+
+        database = sqlite_database(configured)
+        if database is not None and not database.exists():
+            print(
+                f"note: mlflow.tracking_uri: tracking database {database} does not exist yet; "
+                "it will be created",
+                file=sys.stderr,
+            )
+        return configured
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 # MLflow retries HTTP calls with exponential backoff; its defaults (7 retries, factor 2,
