@@ -165,6 +165,7 @@ class BiasCheck(BaseCheck):
         details: dict[str, Any] = {
             "method": settings.method,
             "agg": settings.agg,
+            "min_group_size": settings.min_group_size,
             "confidence": settings.confidence,
             "n_resamples": settings.n_resamples,
             "groupings": {
@@ -309,6 +310,8 @@ class BiasCheck(BaseCheck):
         for index, label in enumerate(grouping.labels):
             row: dict[str, Any] = {"group": label, "included": bool(kept[index])}
             row.update({m: _plain(per_group[m][index]) for m in fs.GROUP_METRICS})
+            if row.get("count") is not None:
+                row["count"] = int(row["count"])  # a number of rows, not a rate
             if group_ci and kept[index]:
                 position = int(np.searchsorted(kept_index, index))
                 row["ci"] = {
@@ -472,9 +475,15 @@ class BiasCheck(BaseCheck):
     ) -> list[str]:
         from validate.plots import group_bar_chart
 
+        settings: BiasSettings = self.settings  # type: ignore[assignment]
         names = []
         for grouping, found in zip(groupings, per_grouping, strict=True):
             rows = [r for r in found["groups"] if r["included"]]
+            left_out = [r for r in found["groups"] if not r["included"]]
+            note = ""
+            if left_out:
+                listed = ", ".join(f"{r['group']} (n={r.get('count', '?')})" for r in left_out)
+                note = f"left out, below min_group_size {settings.min_group_size}: {listed}"
             stem = safe_filename(grouping.name.replace(" x ", "_x_"))
             file = Path(folder) / f"bias_{stem}.png"
             group_bar_chart(
@@ -487,6 +496,8 @@ class BiasCheck(BaseCheck):
                     for m in PLOTTED
                     if all("ci" in r for r in rows)
                 },
+                counts=[r.get("count", 0) for r in rows],
+                note=note,
             )
             names.append(file.name)
         return names

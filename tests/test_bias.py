@@ -100,7 +100,12 @@ def test_small_groups_are_reported_and_left_out():
     )
     groups = result.details["groupings"]["region"]
     assert groups["excluded_small_groups"] == ["east"]
-    assert any("east (n=" in w for w in result.details["warnings"])
+    assert any("east (n=" in w for w in result.warnings)
+    # What the reports need to say so: the cut-off, and each group's size as a count.
+    assert result.details["min_group_size"] == 100
+    east = next(g for g in groups["groups"] if g["group"] == "east")
+    assert east["count"] == (context.eval_data["region"] == "east").sum()
+    assert isinstance(east["count"], int) and east["included"] is False
     frame = context.eval_data
     keep = (frame["region"] != "east").to_numpy()
     p = (context.candidate_scores >= 0.5).astype(int)
