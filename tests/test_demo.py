@@ -1,7 +1,9 @@
 """End to end on the credit sample, as the README's first command runs it: real Keras
 candidates, a registered scikit-learn champion, sqlite MLflow, the local executor."""
 
+import difflib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -9,6 +11,7 @@ import sys
 import pytest
 from conftest import REPO, run_cli
 from mlflow import MlflowClient
+from test_readme import output_structure, readme_demo_output
 
 pytestmark = pytest.mark.tensorflow
 
@@ -32,6 +35,14 @@ def test_biased_candidate_blocked_good_candidate_promoted(tmp_path):
     )
     assert build.returncode == 0, build.stderr[-3000:]
     assert "champion_version: 1" in build.stdout
+    # TensorFlow's native start-up lines (no GPU here, tf.data's NodeDef notice) stay out.
+    noise = [
+        line
+        for line in build.stderr.splitlines()
+        if re.match(r"[IWEF]\d{4} ", line)
+        or any(s in line for s in ("absl::InitializeLog", "cuInit", "NodeDef mentions"))
+    ]
+    assert not noise, "\n".join(noise)
 
     biased = run_cli("run", "-c", str(sample / "biased.yaml"), "--json", str(tmp_path / "b.json"))
     assert biased.returncode == 1, biased.stderr
@@ -101,3 +112,16 @@ def test_biased_candidate_blocked_good_candidate_promoted(tmp_path):
     assert metric(after, "mindiff", "mmd") < metric(before, "mindiff", "mmd") / 10
     assert (tmp_path / "fix" / "remediated.keras").is_file()
     assert "equalized_odds_difference" in remedied.stdout and "BEFORE" in remedied.stdout
+
+    # Last, so that everything above has passed: the README's sample output has the shape
+    # of what the demo printed (the same rows, statuses and kinds of lines; numbers aside).
+    printed = biased.stdout + "\n" + good.stdout + "\n" + remedied.stdout
+    expected = [" ".join(e) for e in output_structure(readme_demo_output())]
+    actual = [" ".join(e) for e in output_structure(printed)]
+    assert actual == expected, (
+        "README.md's sample output (between <!-- demo-output: and <!-- /demo-output -->) "
+        "no longer has the shape of the demo's output:\n"
+        + "\n".join(difflib.unified_diff(expected, actual, "README", "demo", lineterm=""))
+        + "\n\nWhat the demo printed:\n"
+        + printed
+    )
