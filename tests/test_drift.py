@@ -175,3 +175,105 @@ def test_bad_settings():
         ConfigError, match=r"checks\.drift\.per_column\.x\.method: unknown method 'kl'"
     ):
         make({"per_column": {"x": {"method": "kl"}}})
+
+
+def test_cohens_w_is_the_square_root_of_chi2_over_n():
+    """Cohen's w = sqrt(chi2 / n) (it was chi2 / n, i.e. w², judged against w's 0.1)."""
+    rng = np.random.default_rng(4)
+    ref = pd.Series(rng.choice(["a", "b", "c"], 4000, p=[0.5, 0.3, 0.2]))
+    cur = pd.Series(rng.choice(["a", "b", "c", "new"], 1500, p=[0.4, 0.35, 0.2, 0.05]))
+    got, _ = ds.categorical_statistics(ref, cur)
+    observed = cur.value_counts().reindex(["a", "b", "c"]).to_numpy(float)
+    shares = ref.value_counts().reindex(["a", "b", "c"]).to_numpy(float) / len(ref)
+    chi = stats.chisquare(observed, shares * observed.sum())
+    assert got["chisquare"] == pytest.approx(np.sqrt(chi.statistic / observed.sum()), abs=1e-12)
+    e = observed / observed.sum()
+    assert got["chisquare"] == pytest.approx(np.sqrt(np.sum((e - shares) ** 2 / shares)), abs=1e-12)
+    assert got["psi"] == pytest.approx(ds.psi(shares, observed / len(cur)), abs=1e-12)
+
+
+def _grid_statistics(ref, cur):
+    a, b = np.sort(ref), np.sort(cur)
+    grid = ds._grid(np.sort(np.concatenate([a, b])))
+    counts = [np.diff(np.searchsorted(x, grid, side="right"), prepend=0) for x in (a, b)]
+    return grid, ds._grid_rows(grid, counts[0][None, :], counts[1][None, :])
+
+
+@pytest.mark.parametrize(("n", "m", "decimals"), [(250, 300, None), (8000, 5000, 1)])
+def test_binned_statistics_are_exact_when_every_value_is_a_grid_point(n, m, decimals):
+    rng = np.random.default_rng(n)
+    ref, cur = rng.lognormal(size=n), rng.lognormal(0.2, 1.2, size=m)
+    if decimals is not None:  # ~100 distinct values, some rare: each one is a grid point
+        ref, cur = np.round(np.log(ref), decimals), np.round(np.log(cur), decimals)
+    grid, binned = _grid_statistics(ref, cur)
+    assert len(grid) == len(np.unique(np.concatenate([ref, cur])))
+    exact = ds.numeric_statistics(ref, cur)
+    for method in ds.NUMERIC_METHODS:
+        assert binned[method][0] == pytest.approx(exact[method], rel=1e-9, abs=1e-12)
+
+
+def _bootstrap_moments(statistic, ref, cur, *, resamples, seed):
+    """Mean and sd of (statistic on a row resample − statistic on the data), by scipy."""
+    rng = np.random.default_rng(seed)
+    observed = statistic(ref, cur)
+    shifts = [
+        statistic(rng.choice(ref, len(ref)), rng.choice(cur, len(cur))) - observed
+        for _ in range(resamples)
+    ]
+    return np.mean(shifts), np.std(shifts, ddof=1)
+
+
+def _bound_moments(lower):
+    """Recover mean and sd of the resampled shifts from two bounds with the same resamples:
+    lower(z) = observed − mean − z · sd."""
+    low_1, low_2 = lower(1.0), lower(2.0)
+    sd = low_1 - low_2
+    return sd, low_1 + sd  # (sd, observed − mean)
+
+
+@pytest.mark.parametrize(
+    ("method", "statistic"),
+    [
+        ("wasserstein", lambda a, b: stats.wasserstein_distance(a, b) / np.std(a)),
+        ("ks", lambda a, b: stats.ks_2samp(a, b, method="asymp").statistic),
+    ],
+)
+def test_binned_bootstrap_matches_scipy_on_row_resamples(method, statistic):
+    """2,000 skewed rows, far more values than grid points: the binned bootstrap's spread
+    and bias match a row bootstrap computed by scipy."""
+    rng = np.random.default_rng(5)
+    ref, cur = rng.lognormal(size=2000), rng.lognormal(0.1, 1.0, size=1500)
+    exact = ds.numeric_statistics(ref, cur)
+    sd, observed_minus_mean = _bound_moments(
+        lambda z: ds.numeric_statistics(
+            ref, cur, lower_z=z, lower_methods=(method,), n_resamples=400, seed=1
+        )[f"{method}_lower"]
+    )
+    mean = exact[method] - observed_minus_mean
+    ref_mean, ref_sd = _bootstrap_moments(statistic, ref, cur, resamples=400, seed=2)
+    # A 400-resample sd is within ~3.5%: two differ by < 15% but for a 1-in-300 draw.
+    assert sd == pytest.approx(ref_sd, rel=0.15)
+    assert abs(mean - ref_mean) < 0.25 * ref_sd
+
+
+def test_categorical_bootstrap_matches_scipy_on_row_resamples():
+    rng = np.random.default_rng(6)
+    ref = rng.choice(5, 2000, p=[0.4, 0.3, 0.15, 0.1, 0.05])
+    cur = rng.choice(6, 1200, p=[0.33, 0.3, 0.17, 0.1, 0.06, 0.04])  # 5: unseen in ref
+
+    def js(a, b):
+        p, q = np.bincount(a, minlength=6), np.bincount(b, minlength=6)
+        return distance.jensenshannon(p / p.sum(), q / q.sum(), base=2)
+
+    labels = np.array(list("abcdef"))
+    frames = pd.Series(labels[ref]), pd.Series(labels[cur])
+    exact, _ = ds.categorical_statistics(*frames)
+    assert exact["jensenshannon"] == pytest.approx(js(ref, cur), abs=1e-12)
+    sd, observed_minus_mean = _bound_moments(
+        lambda z: ds.categorical_statistics(
+            *frames, lower_z=z, lower_methods=("jensenshannon",), n_resamples=400, seed=1
+        )[0]["jensenshannon_lower"]
+    )
+    ref_mean, ref_sd = _bootstrap_moments(js, ref, cur, resamples=400, seed=2)
+    assert sd == pytest.approx(ref_sd, rel=0.15)
+    assert abs(exact["jensenshannon"] - observed_minus_mean - ref_mean) < 0.25 * ref_sd
