@@ -239,3 +239,21 @@ def test_validation_runs_once_with_xdist(pytester, data_dir, models_dir):
     assert len(runs) == 1
     # The controller prints what the worker's validation said.
     result.stdout.fnmatch_lines([f"recorded in MLflow: run {runs[0].info.run_id} at *"])
+
+
+def test_a_run_mlflow_could_not_record_fails_the_session(pytester, data_dir, models_dir):
+    # `validate run` exits 3 here although every check passed: so must pytest (non-zero).
+    config = base_config(data_dir, models_dir)
+    config["mlflow"]["tracking_uri"] = "http://127.0.0.1:9"  # nothing listens on discard
+    path = write(pytester, config)
+    result = pytester.runpytest_subprocess("--validate-config", str(path))
+    result.assert_outcomes(passed=1)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "decision: pass (validate run exits 3 on this config)",
+            "error: MLflow at http://127.0.0.1:9 failed while creating the validation run*"
+            "validate sync *",
+        ]
+    )
+    result.stdout.no_fnmatch_line("recorded in MLflow*")
