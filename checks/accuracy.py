@@ -31,6 +31,10 @@ ANALYTIC_INTERVALS = frozenset(
 )
 
 
+# For editors (``validate schema``); which of them a task computes is checked on load.
+_ALL_METRICS = tuple(sorted({m for names in METRIC_NAMES.values() for m in names}))
+
+
 class BaselineRule(BaseModel):
     """Judged on the CI of (candidate − champion) on the same rows."""
 
@@ -53,8 +57,13 @@ class AccuracySettings(CheckSettings):
     thresholds: dict[str, CIBound] = Field(
         default_factory=dict,
         description="Metric → {min, max, judge}; metric names as scikit-learn's.",
+        json_schema_extra={"propertyNames": {"enum": list(_ALL_METRICS)}},
     )
-    vs_baseline: dict[str, BaselineRule] = Field(default_factory=dict)
+    vs_baseline: dict[str, BaselineRule] = Field(
+        default_factory=dict,
+        description="Metric → {max_drop} or {min_gain}, judged on the paired CI.",
+        json_schema_extra={"propertyNames": {"enum": list(_ALL_METRICS)}},
+    )
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     n_resamples: int = Field(default=1000, ge=0, description="Bootstrap resamples (seeded).")
     slices: list[str | dict[str, list[float]]] = Field(

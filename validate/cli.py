@@ -431,12 +431,23 @@ def checks_list() -> None:
 
 @cli.command()
 def schema() -> None:
-    """Print the JSON Schema of validation.yaml (for editor completion)."""
+    """Print the JSON Schema of validation.yaml, with each installed check's settings
+    (thresholds, metric names), for editor completion."""
     import json
 
     from validate.config import json_schema
+    from validate.errors import PluginError
+    from validate.registry import available_checks, load_check_class
 
-    click.echo(json.dumps(json_schema(), indent=2))
+    settings: dict[str, Any] = {}
+    for name, entry_point in available_checks().items():
+        try:
+            settings[name] = getattr(load_check_class(entry_point), "Settings", None)
+        except PluginError as exc:  # the schema still lists the check, without its settings
+            settings[name] = str(exc)
+        if settings[name] is None:
+            settings[name] = f"check '{name}' declares no Settings model"
+    click.echo(json.dumps(json_schema(settings), indent=2))
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
 import re
 import stat
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -395,9 +398,13 @@ def describe_validation_error(
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         valid = _valid_keys(model, first["loc"][:-1])
-        message = f"unknown key '{yaml_loader.clip(str(first['loc'][-1]))}'"
+        unknown = str(first["loc"][-1])
+        message = f"unknown key '{yaml_loader.clip(unknown)}'"
+        close = difflib.get_close_matches(unknown, valid, n=1, cutoff=0.6)
+        if close:
+            message += f"; did you mean '{close[0]}'?"
         if valid:
-            message += f"; valid keys: {', '.join(valid)}"
+            message += f"{'' if close else ';'} valid keys: {', '.join(valid)}"
         location = ".".join(parts[:-1]) or "(top level)"
     elif first["type"] == "missing":
         message = "required but missing"
@@ -412,24 +419,41 @@ def describe_validation_error(
 
 
 def _valid_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """Walk the model along ``loc`` to list the keys allowed at that place."""
+    """Walk the model along ``loc`` to list the keys allowed at that place.
+
+    Mapping values (``thresholds.<metric>``) and list items (``slices.0``) are walked
+    through, so a bound's keys are listed under any metric name."""
     current: Any = model
     for part in loc:
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+        current = _model_in(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return []
+            current = field.annotation
+        elif get_origin(current) in (dict, Mapping, list, tuple, Sequence):
+            args = get_args(current)
+            if not args:
+                return []
+            current = args[-1] if get_origin(current) in (dict, Mapping) else args[0]
+        else:
             return []
-        field = current.model_fields.get(str(part))
-        if field is None:
-            return []
-        current = _model_in(field.annotation)
+    current = _model_in(current)
     if isinstance(current, type) and issubclass(current, BaseModel):
         return list(current.model_fields)
     return []
 
 
 def _model_in(annotation: Any) -> Any:
-    """The BaseModel inside ``X | None`` or ``X`` (enough for our config shapes)."""
-    for candidate in (annotation, *getattr(annotation, "__args__", ())):
+    """The BaseModel (or container) inside ``X | None`` or ``X`` (enough for our shapes)."""
+    if get_origin(annotation) not in (Union, UnionType):
+        return annotation
+    members = get_args(annotation)
+    for candidate in members:
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    for candidate in members:
+        if get_origin(candidate) in (dict, Mapping, list, tuple, Sequence):
             return candidate
     return annotation
 
@@ -498,9 +522,77 @@ def check_model_name(name: str) -> None:
         raise ValueError(f"'{yaml_loader.clip(name)}' is not a valid model name; rename it")
 
 
-def json_schema() -> dict[str, Any]:
-    """JSON Schema of validation.yaml, for editor completion."""
+def json_schema(
+    check_settings: Mapping[str, type[BaseModel] | str] | None = None,
+) -> dict[str, Any]:
+    """JSON Schema of validation.yaml, for editor completion.
+
+    ``check_settings`` maps each installed check's id to its ``Settings`` model (or to
+    why it could not be loaded): ``checks.<id>`` then gets that model's schema, the keys
+    every check takes (``blocking``, ``timeout_seconds``) and, where a mapping's keys are
+    an enum (``propertyNames``, as the built-in checks give metric names), one property
+    per name so editors complete them.
+    """
     schema = Config.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "validate: validation.yaml"
+    if check_settings:
+        properties = schema["properties"]["checks"].setdefault("properties", {})
+        for name, settings in sorted(check_settings.items()):
+            properties[name] = {"anyOf": [_check_schema(schema, name, settings), {"type": "null"}]}
     return schema
+
+
+def _check_schema(root: dict[str, Any], name: str, settings: type[BaseModel] | str) -> Any:
+    """The schema of ``checks.<name>``, its definitions moved into ``root['$defs']``."""
+    from validate.registry import DEFAULT_TIMEOUT_S
+
+    common = {
+        "blocking": {
+            "type": "boolean",
+            "default": True,
+            "description": "false: advisory; reported, never blocks promotion.",
+        },
+        "timeout_seconds": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "default": DEFAULT_TIMEOUT_S,
+            "description": "Past it the check is an error (fail closed).",
+        },
+    }
+    if isinstance(settings, str):
+        return {"type": "object", "properties": common, "description": settings}
+    prefix = f"check.{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}."
+    try:
+        schema = settings.model_json_schema(ref_template=f"#/$defs/{prefix}{{model}}")
+    except Exception as exc:  # noqa: BLE001 - a plugin's odd settings cost completion only
+        return {"type": "object", "properties": common, "description": f"no schema: {exc}"}
+    definitions = root.setdefault("$defs", {})
+    for key, value in schema.pop("$defs", {}).items():
+        definitions[prefix + key] = value
+    for node in (schema, *definitions.values()):
+        _complete_enumerated_keys(node)
+    schema.setdefault("properties", {})
+    for key, value in common.items():
+        schema["properties"].setdefault(key, value)
+    schema.setdefault("title", f"checks.{name}")
+    return schema
+
+
+def _complete_enumerated_keys(node: Any) -> None:
+    """``{propertyNames: {enum: [a, b]}, additionalProperties: X}`` also lists ``a`` and
+    ``b`` as properties: editors complete properties, not property names."""
+    if isinstance(node, list):
+        for item in node:
+            _complete_enumerated_keys(item)
+        return
+    if not isinstance(node, dict):
+        return
+    names = (node.get("propertyNames") or {}).get("enum")
+    value = node.get("additionalProperties")
+    if isinstance(names, list) and isinstance(value, dict):
+        node.setdefault("properties", {})
+        for key in names:
+            node["properties"].setdefault(key, value)
+    for child in list(node.values()):
+        _complete_enumerated_keys(child)

@@ -166,8 +166,97 @@ def _require(
         where = f"{key} names" if key else f"{field} lacks"
         raise DataError(
             f"{field}: missing {what} column(s) {brief_list(missing)} ({where} them); "
-            f"available: {brief_list(frame.columns)}"
+            f"{columns_hint(missing, frame.columns, field=field)}"
         )
+
+
+# Column-name words that usually mark a protected attribute: whole words, and stems that
+# start one (``ethnicity``, ``religious``). Matched on words, so ``page`` is not ``age``.
+_SENSITIVE_WORDS = frozenset(
+    {"sex", "gender", "age", "agegroup", "race", "racial", "dob", "birthdate", "color"}
+)
+_SENSITIVE_STEMS = (
+    "ethnic",
+    "relig",
+    "disab",
+    "nationalit",
+    "marital",
+    "pregnan",
+    "orientation",
+    "citizen",
+    "veteran",
+    "caste",
+    "colour",
+)
+_GUESSES = 3
+
+
+def looks_sensitive(name: object) -> bool:
+    """Whether a column name looks like a protected attribute (sex, gender, age, race, …)."""
+    return any(
+        word in _SENSITIVE_WORDS or word.startswith(_SENSITIVE_STEMS) for word in _words(name)
+    )
+
+
+def columns_hint(
+    missing: Iterable[object],
+    available: Iterable[object],
+    *,
+    field: str,
+    sensitive: bool = False,
+) -> str:
+    """What to write instead of a missing column name, for the end of an error line.
+
+    ``did you mean 'sex'? data.eval has 40 columns; available (sensitive-looking first):
+    sex, gender, age, x1, x2 … and 35 more``. Guesses are the closest names by
+    :mod:`difflib` (case-insensitive) and the names that contain the missing one as a word.
+    Sensitive-looking columns come first when ``sensitive`` or a missing name looks
+    sensitive itself.
+    """
+    wanted = [str(m) for m in missing]
+    names = [str(c) for c in available]
+    guesses = _guesses(wanted, names)
+    first = sensitive or any(looks_sensitive(m) for m in wanted)
+    ordered = sorted(names, key=lambda c: not looks_sensitive(c)) if first else names
+    label = " (sensitive-looking first)" if first and any(map(looks_sensitive, names)) else ""
+    count = f"{field} has {len(names):,} column{'' if len(names) == 1 else 's'}"
+    listed = f"{count}; available{label}: {brief_list(ordered)}"
+    return f"did you mean {guesses}? {listed}" if guesses else listed
+
+
+def _guesses(missing: list[str], names: list[str]) -> str:
+    import difflib
+
+    by_lower: dict[str, str] = {}
+    for name in names:
+        by_lower.setdefault(name.lower(), name)
+    found: list[tuple[str, list[str]]] = []
+    for wanted in missing[:_GUESSES]:
+        close = difflib.get_close_matches(wanted.lower(), list(by_lower), n=_GUESSES, cutoff=0.6)
+        guesses = [by_lower[c] for c in close]
+        words = _words(wanted)
+        for name in names:
+            if len(guesses) >= _GUESSES:
+                break
+            if name not in guesses and words and set(words) <= set(_words(name)):
+                guesses.append(name)
+        if guesses:
+            found.append((wanted, guesses))
+    if not found:
+        return ""
+    if len(missing) == 1:
+        return " or ".join(f"'{_short(g)}'" for g in found[0][1])
+    return ", ".join(
+        f"{' or '.join(repr(_short(g)) for g in guesses)} for '{_short(wanted)}'"
+        for wanted, guesses in found
+    )
+
+
+def _words(name: object) -> list[str]:
+    import re
+
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(name))  # camelCase → camel_Case
+    return [w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w]
 
 
 def brief_list(names: Iterable[object], *, shown: int = _NAMES_SHOWN) -> str:
