@@ -143,3 +143,48 @@ def test_corrupt_keras_file_is_a_model_error(tmp_path):
     ref = resolve_model(str(tmp_path / "broken.keras"), role="candidate", task="binary")
     with pytest.raises(ModelError, match="model.candidate: cannot load"):
         ref.predict(make_frame(5), tuple(FEATURES))
+
+
+def test_a_bare_pickle_is_refused_with_the_command_that_makes_it_loadable(tmp_path):
+    """Nothing is unpickled; the command in the message, run as given, makes a folder that
+    loads and scores like the pickled estimator (issue 14 item 9)."""
+    import re
+    import subprocess
+    import sys
+
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+
+    frame = make_frame(300, seed=2)
+    estimator = LogisticRegression().fit(frame[FEATURES], frame["label"])
+    pickled = tmp_path / "model.pkl"
+    joblib.dump(estimator, pickled)
+
+    with pytest.raises(ModelError) as caught:
+        resolve_model(str(pickled), role="candidate", task="binary")
+    message = str(caught.value)
+    assert message.startswith(
+        f"model.candidate: {pickled}: a bare pickle is not a model this tool loads (no flavour "
+        "or signature, and promotion could not register it); save it once as an MLflow model "
+        'folder and set model.candidate to that folder: python -c "'
+    )
+    assert message.endswith(
+        "\" (for a scikit-learn estimator; unpickling runs the file's code, so only for files "
+        "you trust: see SECURITY.md)"
+    )
+    (command,) = re.findall(r'python -c "([^"]+)"', message)
+    done = subprocess.run([sys.executable, "-c", command], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    folder = tmp_path / "model-mlflow"
+    ref = resolve_model(str(folder), role="candidate", task="binary")
+    assert ref.kind == "mlflow"
+    expected = estimator.predict_proba(frame[FEATURES])[:, 1]
+    np.testing.assert_allclose(ref.predict(frame, tuple(FEATURES)), expected)
+
+
+@pytest.mark.parametrize("suffix", [".pickle", ".joblib", ".PKL"])
+def test_other_pickle_suffixes_get_the_same_advice(tmp_path, suffix):
+    path = tmp_path / f"m{suffix}"
+    path.write_bytes(b"\x80\x04not a pickle")
+    with pytest.raises(ModelError, match="a bare pickle is not a model this tool loads"):
+        resolve_model(str(path), role="baseline", task="binary")

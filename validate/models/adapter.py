@@ -138,12 +138,39 @@ def resolve_model(location: str, *, role: str, task: str) -> ModelRef:
         kind = "keras"
     elif path.is_dir() and (path / "saved_model.pb").is_file():
         kind = "savedmodel"
+    elif path.is_file() and path.suffix.lower() in PICKLE_SUFFIXES:
+        raise ModelError(bare_pickle_message(who, path))
     else:
         raise ModelError(
             f"{who}: {location}: not a model this tool loads (no MLmodel file, not .keras, "
             "no saved_model.pb)"
         )
     return ModelRef(uri=location, location=str(path.resolve()), kind=kind, role=role, task=task)
+
+
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".sav")
+
+
+def bare_pickle_message(who: str, path: Path) -> str:
+    """Why a bare pickle is refused, and the one command that makes it a model we load.
+
+    A bare pickle has no flavour, signature or recorded environment, so it could be
+    scored but not registered on promotion, timed by the latency check or staged for
+    Kubernetes; saved once as an MLflow model folder it is all of those, under the same
+    trust notice as every other local model (SECURITY.md). Nothing is unpickled here.
+    """
+    source = path.resolve()
+    target = source.with_name(f"{source.stem}-mlflow")
+    command = (
+        f"import joblib, mlflow.sklearn; "
+        f"mlflow.sklearn.save_model(joblib.load({str(source)!r}), {str(target)!r})"
+    )
+    return (
+        f"{who}: {path}: a bare pickle is not a model this tool loads (no flavour or signature, "
+        "and promotion could not register it); save it once as an MLflow model folder and "
+        f'set {who} to that folder: python -c "{command}" (for a scikit-learn estimator; '
+        "unpickling runs the file's code, so only for files you trust: see SECURITY.md)"
+    )
 
 
 def _pin_registry_version(uri: str, who: str) -> RegistryVersion:
