@@ -21,7 +21,7 @@ import json
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,11 +109,13 @@ def _named_on_command_line(config: pytest.Config, path: str) -> bool:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
     """Add the config file to the session's top-level collectors, so its items are
     collected (and counted, selected with ``-k``, listed by ``--collect-only``) like any
     test file's, wherever the file lies."""
-    report: Any = yield
+    report = yield
     if not isinstance(collector, pytest.Session):
         return report
     path = _config_path(collector.config)
@@ -227,7 +229,9 @@ class CheckItem(pytest.Item):
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """A skipped check is reported at its line in the config, not inside this plugin."""
     report = yield
     skip = report.skipped and not hasattr(report, "wasxfail")
