@@ -29,7 +29,7 @@ RECORD_SCHEMA = 1
 def decision_record(
     *,
     run_id: str,
-    candidate: dict[str, Any],
+    candidate: dict[str, Any] | None,  # None: the checks needed no model (drift only)
     candidate_digest: str | None,
     config_hash: str,
     configured: list[str],
