@@ -81,8 +81,8 @@ def test_sensitive_looking_names_are_matched_on_words(name, sensitive):
     [
         (
             {"thresholds": {"roc_auc": {"maximum": 0.9}}},
-            "checks.accuracy.thresholds.roc_auc: unknown key 'maximum'; did you mean 'max'? "
-            "valid keys: min, max, judge",
+            "checks.accuracy.thresholds.roc_auc: unknown key 'maximum'; valid keys: min, max, "
+            "judge; did you mean 'max'?",
         ),
         (
             {"thresholds": {"roc_auc": {"upper": 0.9}}},
@@ -90,8 +90,8 @@ def test_sensitive_looking_names_are_matched_on_words(name, sensitive):
         ),
         (
             {"vs_baseline": {"roc_auc": {"max_dorp": 0.01}}},
-            "checks.accuracy.vs_baseline.roc_auc: unknown key 'max_dorp'; did you mean "
-            "'max_drop'? valid keys: max_drop, min_gain",
+            "checks.accuracy.vs_baseline.roc_auc: unknown key 'max_dorp'; valid keys: "
+            "max_drop, min_gain; did you mean 'max_drop'?",
         ),
     ],
 )
@@ -112,7 +112,7 @@ def test_an_unknown_bias_threshold_key_lists_the_valid_ones():
     }
     with pytest.raises(
         ConfigError,
-        match=r"unknown key 'maximum'; did you mean 'max'\? valid keys: min, max, judge$",
+        match=r"unknown key 'maximum'; valid keys: min, max, judge; did you mean 'max'\?$",
     ):
         BiasCheck.from_config("bias", section, task="binary")
 

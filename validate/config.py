@@ -400,11 +400,11 @@ def describe_validation_error(
         valid = _valid_keys(model, first["loc"][:-1])
         unknown = str(first["loc"][-1])
         message = f"unknown key '{yaml_loader.clip(unknown)}'"
+        if valid:
+            message += f"; valid keys: {', '.join(valid)}"
         close = difflib.get_close_matches(unknown, valid, n=1, cutoff=0.6)
         if close:
             message += f"; did you mean '{close[0]}'?"
-        if valid:
-            message += f"{'' if close else ';'} valid keys: {', '.join(valid)}"
         location = ".".join(parts[:-1]) or "(top level)"
     elif first["type"] == "missing":
         message = "required but missing"
