@@ -33,7 +33,7 @@ def tree_digest(path: str | os.PathLike[str]) -> str:
     """
     root = Path(path)
     total = hashlib.sha256()
-    for relative, file in _files(root):
+    for relative, file in model_files(root):
         total.update(relative.encode() + b"\0" + str(file.stat().st_size).encode() + b"\0")
         with open(file, "rb") as stream:
             for chunk in iter(lambda: stream.read(_CHUNK), b""):
@@ -42,7 +42,7 @@ def tree_digest(path: str | os.PathLike[str]) -> str:
     return DIGEST_PREFIX + total.hexdigest()
 
 
-def _files(root: Path) -> list[tuple[str, Path]]:
+def model_files(root: Path) -> list[tuple[str, Path]]:
     """(path relative to ``root``, path) of every regular file, in path order.
 
     A folder reached through a link is read like a copy of it would be; only a link back

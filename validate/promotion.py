@@ -168,7 +168,10 @@ def promote(
             if (
                 held is None
                 or _promoted_by(client, target.model, held) != run_id
-                or held != version_with_digest(client, target.model, digest, tracking_uri, held)
+                or held
+                != version_with_digest(
+                    client, target.model, digest, tracking_uri, only=held, candidate=candidate
+                )
             ):
                 raise
             return PromotionOutcome(
@@ -177,9 +180,12 @@ def promote(
                 held,
                 False,
                 held,
-                f"version {held} already holds alias '{target.alias}' with these bytes",
+                f"already promoted: version {held} holds alias '{target.alias}' with these "
+                "bytes (this validation run promoted it)",
             )
-        version = register_candidate(client, candidate, target.model, run_id, digest, tracking_uri)
+        version = register_candidate(
+            client, candidate, target.model, run_id, digest, tracking_uri, current=current
+        )
         if version == current:
             return PromotionOutcome(
                 target.model,
@@ -187,7 +193,8 @@ def promote(
                 version,
                 False,
                 current,
-                f"version {version} already holds alias '{target.alias}'",
+                f"already promoted: version {version} holds alias '{target.alias}' with these "
+                "bytes; nothing registered",
             )
         client.set_registered_model_alias(target.model, target.alias, version)
         for key, value in {
@@ -227,13 +234,22 @@ def require_alias_unmoved(
 
 
 def register_candidate(
-    client: Any, candidate: ModelRef, model: str, run_id: str, digest: str, tracking_uri: str
+    client: Any,
+    candidate: ModelRef,
+    model: str,
+    run_id: str,
+    digest: str,
+    tracking_uri: str,
+    *,
+    current: str | None = None,
 ) -> str:
     """The candidate's version in ``model``: the validated bytes, verified, registered once.
 
     A registry candidate is checked against the digest and used as it is (or copied into
     ``model``); a local or remote model is copied privately, verified, uploaded from that
-    copy and registered, unless a version of ``model`` already holds exactly these bytes.
+    copy and registered, unless a version of ``model`` already holds exactly these bytes:
+    one tagged with the digest, or ``current`` (the alias's version, which may have been
+    registered by hand, without our tag) whose bytes turn out to be these.
     """
     from validate.digest import verified_copy
 
@@ -249,7 +265,9 @@ def register_candidate(
             return candidate.registry.version
         copied = client.copy_model_version(candidate.registry.uri, model)
         return str(copied.version)
-    existing = version_with_digest(client, model, digest, tracking_uri)
+    existing = version_with_digest(
+        client, model, digest, tracking_uri, candidate=candidate, untagged=current
+    )
     if existing is not None:
         return existing
     with verified_copy(candidate.location, digest, tracking_uri) as copy:
@@ -280,15 +298,24 @@ def _promoted_by(client: Any, model: str, version: str) -> str | None:
 
 
 def version_with_digest(
-    client: Any, model: str, digest: str, tracking_uri: str, only: str | None = None
+    client: Any,
+    model: str,
+    digest: str,
+    tracking_uri: str,
+    only: str | None = None,
+    *,
+    candidate: ModelRef | None = None,
+    untagged: str | None = None,
 ) -> str | None:
-    """The newest version of ``model`` whose stored artifacts have exactly this digest.
+    """The newest version of ``model`` whose stored artifacts are exactly the candidate.
 
     The ``validate.candidate_digest`` tag only narrows the search: anyone with MLflow write
     access can set a tag, so each candidate version's bytes are downloaded and digested.
-    ``only`` restricts the search to one version.
-    (A Keras candidate is registered inside a pyfunc wrapper, whose digest differs: it is
-    registered again rather than reused unverified.)
+    ``only`` restricts the search to one version; ``untagged`` is one more version to look
+    at even without the tag (the current champion, perhaps registered by hand).
+    A Keras candidate is registered inside a pyfunc wrapper: such a version matches when
+    every file of it is what registering ``candidate`` would write now (the wrapper's code
+    and environment byte for byte, the model file with the validated digest).
     """
     from mlflow.exceptions import MlflowException
 
@@ -298,22 +325,75 @@ def version_with_digest(
         versions = client.search_model_versions(f"name = '{model}'")
     except MlflowException:
         return None
-    tagged = sorted(
-        (
-            int(v.version)
-            for v in versions
-            if (v.tags or {}).get(DIGEST_TAG) == digest and only in (None, str(v.version))
-        ),
-        reverse=True,
-    )
-    for number in tagged:
+    numbers = {
+        int(v.version)
+        for v in versions
+        if ((v.tags or {}).get(DIGEST_TAG) == digest or str(v.version) == untagged)
+        and only in (None, str(v.version))
+    }
+    for number in sorted(numbers, reverse=True):
         try:
             with materialised(f"models:/{model}/{number}", tracking_uri) as local:
-                if tree_digest(local) == digest:
+                if tree_digest(local) == digest or (
+                    candidate is not None
+                    and _is_our_wrapper_of(local, candidate, digest, tracking_uri)
+                ):
                     return str(number)
         except ValidateError:
             continue
     return None
+
+
+# MLmodel keys that differ between two registrations of the same bytes.
+_VOLATILE_MLMODEL_KEYS = frozenset(
+    {"run_id", "utc_time_created", "model_uuid", "artifact_path", "model_id", "mlflow_version"}
+)
+
+
+def _is_our_wrapper_of(stored: Path, candidate: ModelRef, digest: str, tracking_uri: str) -> bool:
+    """Whether ``stored`` is the pyfunc wrapper promotion would register for ``candidate``.
+
+    The wrapper is rebuilt here from a verified copy of the candidate and compared file by
+    file: the same set of files, each byte-identical except ``MLmodel``, whose contents must
+    match once the per-registration keys (run id, time, uuids) are dropped."""
+    if candidate.kind not in ("keras", "savedmodel") or not stored.is_dir():
+        return False
+    from validate.digest import model_files, verified_copy
+
+    with tempfile.TemporaryDirectory(prefix="validate-wrapper-") as folder:
+        rebuilt = Path(folder) / CANDIDATE_ARTIFACT
+        with verified_copy(candidate.location, digest, tracking_uri) as copy:
+            _save_wrapper(replace(candidate, location=str(copy), _loaded=[]), rebuilt)
+        ours = dict(model_files(rebuilt))
+        theirs = dict(model_files(stored))
+        if set(ours) != set(theirs):
+            return False
+        for relative, path in ours.items():
+            if relative == "MLmodel":
+                if _stable_mlmodel(path) != _stable_mlmodel(theirs[relative]):
+                    return False
+            elif path.read_bytes() != theirs[relative].read_bytes():
+                return False
+    return True
+
+
+def _stable_mlmodel(path: Path) -> Any:
+    """An MLmodel file without what differs between two registrations of the same bytes:
+    the top-level run id, times and uuids, and where each artifact was copied from."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    data = {k: v for k, v in data.items() if k not in _VOLATILE_MLMODEL_KEYS}
+    pyfunc = (data.get("flavors") or {}).get("python_function") or {}
+    for artifact in (pyfunc.get("artifacts") or {}).values():
+        if isinstance(artifact, dict):
+            artifact.pop("uri", None)  # the temporary copy the wrapper was built from
+    return data
 
 
 def _log_candidate(client: Any, candidate: ModelRef, run_id: str) -> None:
@@ -321,15 +401,20 @@ def _log_candidate(client: Any, candidate: ModelRef, run_id: str) -> None:
     if candidate.kind == "mlflow":
         client.log_artifacts(run_id, candidate.location, CANDIDATE_ARTIFACT)
         return
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / CANDIDATE_ARTIFACT
+        _save_wrapper(candidate, target)
+        client.log_artifacts(run_id, str(target), CANDIDATE_ARTIFACT)
+
+
+def _save_wrapper(candidate: ModelRef, target: Path) -> None:
+    """The pyfunc folder a Keras/SavedModel candidate is registered as."""
     with contextlib.redirect_stderr(io.StringIO()):
         # MLflow warns, when a PythonModel subclass is defined, that it has no type hints;
         # ours has none on purpose (hints would become an enforced schema).
         from validate.models.pyfunc_wrapper import save_tensorflow_pyfunc
 
-    with tempfile.TemporaryDirectory() as folder:
-        target = Path(folder) / CANDIDATE_ARTIFACT
-        save_tensorflow_pyfunc(candidate, target, candidate.features or None)
-        client.log_artifacts(run_id, str(target), CANDIDATE_ARTIFACT)
+    save_tensorflow_pyfunc(candidate, target, candidate.features or None)
 
 
 def _wait_until_ready(client: Any, model: str, version: str, timeout_s: float = 120.0) -> str:

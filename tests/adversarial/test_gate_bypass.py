@@ -154,7 +154,7 @@ def test_item4_promoted_bytes_are_the_validated_bytes_once(
 
     again = run_cli("promote", run_id)
     assert again.returncode == 0, again.stderr
-    assert "already holds alias" in again.stdout
+    assert "already promoted: version" in again.stdout and "holds alias" in again.stdout
     assert version_count("credit") == 2  # the champion and the candidate, no duplicate
 
 
