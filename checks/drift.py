@@ -182,7 +182,7 @@ class DriftCheck(BaseCheck):
         summary = (
             f"{len(drifted)} of {len(results)} features drifted"
             + (f": {', '.join(r.column for r in drifted[:8])}" if drifted else "")
-            + (f" ({note})" if note else "")
+            + (f"; {note}" if note else "")
         )
         return self.conclude(
             started=started,
