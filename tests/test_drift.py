@@ -246,6 +246,7 @@ def _bound_moments(lower):
     """Recover mean and sd of the resampled shifts from two bounds with the same resamples:
     lower(z) = observed − mean − z · sd."""
     low_1, low_2 = lower(1.0), lower(2.0)
+    assert low_2 > 0  # not floored at 0, or the difference says nothing
     sd = low_1 - low_2
     return sd, low_1 + sd  # (sd, observed − mean)
 
@@ -261,7 +262,7 @@ def test_binned_bootstrap_matches_scipy_on_row_resamples(method, statistic):
     """2,000 skewed rows, far more values than grid points: the binned bootstrap's spread
     and bias match a row bootstrap computed by scipy."""
     rng = np.random.default_rng(5)
-    ref, cur = rng.lognormal(size=2000), rng.lognormal(0.1, 1.0, size=1500)
+    ref, cur = rng.lognormal(size=2000), rng.lognormal(0.3, 1.0, size=1500)
     exact = ds.numeric_statistics(ref, cur)
     sd, observed_minus_mean = _bound_moments(
         lambda z: ds.numeric_statistics(
@@ -272,7 +273,7 @@ def test_binned_bootstrap_matches_scipy_on_row_resamples(method, statistic):
     ref_mean, ref_sd = _bootstrap_moments(statistic, ref, cur, resamples=400, seed=2)
     # A 400-resample sd is within ~3.5%: two differ by < 15% but for a 1-in-300 draw.
     assert sd == pytest.approx(ref_sd, rel=0.15)
-    assert abs(mean - ref_mean) < 0.25 * ref_sd
+    assert abs(mean - ref_mean) < 0.3 * ref_sd
 
 
 def test_categorical_bootstrap_matches_scipy_on_row_resamples():
@@ -295,7 +296,7 @@ def test_categorical_bootstrap_matches_scipy_on_row_resamples():
     )
     ref_mean, ref_sd = _bootstrap_moments(js, ref, cur, resamples=400, seed=2)
     assert sd == pytest.approx(ref_sd, rel=0.15)
-    assert abs(exact["jensenshannon"] - observed_minus_mean - ref_mean) < 0.25 * ref_sd
+    assert abs(exact["jensenshannon"] - observed_minus_mean - ref_mean) < 0.3 * ref_sd
 
 
 FAMILY = ("normal", "lognormal", "exponential", "t5", "uniform", "poisson", "bimodal")
