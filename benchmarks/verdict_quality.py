@@ -148,8 +148,9 @@ def drift_main(sizes: list[int], runs: list[int], seed: int) -> None:
         )
     print(
         "margin: median (estimate − lower bound) of the shifted column, the noise allowance "
-        "that shrinks as 1/sqrt(rows). The guarantees: unchanged data flagged at most 5% a "
-        "family; a column exactly at the cut-off flagged at most 5%/7 = 0.7%."
+        "that shrinks as 1/sqrt(rows). The targets: unchanged data flagged at most 5% a "
+        "family; a column exactly at the cut-off flagged about 5%/7 = 0.7% (bootstrap: "
+        "approximate)."
     )
 
 
