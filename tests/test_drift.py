@@ -416,3 +416,16 @@ def test_bad_drift_settings():
         make({"column_judge": "upper_ci"})
     with pytest.raises(ConfigError, match=r"n_resamples"):
         make({"n_resamples": 0})
+
+
+@pytest.mark.parametrize("judge", ["lower_ci", "point"])
+def test_drift_conforms(judge):
+    """The conformance kit: JSON round trip, pickling, same result twice (seeded bootstrap)."""
+    from validate.testing import assert_check_conforms
+
+    rng = np.random.default_rng(13)
+    reference = pd.DataFrame({"x": rng.normal(size=400), "g": rng.choice(["a", "b"], 400)})
+    current = pd.DataFrame({"x": rng.normal(0.5, 1, 400), "g": rng.choice(["a", "b"], 400)})
+    check = make({"column_judge": judge, "thresholds": {"share_drifted_features": {"max": 0.3}}})
+    result = assert_check_conforms(check, context(reference, current))
+    assert result.status is Status.FAILED and result.metrics["drifted_features"] == 1.0
