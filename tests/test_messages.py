@@ -174,3 +174,24 @@ def test_a_check_that_cannot_load_is_listed_without_settings():
     assert null == {"type": "null"}
     assert entry["description"].startswith("check 'broken' (x:Y) failed to import")
     assert set(entry["properties"]) == {"blocking", "timeout_seconds"}
+
+
+def test_a_bias_sensitive_feature_missing_from_eval_gets_the_hint(
+    data_dir, models_dir, tmp_path
+):
+    config = base_config(
+        data_dir,
+        models_dir,
+        checks={"bias": {"sensitive_features": ["gruop"]}},
+    )
+    path = tmp_path / "validation.yaml"
+    path.write_text(json.dumps(config))
+    result = CliRunner().invoke(cli, ["run", "-c", str(path)])
+    assert result.exit_code == 2
+    assert (
+        "checks.bias: column(s) gruop not in data.eval; did you mean 'group'? data.eval has "
+        in result.output
+    )
+    assert "data.eval has 7 columns; available: x1, x2, x3, label, group … and 2 more" in (
+        result.output
+    )

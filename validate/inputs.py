@@ -8,7 +8,7 @@ import numpy as np
 
 from validate.check import DEFAULT_NEEDS, CheckContext, Input
 from validate.config import LoadedConfig
-from validate.data import Datasets, brief_list
+from validate.data import Datasets, brief_list, columns_hint
 from validate.errors import ConfigError, DataError
 from validate.models.adapter import ModelRef, precomputed, resolve_model
 from validate.registry import SelectedCheck
@@ -97,9 +97,9 @@ def require_check_inputs(selected: list[SelectedCheck], datasets: Datasets) -> N
         wanted = getattr(item.check, "required_columns", lambda: ())()
         missing = [c for c in wanted if c not in datasets.eval.columns]
         if missing:
+            hint = columns_hint(missing, datasets.eval.columns, field="data.eval", sensitive=True)
             raise DataError(
-                f"checks.{item.name}: column(s) {brief_list(missing)} not in data.eval; "
-                f"available: {brief_list(list(datasets.eval.columns))}"
+                f"checks.{item.name}: column(s) {brief_list(missing)} not in data.eval; {hint}"
             )
         validate_data = getattr(item.check, "validate_data", None)
         if validate_data is not None:

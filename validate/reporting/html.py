@@ -204,7 +204,8 @@ def _check_section(check: Mapping[str, Any]) -> str:
     if comparison:
         parts.append(
             "<h3>Candidate vs champion (paired, same rows)</h3><table><tr><th>metric</th>"
-            "<th>champion</th><th>difference</th><th>CI</th><th>p-value</th></tr>"
+            "<th>champion</th><th>difference</th><th>CI</th>"
+            "<th>p (two-sided, no difference)</th></tr>"
         )
         for metric, entry in comparison.items():
             difference, interval = format_estimate(entry.get("difference"), entry.get("ci"))
