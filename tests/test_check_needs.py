@@ -194,3 +194,16 @@ def test_built_in_checks_declare_their_needs():
         "drift": {Input.REFERENCE},
         "latency": {Input.CANDIDATE_MODEL, Input.FEATURES},
     }
+
+
+def test_a_check_declaring_an_unknown_input_is_a_usage_error():
+    from validate.errors import ConfigError
+    from validate.inputs import needs_of
+    from validate.registry import SelectedCheck
+
+    class Odd:
+        def needs(self):
+            return {"a GPU cluster"}
+
+    with pytest.raises(ConfigError, match=r"checks.odd: the check declares it needs 'a GPU"):
+        needs_of([SelectedCheck(name="odd", check=Odd(), blocking=True, source="tests")])

@@ -20,7 +20,15 @@ def needs_of(selected: list[SelectedCheck]) -> dict[Input, tuple[str, ...]]:
     for item in selected:
         declared = getattr(item.check, "needs", None)
         for wanted in declared() if callable(declared) else DEFAULT_NEEDS:
-            needed.setdefault(Input(wanted), []).append(item.name)
+            try:
+                known = Input(wanted)
+            except ValueError:
+                raise ConfigError(
+                    f"checks.{item.name}: the check declares it needs {wanted!r}, which is not "
+                    f"an input validate provides ({', '.join(i.name for i in Input)}); fix the "
+                    "check's needs()"
+                ) from None
+            needed.setdefault(known, []).append(item.name)
     return {wanted: tuple(names) for wanted, names in needed.items()}
 
 
