@@ -57,3 +57,20 @@ def test_github_summary_and_annotations_carry_the_sentences():
     assert f"- bias: {SMALL_GROUP}" in summary and f"- latency: {NOISY}" in summary
     commands = annotation_commands(report)
     assert f"::warning title=validate latency warning::{NOISY}" in commands
+
+
+def test_console_prints_counts_as_integers_and_intervals_at_one_precision():
+    from validate.thresholds import CIBound, judge
+
+    result = CheckResult(
+        name="drift",
+        status=Status.PASSED,
+        metrics={"share_drifted_features": 0.25, "drifted_features": 4.0},
+        assertions=judge(
+            "demographic_parity_difference", 0.005, CIBound(max=0.1), (4.352e-4, 0.029)
+        ),
+    )
+    text = render_console([result], decide([result]), None, run_id=None)
+    assert "share_drifted_features 0.250, drifted_features 4\n" in text
+    (assertion,) = result.assertions
+    assert assertion.sentence == "demographic_parity_difference 0.0050 [0.0004, 0.0290] <= max 0.1"

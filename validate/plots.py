@@ -10,70 +10,23 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 import numpy as np
 
-from validate.thresholds import format_value
+from validate.numbers import (  # noqa: F401 - re-exported for the HTML report
+    finite,
+    format_count,
+    format_estimate,
+    format_interval,
+    format_value,
+    format_with,
+    shared_decimals,
+)
 
 # --------------------------------------------------------------------------- numbers
-
-
-def _finite(value: Any) -> TypeGuard[float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def format_count(value: Any) -> str:
-    """A count as an integer (``25``, not ``25.000``); ``–`` when absent."""
-    return str(int(round(float(value)))) if _finite(value) else "–"
-
-
-def shared_decimals(*values: Any) -> int | None:
-    """Decimals that print every value with the same precision (``None``: use scientific).
-
-    Enough decimals to show two significant digits of the spread between the values and
-    one of the smallest non-zero one, never fewer than three below 1000 (the point values'
-    precision, see :func:`validate.thresholds.format_value`) and never more than six.
-    """
-    finite = [float(v) for v in values if _finite(v)]
-    magnitudes = [abs(v) for v in finite if v != 0]
-    if not magnitudes:
-        return 3
-    largest, smallest = max(magnitudes), min(magnitudes)
-    if largest >= 1e6 or largest < 1e-4:
-        return None
-    floor = 3 if largest < 1000 else 0
-    spread = max(finite) - min(finite)
-    need = [1 - math.floor(math.log10(spread))] if spread > 0 else []
-    need.append(-math.floor(math.log10(smallest)))
-    return max(floor, min(max(need), 6))
-
-
-def format_with(value: Any, decimals: int | None) -> str:
-    if not _finite(value):
-        return "–"
-    if decimals is None:
-        return f"{float(value):.2e}"
-    text = f"{float(value):.{decimals}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
-
-
-def format_interval(low: Any, high: Any, *, value: Any = None) -> str:
-    """``[low, high]`` with both ends at one precision (shared with ``value`` when given)."""
-    if not (_finite(low) or _finite(high)):
-        return "–"
-    decimals = shared_decimals(low, high, value)
-    return f"[{format_with(low, decimals)}, {format_with(high, decimals)}]"
-
-
-def format_estimate(value: Any, interval: Sequence[Any] | None) -> tuple[str, str]:
-    """A point estimate and its interval, printed at one precision."""
-    if not interval or len(interval) != 2:
-        return (format_value(float(value)) if _finite(value) else "–"), "–"
-    decimals = shared_decimals(interval[0], interval[1], value)
-    return format_with(value, decimals), format_interval(interval[0], interval[1], value=value)
 
 
 # --------------------------------------------------------------------------- axes
@@ -192,22 +145,23 @@ def group_rates_svg(groups: Sequence[Mapping[str, Any]]) -> str:
         x0 = left + index * slot + 10
         for k, (metric, colour) in enumerate(GROUP_SERIES):
             value = group.get(metric)
-            if not _finite(value):
+            if not finite(value):
                 continue
-            x = x0 + k * bar
             ci = (group.get("ci") or {}).get(metric)
             estimate, interval = format_estimate(value, ci)
-            shapes.append(
-                f"<rect class='bar' data-series='{metric}' x='{x:.1f}' y='{y(value):.1f}' "
-                f"width='{bar * 0.9:.1f}' height='{bottom - y(value):.1f}' fill='{colour}'>"
-                f"<title>{_e(group['group'])}: {metric} {estimate} {interval}</title></rect>"
-            )
-            if ci and _finite(ci[0]) and _finite(ci[1]):
-                cx = x + bar * 0.45
-                shapes.append(
-                    f"<line x1='{cx:.1f}' x2='{cx:.1f}' y1='{y(ci[0]):.1f}' "
-                    f"y2='{y(ci[1]):.1f}' stroke='#24292f'/>"
+            shapes.extend(
+                _bar_with_whisker(
+                    x0 + k * bar,
+                    bar,
+                    value,
+                    ci,
+                    y,
+                    bottom,
+                    series=metric,
+                    colour=colour,
+                    title=f"{_e(group['group'])}: {metric} {estimate} {interval}",
                 )
+            )
         centre = x0 + bar * len(GROUP_SERIES) / 2
         shapes.append(
             f"<text class='group-label' x='{centre:.1f}' y='{bottom + 15}' "
@@ -229,7 +183,7 @@ def histogram_svg(histogram: Mapping[str, Sequence[float]], *, x_title: str = ""
     widths = [high - low for low, high in zip(edges[:-1], edges[1:], strict=False)]
     shares = {
         name: [
-            float(d) * w if _finite(d) else 0.0
+            float(d) * w if finite(d) else 0.0
             for d, w in zip(histogram[name], widths, strict=False)
         ]
         for name, _ in HISTOGRAM_SERIES
@@ -311,7 +265,7 @@ def latency_svg(batch_size: int | str, entry: Mapping[str, Any]) -> str:
         for _, _, summary in roles
         for p in PERCENTILES
         for v in [summary.get(p), *((summary.get("ci") or {}).get(p) or [])]
-        if _finite(v)
+        if finite(v)
     ]
     ticks, step = _axis_top(max(highs, default=1.0) or 1.0, 4)
 
@@ -342,22 +296,23 @@ def latency_svg(batch_size: int | str, entry: Mapping[str, Any]) -> str:
         x0 = left + i * slot + 8
         for k, (name, colour, summary) in enumerate(roles):
             value = summary.get(percentile)
-            if not _finite(value):
+            if not finite(value):
                 continue
-            x = x0 + k * bar
             ci = (summary.get("ci") or {}).get(percentile)
             estimate, interval = format_estimate(value, ci)
-            shapes.append(
-                f"<rect class='bar' data-series='{name}' x='{x:.1f}' y='{y(value):.1f}' "
-                f"width='{bar * 0.9:.1f}' height='{bottom - y(value):.1f}' fill='{colour}'>"
-                f"<title>{name} {percentile} {estimate} ms {interval}</title></rect>"
-            )
-            if ci and _finite(ci[0]) and _finite(ci[1]):
-                cx = x + bar * 0.45
-                shapes.append(
-                    f"<line x1='{cx:.1f}' x2='{cx:.1f}' y1='{y(ci[0]):.1f}' "
-                    f"y2='{y(ci[1]):.1f}' stroke='#24292f'/>"
+            shapes.extend(
+                _bar_with_whisker(
+                    x0 + k * bar,
+                    bar,
+                    value,
+                    ci,
+                    y,
+                    bottom,
+                    series=name,
+                    colour=colour,
+                    title=f"{name} {percentile} {estimate} ms {interval}",
                 )
+            )
         shapes.append(
             f"<text class='tick' x='{x0 + (slot - 16) / 2:.1f}' y='{bottom + 15}' "
             f"text-anchor='middle'>{percentile.removesuffix('_ms')}</text>"
@@ -419,3 +374,30 @@ def group_bar_chart(
     figure.savefig(path)
     plt.close(figure)
     return path
+
+
+def _bar_with_whisker(
+    x: float,
+    width: float,
+    value: float,
+    ci: Any,
+    y: Callable[[float], float],
+    bottom: float,
+    *,
+    series: str,
+    colour: str,
+    title: str,
+) -> list[str]:
+    """One SVG bar (its legend series and colour, a hover title) and its CI whisker."""
+    shapes = [
+        f"<rect class='bar' data-series='{series}' x='{x:.1f}' y='{y(value):.1f}' "
+        f"width='{width * 0.9:.1f}' height='{bottom - y(value):.1f}' fill='{colour}'>"
+        f"<title>{title}</title></rect>"
+    ]
+    if ci and finite(ci[0]) and finite(ci[1]):
+        cx = x + width * 0.45
+        shapes.append(
+            f"<line x1='{cx:.1f}' x2='{cx:.1f}' y1='{y(ci[0]):.1f}' "
+            f"y2='{y(ci[1]):.1f}' stroke='#24292f'/>"
+        )
+    return shapes

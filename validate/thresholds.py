@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from validate.numbers import format_estimate, format_value  # format_value: re-exported
 from validate.results import Assertion
 
 
@@ -114,15 +115,6 @@ def ci_required(
     )
 
 
-def format_value(value: float) -> str:
-    """Three decimals for values in [-1000, 1000], else general format: short and readable."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "nan"
-    if abs(value) >= 1000 or (value != 0 and abs(value) < 0.001):
-        return f"{value:.4g}"
-    return f"{value:.3f}"
-
-
 def judge(
     metric: str,
     value: float,
@@ -138,9 +130,12 @@ def judge(
     judged on the confidence limit and the sentence says so.
     """
     how = getattr(bound, "judge", "point")
-    shown = format_value(value)
     if ci is not None:
-        shown += f" [{format_value(ci[0])}, {format_value(ci[1])}]"
+        # One precision for the estimate and both ends ("0.0050 [0.0004, 0.0290]").
+        point, interval = format_estimate(value, ci)
+        shown = f"{point} {interval}"
+    else:
+        shown = format_value(value)
     sides = [
         # (side, op, limit, holds, sign when failing, judged value)
         (

@@ -6,8 +6,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from validate.gate import Decision
+from validate.numbers import format_metric
 from validate.results import CheckResult, Status
-from validate.thresholds import format_value
 
 _STATUS_COLOURS = {
     Status.PASSED: "green",
@@ -34,7 +34,7 @@ def key_metrics_text(
     headline = [m for m in metrics if "/" not in m and not m.endswith(("ci_low", "ci_high"))]
     names = (first + [m for m in headline if m not in first])[:limit]
     return ", ".join(
-        f"{n} {format_value(value)}" for n in names if (value := metrics[n]) is not None
+        f"{n} {format_metric(n, value)}" for n in names if (value := metrics[n]) is not None
     )
 
 
