@@ -337,14 +337,28 @@ def _histograms(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     names = []
     for column in columns:
         ref, cur = reference[column].dropna(), current[column].dropna()
         edges = np.histogram_bin_edges(np.concatenate([ref, cur]), bins=40)
         figure, axes = plt.subplots(figsize=(6, 3.2), dpi=100)
-        axes.hist(ref, bins=edges, alpha=0.5, density=True, label="reference")
-        axes.hist(cur, bins=edges, alpha=0.5, density=True, label="eval")
+        # Side by side at full opacity: the bars are exactly the legend's colours (two
+        # translucent overlapping histograms mix into a third colour no legend names).
+        axes.hist(
+            [ref, cur],
+            bins=edges,
+            weights=[
+                np.full(len(ref), 1 / max(len(ref), 1)),
+                np.full(len(cur), 1 / max(len(cur), 1)),
+            ],
+            label=["reference", "eval"],
+            color=["#4c72b0", "#dd8452"],
+        )
+        axes.set_ylabel("share of rows")
+        axes.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+        axes.set_xlabel(str(column))
         axes.set_title(f"{column}: reference vs eval")
         axes.legend()
         figure.tight_layout()

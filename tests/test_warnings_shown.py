@@ -74,3 +74,14 @@ def test_console_prints_counts_as_integers_and_intervals_at_one_precision():
     assert "share_drifted_features 0.250, drifted_features 4\n" in text
     (assertion,) = result.assertions
     assert assertion.sentence == "demographic_parity_difference 0.0050 [0.0004, 0.0290] <= max 0.1"
+
+
+def test_check_text_is_printed_on_one_line_without_control_characters():
+    from validate.reporting.text import one_line
+
+    evil = "b\n::error title=validate gate::forged PASS\x1b[2J\r\x9b"
+    assert one_line(evil) == "b ::error title=validate gate::forged PASS\\x1b[2J \\x9b"
+    result = CheckResult(name="bias", status=Status.PASSED, warnings=(f"left out: {evil}",))
+    text = render_console([result], decide([result]), None, run_id=None)
+    assert not [line for line in text.splitlines() if line.lstrip().startswith("::")]
+    assert "\x1b" not in text and "\r" not in text

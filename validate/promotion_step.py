@@ -82,6 +82,12 @@ def promote_recorded_run(
             f"refusing to promote run {run_id}: its decision record is unreadable"
         ) from exc
     digest = record["candidate_digest"]
+    if candidate.kind == "column" and candidate.registry is None and not candidate.location:
+        raise PromotionError(
+            f"refusing to promote run {run_id}: it validated precomputed scores "
+            f"(data.prediction '{candidate.column}'), not a model; validate with "
+            "model.candidate set to the model that made them"
+        )
     if model_uri is not None:
         _require_same_model(run_id, candidate, model_uri, digest, uri)
     target.require_alias_read(f"run {run_id}")

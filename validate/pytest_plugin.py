@@ -27,6 +27,8 @@ from typing import Any
 
 import pytest
 
+from validate.reporting.text import one_line
+
 OPTION = "--validate-config"
 INI = "validate_config"
 # What to do when the config is missing, said with this plugin's option: inside pytest,
@@ -190,9 +192,9 @@ class CheckItem(pytest.Item):
     def setup(self) -> None:
         check = self._check()
         if check["status"] == "skipped":
-            pytest.skip(check["message"] or "skipped by the check")
+            pytest.skip(one_line(check["message"] or "skipped by the check"))
         if check["status"] == "error" and _blocks(check):
-            raise CheckErrored(check["message"] or "the check errored")
+            raise CheckErrored(one_line(check["message"] or "the check errored"))
 
     def runtest(self) -> None:
         check = self._check()
@@ -251,7 +253,7 @@ def _blocks(check: dict[str, Any]) -> bool:
 
 def _sentence(check: dict[str, Any]) -> str:
     failed = [a["sentence"] for a in check.get("assertions", ()) if not a.get("passed", True)]
-    return "; ".join(s for s in failed if s) or check.get("message") or check["status"]
+    return one_line("; ".join(s for s in failed if s) or check.get("message") or check["status"])
 
 
 # --------------------------------------------------------------------------- the run
@@ -345,7 +347,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         code = report.get("exit_code", 0)
         write(f"decision: {report['decision']} (validate run exits {code} on this config)")
         for line in _warnings(report):
-            write(f"warning: {line}")
+            write(f"warning: {one_line(line)}")
         if outcome["problem"]:
             write(f"error: {outcome['problem']}", red=True)
         mlflow = report.get("mlflow") or {}

@@ -7,6 +7,7 @@ from typing import Any
 
 from validate.gate import Decision
 from validate.numbers import format_metric
+from validate.reporting.text import one_line
 from validate.results import CheckResult, Status
 
 _STATUS_COLOURS = {
@@ -52,7 +53,13 @@ def render_console(
     rows = [("CHECK", "STATUS", "BLOCKING", "KEY METRICS", "MESSAGE")]
     for r in results:
         rows.append(
-            (r.name, r.status.value, "yes" if r.blocking else "no", key_metrics(r), r.message)
+            (
+                one_line(r.name),
+                r.status.value,
+                "yes" if r.blocking else "no",
+                one_line(key_metrics(r)),
+                one_line(r.message),
+            )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = []
@@ -67,8 +74,8 @@ def render_console(
         verdict = click.style(verdict, fg="green" if decision.passed else "red", bold=True)
     lines.append("")
     lines.append(f"decision: {verdict}" + (f"  (MLflow run {run_id})" if run_id else ""))
-    lines.extend(f"  blocked by {reason}" for reason in decision.reasons)
-    lines.extend(f"  warning: {warning}" for warning in decision.warnings)
+    lines.extend(f"  blocked by {one_line(reason)}" for reason in decision.reasons)
+    lines.extend(f"  warning: {one_line(warning)}" for warning in decision.warnings)
     if promotion is not None:
-        lines.append(f"promotion: {promotion.get('message', '')}")
+        lines.append(f"promotion: {one_line(promotion.get('message', ''))}")
     return "\n".join(lines)
