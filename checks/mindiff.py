@@ -89,6 +89,7 @@ class MinDiffCheck(BaseCheck):
                     started, f"no {settings.within} rows in {who}; MinDiff needs both groups"
                 )
         index = np.flatnonzero(rows)
+        assert context.candidate_scores is not None  # needs() asks for them
         chosen = index[md.stratified_sample(membership[index], settings.max_rows, context.seed)]
         member, scores = membership[chosen], context.candidate_scores[chosen].astype(np.float32)
         metrics = md.distances(member, scores, kernel=settings.kernel)
