@@ -248,9 +248,9 @@ def _read_config_text(config_path: Path) -> str:
     try:
         fd = os.open(config_path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError as exc:
-        raise ConfigError(f"{config_path}: config file not found; {_HINT}") from exc
+        raise ConfigError(f"{config_path}: config file not found; {CONFIG_HINT}") from exc
     except IsADirectoryError as exc:
-        raise ConfigError(f"{config_path}: is a folder, not a config file; {_HINT}") from exc
+        raise ConfigError(f"{config_path}: is a folder, not a config file; {CONFIG_HINT}") from exc
     except OSError as exc:
         raise ConfigError(f"{config_path}: cannot open the config ({exc.strerror})") from exc
     try:
@@ -270,7 +270,8 @@ def _read_config_text(config_path: Path) -> str:
         ) from exc
 
 
-_HINT = "pass -c PATH to a validation.yaml file"
+# How the CLI asks for a config; the pytest plugin rewrites it into its own option's words.
+CONFIG_HINT = "pass -c PATH to a validation.yaml file"
 
 
 def _read_at_most(fd: int, limit: int) -> bytes:
@@ -288,11 +289,11 @@ def _read_at_most(fd: int, limit: int) -> bytes:
 def _refuse_unusual_file(config_path: Path, info: os.stat_result) -> None:
     """Only a regular file under the size cap is read (not a folder, a FIFO or a device)."""
     if stat.S_ISDIR(info.st_mode):
-        raise ConfigError(f"{config_path}: is a folder, not a config file; {_HINT}")
+        raise ConfigError(f"{config_path}: is a folder, not a config file; {CONFIG_HINT}")
     if not stat.S_ISREG(info.st_mode):
         raise ConfigError(
             f"{config_path}: is not a regular file (a pipe, device or socket); "
-            f"write the config to a file and {_HINT}"
+            f"write the config to a file and {CONFIG_HINT}"
         )
     if info.st_size > yaml_loader.MAX_BYTES:
         raise _too_large(config_path, info.st_size)
