@@ -36,7 +36,8 @@ def test_sample_repo_trains_and_its_pytest_run_passes(tmp_path):
     )
     assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr[-2000:]
     assert "5 passed" in tested.stdout  # two check items and three hand-written tests
-    assert "PASSED ::accuracy" in tested.stdout and "PASSED ::bias" in tested.stdout
+    assert "PASSED validation.yaml::accuracy" in tested.stdout
+    assert "PASSED validation.yaml::bias" in tested.stdout
 
 
 def test_sample_workflow_uses_the_action_and_promotes_on_merge():
