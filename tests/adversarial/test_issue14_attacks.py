@@ -165,12 +165,27 @@ def test_a_check_whose_needs_misbehaves_promotes_nothing(
 # -- 2. re-using a registry version: the Keras wrapper match -----------------------------
 
 
-def test_wrapper_match_ignores_only_per_registration_mlmodel_keys(tmp_path):
+def test_wrapper_match_ignores_only_per_registration_mlmodel_keys(tmp_path, monkeypatch):
     """A version is 'our wrapper' only if nothing that loading reads differs: code paths,
     loader, flavours, metadata, environment files and the artifact path all count."""
+    from validate import promotion
     from validate.digest import tree_digest
     from validate.models.adapter import ModelRef
     from validate.promotion import _is_our_wrapper_of, _save_wrapper
+
+    # Each comparison rebuilds the real wrapper (MLflow infers its requirements in a
+    # subprocess, ~10 s): build it once per source file's bytes and copy it after that.
+    built: dict[bytes, Path] = {}
+    real_save = promotion._save_wrapper
+
+    def save_once(candidate, target):
+        key = Path(candidate.location).read_bytes()
+        if key not in built:
+            built[key] = tmp_path / f"built{len(built)}"
+            real_save(candidate, built[key])
+        shutil.copytree(built[key], target)  # its MLmodel's source uri is ignored anyway
+
+    monkeypatch.setattr(promotion, "_save_wrapper", save_once)
 
     keras_file = tmp_path / "model.keras"
     keras_file.write_bytes(b"validated keras bytes")  # the wrapper never opens it
