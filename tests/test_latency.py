@@ -360,10 +360,16 @@ def test_cli_require_gpu_blocks_without_a_gpu(data_dir, models_dir, write_config
         models_dir,
         checks={"latency": {"device": "gpu", "require_gpu": True, "warmup": 1}},
     )
+    # Whether there is a GPU is decided here, before the run, from the same placement rule;
+    # a crash or a reworded message must fail this test, not skip it.
+    from validate.models.adapter import resolve_model
+
+    model = resolve_model(str(models_dir / "good"), role="candidate", task="binary")
+    if not isinstance(choose_placement("gpu", [model]), str):
+        pytest.skip("this machine has a GPU: the no-GPU rule cannot be shown here")
     report = tmp_path / "report.json"
     done = run_cli("run", "-c", str(write_config(config)), "--json", str(report))
-    if "no NVIDIA driver" not in done.stdout:
-        pytest.skip("this machine has a GPU")
+    assert "no NVIDIA driver" in done.stdout, done.stdout + done.stderr
     assert done.returncode == 3, done.stdout + done.stderr
     (check,) = json.loads(report.read_text())["checks"]
     assert check["status"] == "error" and check["blocking"] is True
