@@ -45,19 +45,18 @@ def require_configured_inputs(
 ) -> None:
     """Ask only for what the selected checks use; a missing input names who needs it."""
     model, data = loaded.config.model, loaded.config.data
-    missing: list[str] = []
     if Input.CANDIDATE_MODEL in needed and model.candidate is None:
-        missing.append(
+        raise ConfigError(
             f"model.candidate is missing: {who_needs(needed[Input.CANDIDATE_MODEL])} a model "
             "to call; give a model URI or path"
         )
-    elif Input.CANDIDATE_SCORES in needed and model.candidate is None and data.prediction is None:
-        missing.append(
+    if Input.CANDIDATE_SCORES in needed and model.candidate is None and data.prediction is None:
+        raise ConfigError(
             f"model.candidate is missing: {who_needs(needed[Input.CANDIDATE_SCORES])} the "
             "candidate's scores; give a model URI or path, or data.prediction (a score column)"
         )
     if promoting and model.candidate is None:
-        missing.append(
+        raise ConfigError(
             "model.candidate is missing: promotion moves the alias to a model; give its URI "
             "or path, or run without --promote"
         )
@@ -66,19 +65,20 @@ def require_configured_inputs(
         and model.baseline is None
         and data.baseline_prediction is None
     ):
-        missing.append(
+        raise ConfigError(
             f"model.baseline is missing: {who_needs(needed[Input.BASELINE_SCORES])} the "
             "champion's scores (vs_baseline); give model.baseline or data.baseline_prediction, "
             "or drop the vs_baseline thresholds"
         )
-    for wanted, key in ((Input.REFERENCE, "data.reference"), (Input.TRAIN, "data.train")):
-        if wanted in needed and getattr(data, key.partition(".")[2]) is None:
-            missing.append(
+    for wanted, key, given in (
+        (Input.REFERENCE, "data.reference", data.reference),
+        (Input.TRAIN, "data.train", data.train),
+    ):
+        if wanted in needed and given is None:
+            raise ConfigError(
                 f"{key} is missing: {who_needs(needed[wanted])} {wanted}; give a parquet or "
                 "CSV file"
             )
-    if missing:
-        raise ConfigError(missing[0])
 
 
 def with_reference_scores(

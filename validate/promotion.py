@@ -15,7 +15,7 @@ import json
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -331,16 +331,14 @@ def version_with_digest(
         if ((v.tags or {}).get(DIGEST_TAG) == digest or str(v.version) == untagged)
         and only in (None, str(v.version))
     }
-    for number in sorted(numbers, reverse=True):
-        try:
-            with materialised(f"models:/{model}/{number}", tracking_uri) as local:
-                if tree_digest(local) == digest or (
-                    candidate is not None
-                    and _is_our_wrapper_of(local, candidate, digest, tracking_uri)
-                ):
-                    return str(number)
-        except ValidateError:
-            continue
+    with _wrapper_matcher(candidate, digest, tracking_uri) as is_our_wrapper:
+        for number in sorted(numbers, reverse=True):
+            try:
+                with materialised(f"models:/{model}/{number}", tracking_uri) as local:
+                    if tree_digest(local) == digest or is_our_wrapper(local):
+                        return str(number)
+            except ValidateError:
+                continue
     return None
 
 
@@ -351,30 +349,48 @@ _VOLATILE_MLMODEL_KEYS = frozenset(
 
 
 def _is_our_wrapper_of(stored: Path, candidate: ModelRef, digest: str, tracking_uri: str) -> bool:
-    """Whether ``stored`` is the pyfunc wrapper promotion would register for ``candidate``.
+    """Whether ``stored`` is the pyfunc wrapper promotion would register for ``candidate``."""
+    with _wrapper_matcher(candidate, digest, tracking_uri) as is_our_wrapper:
+        return is_our_wrapper(stored)
 
-    The wrapper is rebuilt here from a verified copy of the candidate and compared file by
+
+@contextlib.contextmanager
+def _wrapper_matcher(
+    candidate: ModelRef | None, digest: str, tracking_uri: str
+) -> Iterator[Callable[[Path], bool]]:
+    """A test of "is this folder the pyfunc wrapper promotion would register for
+    ``candidate``", which rebuilds that wrapper (MLflow infers its requirements in a
+    subprocess) at most once, however many stored versions it is asked about.
+
+    The wrapper is rebuilt from a verified copy of the candidate and compared file by
     file: the same set of files, each byte-identical except ``MLmodel``, whose contents must
     match once the per-registration keys (run id, time, uuids) are dropped."""
-    if candidate.kind not in ("keras", "savedmodel") or not stored.is_dir():
-        return False
     from validate.digest import model_files, verified_copy
 
     with tempfile.TemporaryDirectory(prefix="validate-wrapper-") as folder:
         rebuilt = Path(folder) / CANDIDATE_ARTIFACT
-        with verified_copy(candidate.location, digest, tracking_uri) as copy:
-            _save_wrapper(replace(candidate, location=str(copy), _loaded=[]), rebuilt)
-        ours = dict(model_files(rebuilt))
-        theirs = dict(model_files(stored))
-        if set(ours) != set(theirs):
-            return False
-        for relative, path in ours.items():
-            if relative == "MLmodel":
-                if _stable_mlmodel(path) != _stable_mlmodel(theirs[relative]):
-                    return False
-            elif path.read_bytes() != theirs[relative].read_bytes():
+
+        def is_our_wrapper(stored: Path) -> bool:
+            if candidate is None or candidate.kind not in ("keras", "savedmodel"):
                 return False
-    return True
+            if not stored.is_dir():
+                return False
+            if not rebuilt.exists():
+                with verified_copy(candidate.location, digest, tracking_uri) as copy:
+                    _save_wrapper(replace(candidate, location=str(copy), _loaded=[]), rebuilt)
+            ours = dict(model_files(rebuilt))
+            theirs = dict(model_files(stored))
+            if set(ours) != set(theirs):
+                return False
+            for relative, path in ours.items():
+                if relative == "MLmodel":
+                    if _stable_mlmodel(path) != _stable_mlmodel(theirs[relative]):
+                        return False
+                elif path.read_bytes() != theirs[relative].read_bytes():
+                    return False
+            return True
+
+        yield is_our_wrapper
 
 
 def _stable_mlmodel(path: Path) -> Any:
