@@ -31,6 +31,8 @@ from validate.results import CheckResult, Status
 
 IMAGE_ERRORS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 CONFIG_ERRORS = ("CreateContainerConfigError", "CreateContainerError")
+# How long past activeDeadlineSeconds we wait for the Job controller before acting ourselves.
+DEADLINE_GRACE_SECONDS = 30
 
 
 @dataclass
@@ -38,6 +40,7 @@ class _Job:
     check: SelectedCheck
     name: str
     created: float
+    deadline_seconds: int | None = None
     unschedulable_since: float | None = None
     result: CheckResult | None = None
     node: str | None = None
@@ -168,7 +171,12 @@ class KubernetesRun:
         self.batch.create_namespaced_job(self.settings.namespace, manifest)
         self.created.append(name)
         self._say(f"job {name}: created for check {item.name}")
-        return _Job(check=item, name=name, created=time.monotonic())
+        return _Job(
+            check=item,
+            name=name,
+            created=time.monotonic(),
+            deadline_seconds=manifest["spec"].get("activeDeadlineSeconds"),
+        )
 
     def _judge(self, job: _Job, kind: str, obj: Any) -> CheckResult | None:
         """The job's result once it has one; None while it is still going."""
@@ -185,7 +193,25 @@ class KubernetesRun:
             return self._pod_problem(job, obj)
         if kind == "tick" and job.unschedulable_since is not None:
             return self._unschedulable(job, None)
-        return None
+        return self._past_deadline(job)
+
+    def _past_deadline(self, job: _Job) -> CheckResult | None:
+        """Backstop for a Job controller that lags behind activeDeadlineSeconds.
+
+        The controller counts from the Job's start, which is after our ``created``
+        stamp, so this can only fire later than Kubernetes itself should have.
+        """
+        if job.deadline_seconds is None:
+            return None
+        overdue = time.monotonic() - job.created - job.deadline_seconds
+        if overdue < DEADLINE_GRACE_SECONDS:
+            return None
+        return self._error(
+            job,
+            f"DeadlineExceeded: the Job ran past its activeDeadlineSeconds "
+            f"({job.deadline_seconds} s) and Kubernetes had not stopped it "
+            f"{DEADLINE_GRACE_SECONDS} s later; the Job was deleted",
+        )
 
     def _pod_problem(self, job: _Job, pod: Any) -> CheckResult | None:
         """Failures the Job controller would only see at its deadline."""
@@ -218,8 +244,14 @@ class KubernetesRun:
         if compact is not None and failed_reason is None:
             return self._full_result(job, compact)
         reason = failed_reason or "Failed"
-        if terminated is not None and terminated.reason and terminated.reason != "Error":
-            reason = terminated.reason  # OOMKilled, …
+        if (
+            terminated is not None
+            and terminated.reason not in (None, "Error", "Completed")
+            and reason in ("Failed", "BackoffLimitExceeded")
+        ):
+            # The pod's reason (OOMKilled, …) says more than the Job's generic one; a
+            # Job-level reason such as DeadlineExceeded is kept even if the pod then ended.
+            reason = terminated.reason
         exit_code = f" (exit code {terminated.exit_code})" if terminated is not None else ""
         message = f"Kubernetes job {job.name} failed: {reason}{exit_code}"
         if compact is not None and compact.get("message"):
