@@ -1,5 +1,7 @@
-"""Drift statistics equal scipy's; verdicts by effect size stay put as samples grow."""
+"""Drift statistics equal scipy's (PSI and Benjamini–Hochberg: hand-written formulas);
+verdicts by effect size stay put as samples grow."""
 
+import math
 import zlib
 
 import numpy as np
@@ -34,6 +36,31 @@ def make(settings=None):
     return DriftCheck.from_config("drift", settings or {}, task="binary")
 
 
+def psi_by_hand(reference_shares, eval_shares):
+    """PSI = Σ (e − r) · ln(e / r) over bins, each share floored at 1e-4 first and not
+    renormalised (Yurdakul 2018), written out bin by bin: an independent reference for
+    ``ds.psi``, which the check's PSI goes through."""
+    total = 0.0
+    for r, e in zip(reference_shares, eval_shares, strict=True):
+        r, e = max(float(r), 1e-4), max(float(e), 1e-4)
+        total += (e - r) * math.log(e / r)
+    return total
+
+
+def bh_by_hand(p_values):
+    """Benjamini & Hochberg (1995) adjusted p-values by the step-up loop: the i-th smallest
+    of m becomes min over j >= i of p_(j) · m / j, capped at 1."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 1.0
+    for rank in range(m, 0, -1):
+        index = order[rank - 1]
+        running = min(running, p_values[index] * m / rank)
+        adjusted[index] = running
+    return adjusted
+
+
 @pytest.mark.parametrize(
     ("n", "m", "ties"),
     [(5000, 4000, False), (30_000, 20_000, False), (20_000, 15_000, True), (40, 7, True)],
@@ -51,7 +78,7 @@ def test_numeric_statistics_equal_scipy(n, m, ties):
     edges = np.unique(np.quantile(ref, np.linspace(0, 1, 11)[1:-1]))
     r = np.bincount(np.searchsorted(edges, ref, side="right"), minlength=len(edges) + 1) / n
     c = np.bincount(np.searchsorted(edges, cur, side="right"), minlength=len(edges) + 1) / m
-    assert got["psi"] == pytest.approx(ds.psi(r, c), abs=1e-9)
+    assert got["psi"] == pytest.approx(psi_by_hand(r, c), abs=1e-9)
     assert got["wasserstein"] == pytest.approx(
         stats.wasserstein_distance(ref, cur) / np.std(ref), abs=1e-12
     )
@@ -80,6 +107,23 @@ def test_psi_formula_with_empty_bins():
     e = np.array([0.4, 0.4, 0.2])
     expected = (0.4 - 0.5) * np.log(0.4 / 0.5) * 2 + (0.2 - 1e-4) * np.log(0.2 / 1e-4)
     assert ds.psi(r, e) == pytest.approx(expected, abs=1e-12)
+    # An eval bin left empty is floored too (here every eval value is above the reference's
+    # top decile: nine of ten eval bins are empty).
+    assert ds.psi(np.full(10, 0.1), np.eye(10)[9]) == pytest.approx(
+        9 * (1e-4 - 0.1) * math.log(1e-4 / 0.1) + 0.9 * math.log(10), abs=1e-12
+    )
+
+
+def test_numeric_psi_with_empty_eval_bins_equals_the_formula():
+    rng = np.random.default_rng(7)
+    ref = rng.normal(size=2000)
+    cur = np.concatenate([rng.normal(5, 1, 1500), rng.normal(-0.1, 0.05, 500)])
+    got = ds.numeric_statistics(ref, cur)
+    edges = np.quantile(ref, np.linspace(0, 1, 11)[1:-1])
+    r = [np.mean(np.searchsorted(edges, ref, side="right") == b) for b in range(10)]
+    c = [np.mean(np.searchsorted(edges, cur, side="right") == b) for b in range(10)]
+    assert sum(share == 0 for share in c) >= 5  # most eval bins are empty
+    assert got["psi"] == pytest.approx(psi_by_hand(r, c), rel=1e-12)
 
 
 @pytest.mark.parametrize("rows", [10_000, 100_000, 1_000_000])
@@ -97,17 +141,32 @@ def test_unchanged_distribution_stays_no_drift_as_sample_grows(rows):
 def test_real_shift_is_drift_and_p_values_are_bh_corrected():
     rng = np.random.default_rng(2)
     reference = pd.DataFrame({f"x{i}": rng.normal(size=3000) for i in range(5)})
-    current = reference.sample(frac=1, random_state=0).reset_index(drop=True) + 0.0
-    current["x0"] = rng.normal(1.0, 1, 3000)
+    # One clear shift and four small ones: raw p-values spread from ~0 to ~0.4.
+    shifts = (1.0, 0.0, 0.06, 0.08, 0.12)
+    current = pd.DataFrame({f"x{i}": rng.normal(s, 1, 3000) for i, s in enumerate(shifts)})
     effect = make().run(context(reference, current))
     assert effect.metrics["drifted_features"] == 1.0
     by_p = make({"decide_by": "p_value"}).run(context(reference, current))
     raw = [f["statistics"]["ks_p_value"] for f in by_p.details["features"]]
     adjusted = [f["statistics"]["p_value_bh"] for f in by_p.details["features"]]
-    np.testing.assert_allclose(
-        adjusted, stats.false_discovery_control(raw, method="bh"), atol=1e-12
-    )
+    assert 0.2 < max(raw) < 0.8 and sum(p < 0.05 for p in raw) == 3
+    np.testing.assert_allclose(adjusted, bh_by_hand(raw), rtol=1e-12, atol=0)
+    assert [f["drifted"] for f in by_p.details["features"]] == [p < 0.05 for p in bh_by_hand(raw)]
     assert "Benjamini–Hochberg adjusted across 5 columns" in by_p.message
+
+
+def test_benjamini_hochberg_hand_worked():
+    # 0.02 · 3/1 = 0.06 is stepped down to the next one's 0.021 · 3/2 = 0.0315 (step-up).
+    assert ds.benjamini_hochberg([0.021, 0.5, 0.02]) == pytest.approx([0.0315, 0.5, 0.0315])
+    assert ds.benjamini_hochberg([0.01, 0.04, 0.03, 0.005]) == pytest.approx(
+        [0.02, 0.04, 0.04, 0.02]
+    )
+    assert ds.benjamini_hochberg([0.9, 0.8]) == pytest.approx([0.9, 0.9])
+    rng = np.random.default_rng(11)
+    for size in (1, 2, 7, 40):
+        raw = list(rng.random(size) ** 3)
+        raw[: size // 3] = raw[size // 3 : 2 * (size // 3)]  # ties
+        assert ds.benjamini_hochberg(raw) == pytest.approx(bh_by_hand(raw), rel=1e-12)
 
 
 def test_bad_columns_are_reported_not_crashed():
@@ -208,7 +267,8 @@ def test_cohens_w_is_the_square_root_of_chi2_over_n():
     assert got["chisquare"] == pytest.approx(np.sqrt(chi.statistic / observed.sum()), abs=1e-12)
     e = observed / observed.sum()
     assert got["chisquare"] == pytest.approx(np.sqrt(np.sum((e - shares) ** 2 / shares)), abs=1e-12)
-    assert got["psi"] == pytest.approx(ds.psi(shares, observed / len(cur)), abs=1e-12)
+    # PSI over the reference's categories; eval shares are of all eval rows.
+    assert got["psi"] == pytest.approx(psi_by_hand(shares, observed / len(cur)), abs=1e-12)
 
 
 def _grid_statistics(ref, cur):
