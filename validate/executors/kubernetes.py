@@ -7,6 +7,11 @@ check's nested MLflow run), and delete every Job this run created when it is
 interrupted. A Job that fails for a Kubernetes reason (DeadlineExceeded,
 BackoffLimitExceeded, OOMKilled, an image that cannot be pulled, a pod that cannot be
 scheduled) becomes that check's ``error``, with the reason in its message.
+
+Nothing here fails silently: a watch the API server refuses (401/403/404) ends the run's
+unfinished checks as ``error`` with one line saying what to fix, a dropped watch is
+retried a bounded number of times with backoff, and a pod's full result that cannot be
+read back never turns into a pass without its assertions.
 """
 
 from __future__ import annotations
@@ -28,11 +33,26 @@ from validate.kubernetes_settings import KubernetesSection
 from validate.recorder import MlflowRecorder
 from validate.registry import SelectedCheck
 from validate.results import CheckResult, Status
+from validate.tracking import redact_uri, scrub_credentials
 
 IMAGE_ERRORS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 CONFIG_ERRORS = ("CreateContainerConfigError", "CreateContainerError")
 # How long past activeDeadlineSeconds we wait for the Job controller before acting ourselves.
 DEADLINE_GRACE_SECONDS = 30
+# Pauses (s) before re-establishing a watch after consecutive retryable failures; once
+# they are spent the run's unfinished checks are errors (about a minute of API trouble).
+WATCH_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+# What the API server means by refusing a watch, and what to do about it.
+PERMANENT_WATCH_STATUSES = {
+    401: "is not authorised (401 Unauthorized); the kubeconfig's credentials are missing or "
+    "expired: refresh them",
+    403: "is forbidden (403); grant the service account get, list and watch on jobs and pods "
+    "(ci/k8s/role.yaml)",
+    404: "failed: not found (404); check that the namespace exists and is the one in "
+    "kubernetes.namespace",
+}
+# The compact verdicts that may stand without the full result: they can only block.
+VERDICTS_THAT_BLOCK = ("failed", "error")
 
 
 @dataclass
@@ -88,6 +108,16 @@ class KubernetesRun:
             f"staged inputs: {len(stager.uploaded)} uploaded, {len(stager.reused)} already there"
         )
         inputs_uri = f"runs:/{run_id}/{MANIFEST_PATH}"
+        return self._run_jobs(selected, run_id, inputs_uri, on_result)
+
+    def _run_jobs(
+        self,
+        selected: Sequence[SelectedCheck],
+        run_id: str,
+        inputs_uri: str,
+        on_result: Callable[[CheckResult], None] | None,
+    ) -> list[CheckResult]:
+        """Create the Jobs, judge them from the watch events; results in config order."""
         waiting = list(selected)
         running: dict[str, _Job] = {}
         finished: dict[str, CheckResult] = {}
@@ -104,7 +134,8 @@ class KubernetesRun:
         try:
             while waiting or running:
                 if deadline is not None and time.monotonic() > deadline:
-                    self._time_out(limit, waiting, running, finished, on_result)
+                    message = f"the run exceeded kubernetes.run_timeout_seconds ({limit:g} s)"
+                    self._abandon(message, waiting, running, finished, on_result)
                     break
                 while waiting and len(running) < self.settings.max_parallel:
                     item = waiting.pop(0)
@@ -113,6 +144,19 @@ class KubernetesRun:
                     kind, obj = events.get(timeout=5)
                 except queue.Empty:
                     kind, obj = "tick", None
+                if kind == "watch_error" or (
+                    kind == "tick" and not all(w.is_alive() for w in watchers)
+                ):
+                    # Without a watch no Job can be judged: waiting would hang the run.
+                    message = obj or "kubernetes: a watch on this run's Jobs ended unexpectedly"
+                    self._abandon(
+                        f"{message}; every Job of this run was deleted",
+                        waiting,
+                        running,
+                        finished,
+                        on_result,
+                    )
+                    break
                 for name in list(running):
                     job = running[name]
                     result = self._judge(job, kind, obj)
@@ -129,17 +173,17 @@ class KubernetesRun:
             stop.set()
         return [finished[item.name] for item in selected]
 
-    def _time_out(
+    def _abandon(
         self,
-        limit: float | None,
+        message: str,
         waiting: list[SelectedCheck],
         running: dict[str, _Job],
         finished: dict[str, CheckResult],
         on_result: Callable[[CheckResult], None] | None,
     ) -> None:
-        """The whole run took too long: every unfinished check is an error, every Job goes."""
+        """The run cannot go on (too long, no watch): every unfinished check is an error
+        with ``message``, every Job goes."""
         self.delete_all()
-        message = f"the run exceeded kubernetes.run_timeout_seconds ({limit:g} s)"
         for item in [job.check for job in running.values()] + waiting:
             result = CheckResult(
                 name=item.name, status=Status.ERROR, message=message, blocking=item.blocking
@@ -261,17 +305,47 @@ class KubernetesRun:
         return self._error(job, message, already_final=True)
 
     def _full_result(self, job: _Job, compact: dict[str, Any]) -> CheckResult:
-        result = None
+        """The pod's full result from its nested run, checked against the compact one.
+
+        A full result that cannot be read (or says something else than the compact one)
+        loses the assertions behind the verdict: a verdict that could pass the gate
+        (passed, skipped) is then an error, as it cannot be verified; failed and error
+        stand, with a warning that their assertions were lost.
+        """
         nested = compact.get("nested_run_id")
-        if nested:
+        problem = None
+        if not nested:
+            problem = "the pod recorded no nested MLflow run"
+        else:
             try:
-                text = self.recorder.client.download_artifacts(nested, "check_result.json")
-                with open(text, encoding="utf-8") as handle:
+                path = self.recorder.client.download_artifacts(nested, "check_result.json")
+                with open(path, encoding="utf-8") as handle:
                     result = CheckResult.from_dict(json.load(handle))
-            except Exception:  # noqa: BLE001 - the compact result still decides
-                result = None
-        if result is None:
-            result = CheckResult.from_dict({**compact, "assertions": [], "details": {}})
+            except Exception as exc:  # noqa: BLE001 - any failure loses the assertions
+                text = " ".join((getattr(exc, "message", None) or str(exc)).split())[:200]
+                problem = (
+                    f"check_result.json of nested run {nested} could not be read "
+                    f"({type(exc).__name__}: {scrub_credentials(text)})"
+                )
+            else:
+                if (result.name, result.status.value) != (compact["name"], compact["status"]):
+                    problem = (
+                        f"check_result.json of nested run {nested} says {result.name} "
+                        f"{result.status.value}, the pod said {compact['name']} "
+                        f"{compact['status']}"
+                    )
+                else:
+                    return self._finish(job, result, recorded_by_pod=True)
+        if compact["status"] not in VERDICTS_THAT_BLOCK:
+            return self._error(
+                job,
+                f"the pod reported {compact['status']}, but {problem}, so the assertions "
+                "behind it cannot be verified; re-run the validation",
+                already_final=True,
+            )
+        lost = f"its assertions were lost: {problem}; the verdict is the pod's compact result"
+        result = CheckResult.from_dict({**compact, "assertions": [], "details": {}})
+        result = result.with_updates(warnings=(*result.warnings, lost))
         return self._finish(job, result, recorded_by_pod=nested is not None)
 
     def _error(self, job: _Job, message: str, already_final: bool = False) -> CheckResult:
@@ -333,23 +407,52 @@ class KubernetesRun:
                 self._say(f"job {name}: could not delete ({exc.reason})")
 
     def _watch(self, kind: str, run_id: str, events: queue.Queue, stop: threading.Event) -> None:
-        """Stream Job or pod events of this run into ``events`` until ``stop``."""
+        """Stream Job or pod events of this run into ``events`` until ``stop``.
+
+        A dropped watch is re-established after a pause from :data:`WATCH_RETRY_DELAYS`;
+        a refusal (401/403/404), an unexpected error, or retries spent put one
+        ``("watch_error", message)`` on ``events`` and end the watch.
+        """
         from kubernetes import watch
 
         lister = self.batch.list_namespaced_job if kind == "job" else self.core.list_namespaced_pod
         selector = f"{RUN_LABEL}={label_value(run_id)}"
+        what = "jobs" if kind == "job" else "pods"
+        failures = 0
         while not stop.is_set():
             stream = watch.Watch()
             try:
                 for event in stream.stream(
                     lister, self.settings.namespace, label_selector=selector, timeout_seconds=10
                 ):
+                    failures = 0
                     events.put((kind, event["object"]))
                     if stop.is_set():
                         stream.stop()
                         break
-            except Exception:  # noqa: BLE001 - a dropped watch is re-established
-                time.sleep(1)
+                failures = 0  # ended at its timeout_seconds: healthy, watch again
+            except Exception as exc:  # noqa: BLE001 - classified: retried, or ends the run
+                if stop.is_set():
+                    return
+                retryable, why = watch_failure(exc, what=what, namespace=self.settings.namespace)
+                if not retryable:
+                    events.put(("watch_error", why))
+                    return
+                if failures == len(WATCH_RETRY_DELAYS):
+                    waited = sum(WATCH_RETRY_DELAYS)
+                    events.put(
+                        (
+                            "watch_error",
+                            f"kubernetes: watching {what} in namespace "
+                            f"{self.settings.namespace} failed {failures + 1} times in a row "
+                            f"over {waited:g} s (last: {why}); check that the API server at "
+                            f"{_api_host(self.batch)} is reachable and healthy",
+                        )
+                    )
+                    return
+                self._say(f"watch on {what}: {why}; retrying")
+                stop.wait(WATCH_RETRY_DELAYS[failures])
+                failures += 1
 
     def _say(self, line: str) -> None:
         if self.progress is not None:
@@ -392,6 +495,46 @@ def connect(settings: KubernetesSection) -> tuple[Any, Any]:
             f"kubeconfig and that namespace '{settings.namespace}' exists and is yours"
         ) from exc
     return batch, core
+
+
+def watch_failure(exc: BaseException, *, what: str, namespace: str) -> tuple[bool, str]:
+    """Whether a failed watch is worth re-establishing, and one line saying what failed.
+
+    Retryable: a dropped or refused connection, a timeout, an expired resource version
+    (410), throttling (429) and server errors (5xx). Permanent: 401, 403, 404 and other
+    refusals, and anything unexpected (our bug or the client's: retrying cannot help).
+    """
+    import http.client
+
+    from kubernetes.client.rest import ApiException
+    from urllib3.exceptions import HTTPError as Urllib3Error
+
+    where = f"watching {what} in namespace {namespace}"
+    if isinstance(exc, ApiException):
+        status = exc.status or 0
+        reason = " ".join(str(exc.reason or "").split())[:200]
+        if status in PERMANENT_WATCH_STATUSES:
+            return False, f"kubernetes: {where} {PERMANENT_WATCH_STATUSES[status]}"
+        if status in (0, 410, 429) or status >= 500:
+            return True, f"{status} {reason}".strip()
+        return False, f"kubernetes: {where} was refused ({status} {reason})"
+    if isinstance(exc, (OSError, Urllib3Error, http.client.HTTPException)):
+        # urllib3 wraps the telling error (refused, reset, timed out) in a long MaxRetryError.
+        cause = getattr(exc, "reason", None)
+        shown = cause if isinstance(cause, BaseException) else exc
+        text = " ".join(str(shown).split())[:200]
+        return True, scrub_credentials(f"{type(shown).__name__}: {text}")
+    text = " ".join(str(exc).split())[:200]
+    return False, (
+        f"kubernetes: {where} failed with an unexpected {type(exc).__name__}: "
+        f"{scrub_credentials(text)}; please report it"
+    )
+
+
+def _api_host(api: Any) -> str:
+    client = getattr(api, "api_client", None)
+    host = getattr(getattr(client, "configuration", None), "host", None)
+    return redact_uri(host) if host else "the kubeconfig's server"
 
 
 def _in_cluster() -> bool:

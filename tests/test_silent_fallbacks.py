@@ -1,0 +1,394 @@
+"""Issue 15, item 5: no silent fallbacks. Each used to turn a failure into something that
+looked fine; each is now an error, a warning, or a bounded retry that says what happened.
+
+* the Kubernetes watch: a refused watch (403) ends the run's checks as errors saying what
+  to fix; a dropped one is retried a bounded number of times, then the same;
+* a pod's full result that cannot be read back never passes without its assertions;
+* the recorder: only a real outage is "MLflow failed … validate sync"; our own bug is an
+  internal error naming its type;
+* latency: a TensorFlow model that cannot be timed through TensorFlow says which path was
+  timed instead;
+* a candidate's own feature list that disagrees with data.features is a ConfigError.
+
+The cluster suite (tests/k8s) uses the one local control plane, so the Kubernetes tests
+here talk through the real kubernetes client to a small stub API server on 127.0.0.1
+(``StubApiServer``): it answers only the four requests the executor makes, with scripted
+statuses, so the client's own parsing of a 403 or a 500 is what is tested.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from validate.check import Status
+from validate.executors import kubernetes as executor
+from validate.kubernetes_settings import KubernetesSection
+from validate.recorder import MlflowRecorder
+from validate.registry import SelectedCheck
+from validate.results import Assertion, CheckResult
+
+NAMESPACE = "ci-validate"
+HANG_GUARD_S = 120  # only against a hang of the code under test; no timing is asserted
+
+# --------------------------------------------------------------------------- Kubernetes
+
+
+def _status_body(code: int, reason: str, message: str) -> bytes:
+    return json.dumps(
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": reason,
+            "code": code,
+        }
+    ).encode()
+
+
+FORBIDDEN = (
+    403,
+    _status_body(
+        403,
+        "Forbidden",
+        'jobs.batch is forbidden: User "system:serviceaccount:ci-validate:validate" cannot '
+        'watch resource "jobs" in API group "batch" in the namespace "ci-validate"',
+    ),
+)
+SERVER_ERROR = (500, _status_body(500, "InternalError", "etcdserver: request timed out"))
+
+
+def _job_event(name: str) -> bytes:
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name}, "status": {}}
+    return json.dumps({"type": "ADDED", "object": job}).encode() + b"\n"
+
+
+class StubApiServer:
+    """Just enough of an API server for the executor's calls, with scripted watch replies.
+
+    ``watch_replies[kind]`` is a list of (status, body) served in turn to watches of
+    ``jobs`` or ``pods``; the last one repeats. A 200 body is a stream of watch events
+    that then ends, as a watch does at its timeout.
+    """
+
+    def __init__(self, watch_replies: dict[str, list[tuple[int, bytes]]]) -> None:
+        self.watch_replies = watch_replies
+        self.watches: dict[str, int] = {"jobs": 0, "pods": 0}
+        self.created: list[str] = []
+        self.deleted: list[str] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                kind = "jobs" if "/jobs" in self.path else "pods"
+                assert "watch=True" in self.path or "watch=true" in self.path, self.path
+                replies = stub.watch_replies[kind]
+                index = min(stub.watches[kind], len(replies) - 1)
+                stub.watches[kind] += 1
+                self._send(*replies[index])
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                stub.created.append(body["metadata"]["name"])
+                self._send(201, json.dumps(body).encode())
+
+            def do_DELETE(self) -> None:
+                stub.deleted.append(self.path.rsplit("/", 1)[1])
+                self._send(200, json.dumps({"kind": "Status", "status": "Success"}).encode())
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def api_server() -> Iterator[Any]:
+    servers: list[StubApiServer] = []
+
+    def start(**replies: list[tuple[int, bytes]]) -> StubApiServer:
+        server = StubApiServer({"jobs": [(200, b"")], "pods": [(200, b"")], **replies})
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def kubernetes_run(monkeypatch, host: str, tmp_path) -> executor.KubernetesRun:
+    """A KubernetesRun whose real clients talk to ``host``."""
+    from kubernetes import client
+
+    configuration = client.Configuration()
+    configuration.host = host
+    api = client.ApiClient(configuration)
+    monkeypatch.setattr(
+        executor, "connect", lambda settings: (client.BatchV1Api(api), client.CoreV1Api(api))
+    )
+    run = executor.KubernetesRun(
+        settings=KubernetesSection(image="validate:test", namespace=NAMESPACE)
+    )
+    run.recorder = MlflowRecorder(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="k8s")
+    return run
+
+
+def selected(*names: str) -> list[SelectedCheck]:
+    return [
+        SelectedCheck(name=name, blocking=True, check=object(), source="test") for name in names
+    ]
+
+
+def in_thread(action, *args):
+    """Run ``action`` in a thread; its return value, or a failure if it never returns."""
+    outcome: list[Any] = []
+    worker = threading.Thread(target=lambda: outcome.append(action(*args)), daemon=True)
+    worker.start()
+    worker.join(HANG_GUARD_S)
+    assert not worker.is_alive(), f"{action.__name__} did not return: it retries forever"
+    return outcome[0]
+
+
+def test_a_forbidden_watch_ends_every_unfinished_check_with_what_to_fix(
+    monkeypatch, tmp_path, api_server
+):
+    # Before: the watcher swallowed the 403 and retried forever, and with
+    # run_timeout_seconds unset (the default) the run hung with no message.
+    server = api_server(jobs=[FORBIDDEN], pods=[FORBIDDEN])
+    run = kubernetes_run(monkeypatch, server.url, tmp_path)
+    results = in_thread(run._run_jobs, selected("accuracy", "bias"), "run1", "runs:/run1/x", None)
+
+    assert [r.name for r in results] == ["accuracy", "bias"]
+    for result in results:
+        assert result.status is Status.ERROR and result.blocking
+        assert result.message.startswith(
+            f"kubernetes: watching jobs in namespace {NAMESPACE} is forbidden (403); grant the "
+            "service account get, list and watch on jobs and pods"
+        ) or result.message.startswith(
+            f"kubernetes: watching pods in namespace {NAMESPACE} is forbidden (403)"
+        ), result.message
+        assert result.message.endswith("; every Job of this run was deleted")
+    assert sorted(server.deleted) == sorted(server.created) and len(server.created) == 2
+
+
+def test_a_watch_failing_with_server_errors_is_retried_then_ends_the_run(
+    monkeypatch, tmp_path, api_server
+):
+    monkeypatch.setattr(executor, "WATCH_RETRY_DELAYS", (0.0, 0.0))
+    server = api_server(jobs=[SERVER_ERROR])
+    run = kubernetes_run(monkeypatch, server.url, tmp_path)
+    events: queue.Queue = queue.Queue()
+    in_thread(run._watch, "job", "run1", events, threading.Event())
+
+    assert server.watches["jobs"] == 3  # the first try and two retries
+    kind, message = events.get_nowait()
+    assert kind == "watch_error" and events.empty()
+    assert message.startswith(
+        f"kubernetes: watching jobs in namespace {NAMESPACE} failed 3 times in a row over 0 s "
+        "(last: 500 Internal Server Error"
+    ), message
+    assert f"check that the API server at {server.url} is reachable" in message
+
+
+def test_an_unreachable_api_server_is_retried_then_named(monkeypatch, tmp_path):
+    from mlflow_server import free_port
+
+    monkeypatch.setattr(executor, "WATCH_RETRY_DELAYS", (0.0,))
+    host = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    run = kubernetes_run(monkeypatch, host, tmp_path)
+    events: queue.Queue = queue.Queue()
+    in_thread(run._watch, "pod", "run1", events, threading.Event())
+    kind, message = events.get_nowait()
+    assert kind == "watch_error"
+    assert "watching pods in namespace ci-validate failed 2 times in a row" in message
+    assert "(last: NewConnectionError: " in message and "Connection refused" in message
+    assert f"check that the API server at {host} is reachable" in message
+
+
+def test_failures_between_healthy_watches_do_not_add_up(monkeypatch, tmp_path, api_server):
+    # Two retries allowed; four failures in all, but never more than two in a row.
+    monkeypatch.setattr(executor, "WATCH_RETRY_DELAYS", (0.0, 0.0))
+    healthy = (200, _job_event("validate-accuracy-1"))
+    replies = [SERVER_ERROR, SERVER_ERROR, healthy, SERVER_ERROR, SERVER_ERROR, healthy]
+    server = api_server(jobs=replies)
+    run = kubernetes_run(monkeypatch, server.url, tmp_path)
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    watcher = threading.Thread(target=run._watch, args=("job", "run1", events, stop), daemon=True)
+    watcher.start()
+    seen = [events.get(timeout=HANG_GUARD_S) for _ in range(2)]
+    stop.set()
+    watcher.join(HANG_GUARD_S)
+    assert [kind for kind, _ in seen] == ["job", "job"]
+    assert seen[0][1].metadata.name == "validate-accuracy-1"
+    assert not any(kind == "watch_error" for kind, _ in list(events.queue))
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable", "fragment"),
+    [
+        (401, False, "is not authorised (401 Unauthorized); the kubeconfig's credentials"),
+        (403, False, "is forbidden (403); grant the service account"),
+        (404, False, "not found (404); check that the namespace exists"),
+        (422, False, "was refused (422 Unprocessable)"),
+        (410, True, "410 Expired"),
+        (429, True, "429 TooManyRequests"),
+        (500, True, "500 InternalError"),
+        (503, True, "503 ServiceUnavailable"),
+    ],
+)
+def test_api_statuses_are_retried_or_final(status, retryable, fragment):
+    from kubernetes.client.rest import ApiException
+
+    reason = {410: "Expired", 422: "Unprocessable", 429: "TooManyRequests"}.get(status)
+    reason = reason or {500: "InternalError", 503: "ServiceUnavailable"}.get(status, "x")
+    found = executor.watch_failure(
+        ApiException(status=status, reason=reason), what="jobs", namespace="ns"
+    )
+    assert found[0] is retryable and fragment in found[1], found
+
+
+def test_connection_trouble_is_retried_and_our_bugs_are_not():
+    from urllib3.exceptions import ProtocolError
+
+    reset = ProtocolError("Connection aborted.", ConnectionResetError(104, "reset by peer"))
+    assert executor.watch_failure(reset, what="pods", namespace="ns")[0] is True
+    assert executor.watch_failure(TimeoutError("read"), what="pods", namespace="ns")[0] is True
+    retryable, message = executor.watch_failure(
+        TypeError("'NoneType' object is not subscriptable"), what="pods", namespace="ns"
+    )
+    assert retryable is False
+    assert message == (
+        "kubernetes: watching pods in namespace ns failed with an unexpected TypeError: "
+        "'NoneType' object is not subscriptable; please report it"
+    )
+
+
+# The pod's full result ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pod_recorder(tmp_path_factory) -> MlflowRecorder:
+    # One store for the module: creating a sqlite store costs seconds on a busy machine.
+    folder = tmp_path_factory.mktemp("pods")
+    recorder = MlflowRecorder(tracking_uri=f"sqlite:///{folder}/pods.db", experiment="k8s")
+    assert recorder.start(run_name="parent", params={}, tags={}) is not None
+    return recorder
+
+
+def finished_job() -> executor._Job:
+    (check,) = selected("accuracy")
+    return executor._Job(check=check, name="validate-accuracy-abc", created=0.0)
+
+
+def compact(status: str, nested: str | None) -> dict[str, Any]:
+    return {
+        "name": "accuracy",
+        "status": status,
+        "blocking": True,
+        "message": "roc_auc 0.81 >= min 0.80",
+        "duration_s": 1.0,
+        "nested_run_id": nested,
+        "metrics": {"roc_auc": 0.81},
+    }
+
+
+@pytest.fixture
+def judged(monkeypatch, pod_recorder):
+    """The executor's verdict on a finished pod whose compact result is given."""
+    monkeypatch.setattr(executor, "connect", lambda settings: (None, None))
+    run = executor.KubernetesRun(settings=KubernetesSection(image="validate:test"))
+    run.recorder = pod_recorder
+
+    def judge(entry: dict[str, Any]) -> CheckResult:
+        return run._full_result(finished_job(), entry)
+
+    return judge
+
+
+def nested_run(recorder: MlflowRecorder, result: CheckResult | None = None) -> str:
+    """A nested run as the pod leaves it: with its check_result.json, or (None) without."""
+    if result is not None:
+        child = recorder.record_check(result)
+        assert child is not None
+        return child
+    assert recorder.experiment_id is not None
+    return recorder.client.create_run(recorder.experiment_id).info.run_id
+
+
+PASSING = CheckResult(
+    name="accuracy",
+    status=Status.PASSED,
+    metrics={"roc_auc": 0.81},
+    assertions=(Assertion(metric="roc_auc", op=">=", threshold=0.8, value=0.81, passed=True),),
+    message="roc_auc 0.81 >= min 0.80",
+)
+
+
+@pytest.mark.parametrize("status", ["passed", "skipped"])
+def test_a_pass_whose_full_result_is_missing_is_an_error(judged, pod_recorder, status):
+    # Before: the compact "passed" stood, with assertions: [] (and nothing said).
+    nested = nested_run(pod_recorder)
+    result = judged(compact(status, nested))
+    assert result.status is Status.ERROR
+    assert result.message.startswith(
+        f"the pod reported {status}, but check_result.json of nested run {nested} could not "
+        "be read ("
+    ), result.message
+    assert result.message.endswith(
+        "so the assertions behind it cannot be verified; re-run the validation"
+    )
+
+
+def test_a_pass_without_a_nested_run_is_an_error(judged):
+    result = judged(compact("passed", None))
+    assert result.status is Status.ERROR
+    assert "the pod recorded no nested MLflow run" in result.message
+
+
+def test_a_full_result_that_contradicts_the_pod_is_an_error(judged, pod_recorder):
+    failing = PASSING.with_updates(status=Status.FAILED)
+    nested = nested_run(pod_recorder, failing)
+    result = judged(compact("passed", nested))
+    assert result.status is Status.ERROR
+    assert f"nested run {nested} says accuracy failed, the pod said accuracy passed" in (
+        result.message
+    )
+
+
+def test_a_failure_whose_full_result_is_missing_stays_failed_and_says_so(judged, pod_recorder):
+    nested = nested_run(pod_recorder)
+    result = judged(compact("failed", nested))
+    assert result.status is Status.FAILED and result.assertions == ()
+    (warning,) = result.warnings
+    assert warning.startswith(
+        f"its assertions were lost: check_result.json of nested run {nested} could not be read"
+    )
+
+
+def test_a_readable_full_result_keeps_its_assertions(judged, pod_recorder):
+    nested = nested_run(pod_recorder, PASSING)
+    result = judged(compact("passed", nested))
+    assert result.status is Status.PASSED and result.assertions == PASSING.assertions
+    assert result.warnings == () and result.details["kubernetes"]["recorded_by_pod"] is True
