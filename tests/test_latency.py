@@ -146,19 +146,67 @@ def test_summary_equals_numpy_on_recorded_timings(seed, n):
     assert summary.iterations == n
 
 
-def test_bootstrap_intervals_equal_a_plain_resampling_loop():
+def _exact_bootstrap_cdf(n: int, j: int, k: int) -> float:
+    """P(order statistic j of a size-n row resample <= x_(k)) for n distinct values (both
+    0-based): the resample has at least j + 1 values <= x_(k), each drawn with chance
+    (k + 1)/n, so it is P(Binomial(n, (k + 1)/n) >= j + 1) (Efron 1982, ch. 10.2 for the
+    median). No resampling: the bootstrap distribution the check estimates, exactly."""
+    from scipy import stats
+
+    return float(stats.binom.sf(j, n, (k + 1) / n))
+
+
+@pytest.mark.parametrize("block_elements", [None, 101 * 7])
+def test_bootstrap_percentile_intervals_match_the_exact_bootstrap_distribution(
+    block_elements, monkeypatch
+):
+    """On 101 distinct timings NumPy's p50, p95 and p99 are order statistics 50, 95 and 99
+    (no interpolation), whose bootstrap distribution is binomial. Each CI end must sit where
+    that exact distribution puts its 5% and 95% quantiles, to within the Monte Carlo error of
+    4,000 resamples; and the mean's CI must be the CLT interval mean ± z·s/√n. Independent of
+    how the resamples are drawn (the block_elements case draws them 7 at a time)."""
+    from scipy import stats
+
+    if block_elements is not None:
+        monkeypatch.setattr(ls, "_BLOCK_ELEMENTS", block_elements)
     rng = np.random.default_rng(5)
-    timings = rng.gamma(2.0, 2e5, size=120).astype(np.int64)
-    got = ls.bootstrap_intervals(timings, 8, n_resamples=300, confidence=0.9, seed=11)
-    ms = timings / 1e6
-    draws = np.random.default_rng(11).integers(0, len(ms), size=(300, len(ms)))
-    p95 = np.array([np.percentile(ms[row], 95) for row in draws])
-    means = np.array([ms[row].mean() for row in draws])
-    assert got["p95_ms"] == pytest.approx(tuple(np.percentile(p95, [5, 95])), rel=1e-12)
-    assert got["mean_ms"] == pytest.approx(tuple(np.percentile(means, [5, 95])), rel=1e-12)
-    low, high = np.percentile(8 / (means / 1000), [5, 95])
-    assert got["throughput_rps"] == pytest.approx((low, high), rel=1e-12)
-    assert got["p95_ms"][0] <= np.percentile(ms, 95) <= got["p95_ms"][1]
+    n, resamples = 101, 4000
+    timings = rng.permutation(np.unique(rng.gamma(2.0, 2e5, size=3 * n).astype(np.int64))[:n])
+    ms = np.sort(timings / 1e6)
+    assert len(np.unique(ms)) == n
+    got = ls.bootstrap_intervals(timings, 8, n_resamples=resamples, confidence=0.9, seed=11)
+    # An empirical CDF of 4,000 draws is within 5 SDs (+ one draw) of the exact one.
+    slack = 5 * np.sqrt(0.05 * 0.95 / resamples) + 1 / resamples
+    for name, j in (("p50_ms", 50), ("p95_ms", 95), ("p99_ms", 99)):
+        low, high = got[name]
+        assert low <= np.percentile(ms, j) <= high, name
+        for end, tail in ((low, 0.05), (high, 0.95)):
+            k = int(np.searchsorted(ms, end, side="right")) - 1  # largest value <= the end
+            assert _exact_bootstrap_cdf(n, j, k) >= tail - slack, (name, end, tail)
+            assert _exact_bootstrap_cdf(n, j, k - 1) <= tail + slack, (name, end, tail)
+    # Mean: the bootstrap variance of a mean is s²/n with s the ddof=0 SD; the 90% percentile
+    # interval is within 0.15 SE of the normal one (skew and Monte Carlo error are ~0.05 SE).
+    se = ms.std() / np.sqrt(n)
+    z = stats.norm.ppf(0.95)
+    assert got["mean_ms"] == pytest.approx((ms.mean() - z * se, ms.mean() + z * se), abs=0.15 * se)
+    # Throughput is batch / mean: a decreasing map, so its CI is the mean's CI mapped, ends swapped.
+    low, high = got["mean_ms"]
+    assert got["throughput_rps"] == pytest.approx((8000 / high, 8000 / low), rel=1e-4)
+
+
+def test_bootstrap_intervals_are_seeded():
+    timings = np.random.default_rng(6).gamma(2.0, 2e5, size=120).astype(np.int64)
+    first = ls.bootstrap_intervals(timings, 8, n_resamples=300, confidence=0.9, seed=11)
+    assert ls.bootstrap_intervals(timings, 8, n_resamples=300, confidence=0.9, seed=11) == first
+    other = ls.bootstrap_intervals(timings, 8, n_resamples=300, confidence=0.9, seed=12)
+    assert other["mean_ms"] != first["mean_ms"]
+    ratio = ls.paired_ratio(timings, timings[::-1], n_resamples=300, confidence=0.9, seed=11)
+    assert ls.paired_ratio(timings, timings[::-1], n_resamples=300, confidence=0.9, seed=11) == (
+        ratio
+    )
+    assert ls.paired_ratio(timings, timings[::-1], n_resamples=300, confidence=0.9, seed=12) != (
+        ratio
+    )
 
 
 def test_paired_ratio_cancels_shared_drift():
