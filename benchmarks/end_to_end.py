@@ -1,0 +1,493 @@
+"""Whole ``validate run`` processes side by side with what users would otherwise run.
+
+    python benchmarks/end_to_end.py [--runs 3] [--max-rows 10000000] [--scratch /tmp/validate-e2e]
+        [--venvs ~/.cache/validate-bench/venvs] [--skip-anchor tfma] [--no-install]
+        [--skip-compare] [--skip-growth]
+    python benchmarks/end_to_end.py --profile bias drift      # importtime + cProfile only
+
+Every measurement is a whole process (interpreter start, imports, reading the files,
+the MLflow store: each of our runs gets a fresh sqlite store in its case folder), timed
+from start to reaped, the median of ``--runs`` after ``--warmup`` untimed runs; ours and
+the anchors alternate (A B A B) so the machine's load hits both alike. Peak memory is
+that of the process tree (see _e2e_measure.py). Our exit code and every check's status
+are asserted: a benchmark of an error path measures nothing.
+
+The comparisons (goals from issue 16):
+  bias only, 2M rows, 4 groups, precomputed scores: fairlearn's demographic_parity_difference
+      + equalized_odds_difference, in their own process (same python, imports counted)
+  drift only, 200k x 20 numeric, reference file: Evidently 0.7 DataDriftPreset, in its
+      own venv (pandas<3)
+  accuracy vs champion + bias + drift, Adult size (15k rows), precomputed scores: a whole
+      mlflow.models.evaluate process (static dataset, classifier), and TFMA's
+      analyze_raw_data in its own venv where it installs
+Then the growth of the full suite (accuracy vs champion, bias, drift) at 100k, 1M and 10M
+eval rows (reference: 100k rows at every size), with wall = fixed + per_row x rows fitted
+by least squares.
+
+Venvs the anchors need are created under --venvs when missing (minutes, once); one that
+cannot be installed is reported as such and skipped (remembered; --retry-anchors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import _e2e_anchors as anchors
+import _e2e_data as data
+import _e2e_profile as profile
+from _e2e_measure import Sample, describe_failure, fit_fixed_per_row, median, run_process
+
+REPO = Path(__file__).resolve().parent.parent
+GROWTH_ROWS = (100_000, 1_000_000, 10_000_000)
+ANCHOR_NAMES = ("fairlearn", "evidently", "mlflow", "tfma")
+
+
+@dataclass(frozen=True)
+class Runner:
+    """One side of a comparison: a label and a function that runs it once."""
+
+    label: str
+    once: Callable[[], Sample]
+
+
+@dataclass(frozen=True)
+class Timing:
+    seconds: list[float]
+    peaks_mb: list[float]
+
+    @property
+    def wall(self) -> float:
+        return median(self.seconds)
+
+    @property
+    def peak(self) -> float:
+        return max(self.peaks_mb)
+
+
+class BenchmarkError(RuntimeError):
+    """Our run did not end the way its config must (wrong exit code or statuses)."""
+
+
+def validate_bin() -> str:
+    return shutil.which("validate", path=str(Path(sys.executable).parent)) or "validate"
+
+
+def ours(case: data.Case, timeout: float) -> Runner:
+    command = [validate_bin(), "run", "-c", "validation.yaml", "--json", "report.json"]
+
+    def once() -> Sample:
+        case.reset_tracking()
+        sample = run_process(command, cwd=case.folder, timeout=timeout)
+        check_verdict(case, sample)
+        return sample
+
+    return Runner(f"validate run ({case.name})", once)
+
+
+def check_verdict(case: data.Case, sample: Sample) -> None:
+    import json
+
+    if sample.exit_code != case.expected_exit:
+        raise BenchmarkError(
+            f"{case.name}: validate run exited {sample.exit_code}, expected "
+            f"{case.expected_exit} ({case.folder}): {describe_failure(sample)}"
+        )
+    report = json.loads((case.folder / "report.json").read_text())
+    statuses = {check["name"]: check["status"] for check in report["checks"]}
+    if statuses != case.expected_statuses:
+        raise BenchmarkError(
+            f"{case.name}: check statuses {statuses}, expected {case.expected_statuses}"
+        )
+
+
+def anchor(
+    label: str, python: str, name: str, args: list[str], cwd: Path, timeout: float
+) -> Runner:
+    command = anchors.command(python, name, *args)
+
+    def once() -> Sample:
+        if cwd.exists():
+            shutil.rmtree(cwd)
+        cwd.mkdir(parents=True)
+        sample = run_process(command, cwd=cwd, timeout=timeout, env=_quiet_env())
+        if sample.exit_code != 0:
+            raise BenchmarkError(f"{label}: {describe_failure(sample)}")
+        return sample
+
+    return Runner(label, once)
+
+
+def _quiet_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return env
+
+
+def measure(runners: list[Runner], runs: int, warmup: int) -> list[Timing | str]:
+    """Alternate the runners ``warmup`` + ``runs`` times; an anchor that fails becomes its
+    error text (ours failing raises: the whole comparison is void)."""
+    results: list[Timing | str] = [Timing([], []) for _ in runners]
+    for round_index in range(warmup + runs):
+        for index, runner in enumerate(runners):
+            if isinstance(results[index], str):
+                continue
+            try:
+                sample = runner.once()
+            except BenchmarkError as exc:
+                if index == 0:
+                    raise
+                results[index] = str(exc)
+                continue
+            timing = results[index]
+            assert isinstance(timing, Timing)
+            if round_index >= warmup:
+                timing.seconds.append(sample.seconds)
+                timing.peaks_mb.append(sample.peak_mb)
+            print(
+                f"  {'warm-up' if round_index < warmup else f'run {round_index - warmup + 1}'}"
+                f" {runner.label}: {sample.seconds:.2f} s, {sample.peak_mb:.0f} MB",
+                flush=True,
+            )
+    return results
+
+
+# ------------------------------------------------------------------ environment report
+
+
+def versions_line() -> str:
+    import importlib.metadata as metadata
+
+    names = ["validate-gate", "mlflow", "fairlearn", "pandas", "numpy", "scikit-learn", "scipy"]
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} -")
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return f"python {platform.python_version()}; " + ", ".join(found) + f"; git {commit or '?'}"
+
+
+def machine_line() -> str:
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return f"{os.cpu_count()} CPUs, load average {load}"
+
+
+# --------------------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True)
+class Row:
+    work: str
+    ours: Timing
+    anchor: str
+    theirs: Timing | str
+    goal: float
+
+
+def compare(args: argparse.Namespace) -> list[Row]:
+    root, timeout = Path(args.scratch), args.timeout
+    skip = set(args.skip_anchor or [])
+    venv_root = Path(args.venvs).expanduser()
+    pythons: dict[str, tuple[str | None, str]] = {}
+    for name in ("evidently", "tfma"):
+        if name in skip:
+            pythons[name] = (None, "skipped (--skip-anchor)")
+            continue
+        pythons[name] = anchors.ensure_venv(
+            anchors.VENVS[name], venv_root, install=not args.no_install, retry=args.retry_anchors
+        )
+    here_versions = {
+        name: anchors.installed_version(sys.executable, name) for name in ("fairlearn", "mlflow")
+    }
+    print("anchors:")
+    print(
+        f"  fairlearn {here_versions['fairlearn']}: in its own process, this python "
+        "(interpreter start, imports and the parquet read count, as for ours)"
+    )
+    print(
+        f"  mlflow {here_versions['mlflow']}: mlflow.models.evaluate in its own process, this "
+        "python, a fresh sqlite store per run"
+    )
+    for name, (python, version) in pythons.items():
+        state = f"{version} in {python}" if python else f"not installed ({version})"
+        print(f"  {name}: {state}")
+    print(flush=True)
+
+    rows: list[Row] = []
+    print("preparing data", flush=True)
+    bias, drift, adult = (
+        data.bias_case(root, args.seed),
+        data.drift_case(root, args.seed),
+        data.adult_case(root, args.seed),
+    )
+
+    def pair(case: data.Case, sides: list[tuple[str, str, Runner | str]]) -> None:
+        print(f"{case.name}: {case.folder}", flush=True)
+        runners = [ours(case, timeout)] + [r for _, _, r in sides if isinstance(r, Runner)]
+        results = measure(runners, args.runs, args.warmup)
+        mine = results[0]
+        assert isinstance(mine, Timing)
+        it = iter(results[1:])
+        for work, goal_label, runner in sides:
+            theirs = next(it) if isinstance(runner, Runner) else runner
+            label = runner.label if isinstance(runner, Runner) else goal_label
+            rows.append(Row(work, mine, label, theirs, float(goal_label.split()[0])))
+
+    if "fairlearn" in skip:
+        fairlearn_side: Runner | str = "skipped (--skip-anchor)"
+    else:
+        fairlearn_side = anchor(
+            f"fairlearn {here_versions['fairlearn']} DP + EO functions",
+            sys.executable,
+            "fairlearn",
+            [str(bias.files["eval"])],
+            bias.folder / "anchor-fairlearn",
+            timeout,
+        )
+    pair(bias, [("bias only, 2M rows, 4 groups, precomputed scores", "30", fairlearn_side)])
+
+    python, version = pythons["evidently"]
+    evidently_side: Runner | str = (
+        anchor(
+            f"Evidently {version} DataDriftPreset",
+            python,
+            "evidently",
+            [str(drift.files["eval"]), str(drift.files["reference"])],
+            drift.folder / "anchor-evidently",
+            timeout,
+        )
+        if python
+        else f"Evidently: {version}"
+    )
+    pair(drift, [("drift only, 200k x 20 numeric, reference file", "20", evidently_side)])
+
+    adult_sides: list[tuple[str, str, Runner | str]] = []
+    work = "accuracy vs champion + bias + drift, Adult size (15k), precomputed scores"
+    if "mlflow" in skip:
+        adult_sides.append((work, "5", "skipped (--skip-anchor)"))
+    else:
+        folder = adult.folder / "anchor-mlflow"
+        adult_sides.append(
+            (
+                work,
+                "5",
+                anchor(
+                    f"mlflow {here_versions['mlflow']} models.evaluate",
+                    sys.executable,
+                    "mlflow",
+                    [str(adult.files["eval"]), str(folder)],
+                    folder,
+                    timeout,
+                ),
+            )
+        )
+    python, version = pythons["tfma"]
+    folder = adult.folder / "anchor-tfma"
+    adult_sides.append(
+        (
+            work,
+            "15",
+            anchor(
+                f"TFMA {version} analyze_raw_data",
+                python,
+                "tfma",
+                [str(adult.files["eval"]), str(folder)],
+                folder,
+                timeout,
+            )
+            if python
+            else f"TFMA: {version}",
+        )
+    )
+    pair(adult, adult_sides)
+    return rows
+
+
+def print_ratios(rows: list[Row]) -> None:
+    print()
+    print(
+        f"{'work':<74} {'ours s':>7} {'ours MB':>8}  {'anchor':<44} {'anchor s':>8} "
+        f"{'anchor MB':>9} {'ratio':>7} {'goal':>5}  met"
+    )
+    for row in rows:
+        head = f"{row.work:<74} {row.ours.wall:7.2f} {row.ours.peak:8.0f}  "
+        if isinstance(row.theirs, str):
+            print(
+                head + f"{row.anchor:<44} {'-':>8} {'-':>9} {'-':>7} {row.goal:4.0f}x  -"
+                f"   ({row.theirs})"
+            )
+            continue
+        ratio = row.theirs.wall / row.ours.wall
+        print(
+            head + f"{row.anchor:<44} {row.theirs.wall:8.2f} {row.theirs.peak:9.0f} "
+            f"{ratio:6.2f}x {row.goal:4.0f}x  {'yes' if ratio >= row.goal else 'no'}"
+        )
+    print("(medians of the timed runs; MB: the largest peak of the process tree over the runs)")
+    for row in rows:
+        theirs = row.theirs.seconds if isinstance(row.theirs, Timing) else []
+        print(f"  runs s: ours {_list(row.ours.seconds)}; {row.anchor} {_list(theirs) or '-'}")
+
+
+def _list(values: list[float]) -> str:
+    return " ".join(f"{value:.2f}" for value in values)
+
+
+def growth(args: argparse.Namespace) -> None:
+    sizes = [rows for rows in GROWTH_ROWS if rows <= args.max_rows]
+    print(
+        f"growth: accuracy vs champion + bias + drift, reference "
+        f"{data.GROWTH_REFERENCE_ROWS:,} rows at every size",
+        flush=True,
+    )
+    measured: list[tuple[int, Timing]] = []
+    for rows in sizes:
+        case = data.growth_case(Path(args.scratch), args.seed, rows)
+        print(f"{case.name} {rows:,}: {case.folder}", flush=True)
+        result = measure([ours(case, args.timeout)], args.runs, args.warmup)[0]
+        assert isinstance(result, Timing)
+        measured.append((rows, result))
+    print()
+    print(f"{'eval rows':>11} {'wall s':>8} {'peak MB':>8} {'fit s':>8}   runs s")
+    fixed, per_row = fit_fixed_per_row(
+        [float(r) for r, _ in measured], [t.wall for _, t in measured]
+    )
+    mem_fixed, mem_per_row = fit_fixed_per_row(
+        [float(r) for r, _ in measured], [t.peak for _, t in measured]
+    )
+    for rows, timing in measured:
+        fit = fixed + per_row * rows
+        print(
+            f"{rows:>11,} {timing.wall:8.2f} {timing.peak:8.0f} {fit:8.2f}   "
+            f"{_list(timing.seconds)}"
+        )
+    print(
+        f"wall = {fixed:.2f} s fixed + {per_row * 1e6:.3f} us per eval row "
+        f"(least squares over {len(measured)} sizes)"
+    )
+    print(f"peak = {mem_fixed:.0f} MB fixed + {mem_per_row * 2**20:.0f} bytes per eval row")
+
+
+def run_profiles(args: argparse.Namespace) -> None:
+    root = Path(args.scratch)
+    makers = {
+        "bias": lambda: data.bias_case(root, args.seed),
+        "drift": lambda: data.drift_case(root, args.seed),
+        "adult": lambda: data.adult_case(root, args.seed),
+        "growth": lambda: data.growth_case(root, args.seed, min(1_000_000, args.max_rows)),
+    }
+    for name in args.profile:
+        case = makers[name]()
+        print(f"=== profile: {name} ({case.folder}) ===")
+        case.reset_tracking()
+        env = {**_quiet_env(), "PYTHONPROFILEIMPORTTIME": "1"}
+        command = [validate_bin(), "run", "-c", "validation.yaml", "--json", "report.json"]
+        sample = run_process(command, cwd=case.folder, env=env, timeout=args.timeout)
+        check_verdict(case, sample)
+        print(f"whole CLI with -X importtime: {sample.seconds:.2f} s (importtime slows imports)")
+        for title, imports in zip(
+            ("supervisor (validate run)", "run process (validate._run_child)", "other"),
+            profile.parse_importtime(sample.stderr),
+            strict=False,
+        ):
+            print(f"-- imports, {title}: {profile.total_us(imports) / 1e6:.2f} s in all")
+            print("   top-level imports by cumulative time:")
+            for entry in profile.top_level(imports, args.profile_top):
+                print(f"   {entry.cumulative_us / 1e6:7.3f} s  {entry.name}")
+            print("   self time by package:")
+            for package, self_us in profile.self_time_by_package(imports, args.profile_top):
+                print(f"   {self_us / 1e6:7.3f} s  {package}")
+        case.reset_tracking()
+        stats = case.folder / "profile.stats"
+        command = [
+            sys.executable,
+            str(Path(profile.__file__).resolve()),
+            "validation.yaml",
+            str(stats),
+        ]
+        sample = run_process(command, cwd=case.folder, env=_quiet_env(), timeout=args.timeout)
+        if sample.exit_code != 0 or f"exit_code {case.expected_exit}" not in sample.stdout:
+            raise BenchmarkError(f"profile {name}: {describe_failure(sample)} {sample.stdout}")
+        print(
+            f"-- cProfile of run_validation in one process: {sample.seconds:.2f} s whole "
+            "process (profiling overhead included)"
+        )
+        _print_stats(stats, args.profile_top)
+        print()
+
+
+def _print_stats(path: Path, top: int) -> None:
+    import io
+    import pstats
+
+    for order in ("cumulative", "tottime"):
+        buffer = io.StringIO()
+        stats = pstats.Stats(str(path), stream=buffer)
+        stats.sort_stats(order).print_stats(top)
+        lines = buffer.getvalue().splitlines()
+        start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
+        print(f"   top {top} by {order}:")
+        for line in lines[start:]:
+            if line.strip():
+                print(
+                    "   "
+                    + line.replace(str(REPO) + "/", "").replace(
+                        str(Path(sys.executable).parent.parent) + "/lib/python3.11/site-packages/",
+                        "",
+                    )
+                )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per side (median)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs first")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scratch", default="/tmp/validate-e2e", help="data and stores")
+    parser.add_argument(
+        "--venvs",
+        default=os.environ.get("VALIDATE_BENCH_VENVS", "~/.cache/validate-bench/venvs"),
+        help="where the anchors' venvs live (default $VALIDATE_BENCH_VENVS)",
+    )
+    parser.add_argument("--max-rows", type=int, default=GROWTH_ROWS[-1])
+    parser.add_argument("--skip-anchor", action="append", choices=ANCHOR_NAMES)
+    parser.add_argument("--no-install", action="store_true", help="never create anchor venvs")
+    parser.add_argument("--retry-anchors", action="store_true", help="retry failed installs")
+    parser.add_argument("--skip-compare", action="store_true")
+    parser.add_argument("--skip-growth", action="store_true")
+    parser.add_argument("--timeout", type=float, default=3600, help="per process, seconds")
+    parser.add_argument("--profile", nargs="+", choices=("bias", "drift", "adult", "growth"))
+    parser.add_argument("--profile-top", type=int, default=20)
+    args = parser.parse_args()
+    print(versions_line())
+    print(machine_line(), flush=True)
+    try:
+        if args.profile:
+            run_profiles(args)
+            return
+        if not args.skip_compare:
+            print_ratios(compare(args))
+            print()
+        if not args.skip_growth:
+            growth(args)
+    except BenchmarkError as exc:
+        sys.exit(f"end_to_end: {exc}")
+    print(machine_line())
+
+
+if __name__ == "__main__":
+    main()
