@@ -7,9 +7,10 @@ is seeded and runs the real interval code a few hundred times.
 
 Tolerance: an exact two-sided binomial test of "coverage = 95%" at α = 0.001, for each
 interval: at 250 draws it accepts 225 to 247 hits (90.0% to 98.8%) and fails a family
-that really covers 80% every time, one at 88% four times in five; at 400 draws, 365 to 393. A family with a documented shortfall (README,
-"How well the intervals cover") is tested against its documented coverage the same
-way, so a change for better or worse shows.
+that really covers 80% every time, one at 88% four times in five; at 400 draws, 365 to
+393. A family with a documented shortfall (README, "How well the intervals cover") is
+tested against its documented coverage the same way, so a change for better or worse
+shows.
 """
 
 from __future__ import annotations
