@@ -18,7 +18,7 @@ from kubernetes import client, config
 from mlflow_server import MlflowServer
 from processes import start_validate, wait_for
 
-from validate.executors.k8s_manifests import RUN_LABEL
+from validate.executors.k8s_manifests import RUN_LABEL, label_value
 
 REPO = Path(__file__).resolve().parents[2]
 VALIDATE = str(Path(sys.executable).parent / "validate")
@@ -260,7 +260,8 @@ def test_six_checks_in_parallel(
     """Six Jobs at once, against the slowest of them alone: the figures go in the notes."""
     for key, value in plugin_env.items():
         monkeypatch.setenv(key, value)
-    path = credit_config(sample, mlflow_url, cluster, "six.yaml")
+    # The Jobs stay after they finish so that their recorded start and completion can be read.
+    path = credit_config(sample, mlflow_url, cluster, "six.yaml", ttl_seconds_after_finished=600)
     data = yaml.safe_load(path.read_text())
     data["checks"]["skipper"] = {}
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -269,8 +270,25 @@ def test_six_checks_in_parallel(
     done = validate("run", "-c", str(path), "--json", str(tmp_path / "six.json"), env=env)
     parallel = time.monotonic() - started
     assert done.returncode == 0, done.stdout + done.stderr
-    checks = json.loads((tmp_path / "six.json").read_text())["checks"]
+    report = json.loads((tmp_path / "six.json").read_text())
+    checks = report["checks"]
     assert len(checks) == 6
+    # Parallel means all six were running at one moment: the last Job to start started
+    # before the first one to finish had finished (Kubernetes' own timestamps, not ours).
+    _, batch = apis
+    selector = f"{RUN_LABEL}={label_value(report['mlflow']['run_id'])}"
+    jobs = []
+    try:
+        jobs = batch.list_namespaced_job(NAMESPACE, label_selector=selector).items
+        assert len(jobs) == 6
+        last_start = max(j.status.start_time for j in jobs)
+        first_end = min(j.status.completion_time for j in jobs)
+        assert last_start < first_end, "the six Jobs did not run at the same time"
+    finally:
+        for job in jobs:
+            batch.delete_namespaced_job(
+                job.metadata.name, NAMESPACE, propagation_policy="Background"
+            )
     overheads = {c["name"]: c["details"]["kubernetes"]["create_to_result_s"] for c in checks}
     slowest = max(overheads, key=overheads.get)
     started = time.monotonic()
