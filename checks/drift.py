@@ -168,12 +168,7 @@ class DriftCheck(BaseCheck):
             if r.kind == "numeric" and r.statistics
         }
         if context.artifact_dir and settings.histograms and drifted:
-            details["artifacts"] = _histograms(
-                context.artifact_dir,
-                reference,
-                current,
-                [r.column for r in drifted if r.kind == "numeric"][:20],
-            )
+            details["artifacts"] = _histograms(context.artifact_dir, details["histograms"])
         assertions = tuple(
             a
             for name, bound in settings.thresholds.items()
@@ -330,40 +325,17 @@ def _is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
-def _histograms(
-    folder: str, reference: pd.DataFrame, current: pd.DataFrame, columns: list[str]
-) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
+def _histograms(folder: str, histograms: dict[str, dict[str, list[float]]]) -> list[str]:
+    """One SVG per drifted numeric column, the HTML report's chart as a file."""
+    from validate.plots import histogram_svg, write_svg
 
     names = []
-    for column in columns:
-        ref, cur = reference[column].dropna(), current[column].dropna()
-        edges = np.histogram_bin_edges(np.concatenate([ref, cur]), bins=40)
-        figure, axes = plt.subplots(figsize=(6, 3.2), dpi=100)
-        # Side by side at full opacity: the bars are exactly the legend's colours (two
-        # translucent overlapping histograms mix into a third colour no legend names).
-        axes.hist(
-            [ref, cur],
-            bins=edges,
-            weights=[
-                np.full(len(ref), 1 / max(len(ref), 1)),
-                np.full(len(cur), 1 / max(len(cur), 1)),
-            ],
-            label=["reference", "eval"],
-            color=["#4c72b0", "#dd8452"],
+    for column, histogram in histograms.items():
+        path = Path(folder) / f"drift_{safe_filename(str(column))}.svg"
+        write_svg(
+            path,
+            histogram_svg(histogram, x_title=str(column)),
+            title=f"{column}: reference vs eval",
         )
-        axes.set_ylabel("share of rows")
-        axes.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
-        axes.set_xlabel(str(column))
-        axes.set_title(f"{column}: reference vs eval")
-        axes.legend()
-        figure.tight_layout()
-        path = Path(folder) / f"drift_{safe_filename(str(column))}.png"
-        figure.savefig(path)
-        plt.close(figure)
         names.append(path.name)
     return names

@@ -1,5 +1,5 @@
-"""Charts: PNG plots recorded as MLflow artifacts (matplotlib, headless) and the inline SVG
-charts of the HTML report, with the number formatting both print.
+"""Charts: the SVG charts of the HTML report, the same charts as standalone SVG files
+recorded as MLflow artifacts, and the PNG group chart (matplotlib, headless) kept for bias.
 
 Every SVG chart marks its data bars ``class='bar' data-series=NAME`` and its legend swatches
 ``class='swatch' data-series=NAME`` with the same fill, so a test (or a reader) can check
@@ -319,6 +319,29 @@ def latency_svg(batch_size: int | str, entry: Mapping[str, Any]) -> str:
         )
     shapes.append("</svg>")
     return "".join(shapes)
+
+
+# --------------------------------------------------------------------------- files (MLflow)
+
+
+def write_svg(path: Path, chart: str, *, title: str) -> Path:
+    """Write one of this module's charts as a standalone SVG file (MLflow shows it inline).
+
+    Drawn by our own code, not matplotlib: importing and running matplotlib cost seconds
+    of every run that recorded a plot.
+    """
+    if not chart.startswith("<svg "):
+        raise ValueError("not one of this module's charts")
+    header = (
+        "<svg xmlns='http://www.w3.org/2000/svg' "
+        + chart[len("<svg ") :].split(">", 1)[0]
+        + f"><title>{_e(title)}</title>"
+        "<style>text{font:11px sans-serif;fill:#1f2328}</style>"
+        "<rect width='100%' height='100%' fill='#ffffff'/>"
+    )
+    body = chart.split(">", 1)[1]
+    path.write_text("<?xml version='1.0' encoding='UTF-8'?>\n" + header + body, encoding="utf-8")
+    return path
 
 
 # --------------------------------------------------------------------------- PNG (MLflow)

@@ -96,7 +96,7 @@ def test_item15_drifted_column_names_stay_in_the_check_folder(tmp_path):
     assert len(written) == len(set(written)) == 3  # a/b and a_b did not collide
     assert sorted(p.name for p in folder.iterdir()) == sorted(written)
     assert sorted(p.name for p in (tmp_path / "checks").iterdir()) == ["drift"]
-    assert not (tmp_path / "x.png").exists() and not (tmp_path / "checks" / "drift_").exists()
+    assert not (tmp_path / "x.svg").exists() and not (tmp_path / "checks" / "drift_").exists()
 
 
 def _all_artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> list:
