@@ -1,0 +1,335 @@
+"""Point values, intervals and p-values against references that share no code with ours.
+
+Each expectation here comes from somewhere the code under test does not: a formula written
+out by hand (CLT intervals, DeLong's pairwise kernel, Boyd's logit interval, PSI, Holm,
+Jensen–Shannon, Wasserstein, MMD), a row-level bootstrap on resampled rows with its own
+random stream (the code resamples cell counts, or subsamples), a different library
+(scikit-learn, fairlearn, scipy's limiting distributions), or hand-worked numbers.
+Bootstrap against bootstrap is compared with a tolerance stated in units of the
+reference's bootstrap standard deviation, several times the Monte Carlo error of both.
+Interval coverage (simulations) is tests/test_coverage.py's subject, not this file's.
+(issue 15, item 3)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn import metrics as skm
+
+from validate.stats.metrics import compute_metrics
+from validate.stats.quality import metric_intervals, paired_intervals
+
+Z90 = stats.norm.ppf(0.95)  # two-sided 90%: the confidence used throughout
+
+
+def row_resamples(n: int, resamples: int, seed: int) -> np.ndarray:
+    """(resamples, n) row indices drawn with replacement: the plain row bootstrap."""
+    return np.random.default_rng(seed).integers(0, n, (resamples, n))
+
+
+def percentile_ci(samples: np.ndarray, confidence: float = 0.9) -> tuple[float, float]:
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(samples[np.isfinite(samples)], [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def two_sided_bootstrap_p(samples: np.ndarray) -> float:
+    """Twice the smaller share of resampled differences on either side of 0."""
+    return float(min(1.0, 2 * min(np.mean(samples <= 0), np.mean(samples >= 0))))
+
+
+def assert_same_bootstrap_ci(got, reference_samples, *, sds: float, extra: float = 0.0, what=""):
+    """Both ends within ``sds`` bootstrap SDs (of the reference resamples) plus ``extra``."""
+    expected = percentile_ci(reference_samples)
+    tolerance = sds * float(np.std(reference_samples)) + extra
+    assert abs(got[0] - expected[0]) <= tolerance, (what, got, expected, tolerance)
+    assert abs(got[1] - expected[1]) <= tolerance, (what, got, expected, tolerance)
+
+
+def clt_ci(per_row: np.ndarray, z: float = Z90) -> tuple[float, float]:
+    """mean ± z · s / √n, s the sample SD (n − 1), written out."""
+    n = len(per_row)
+    mean = sum(per_row) / n
+    s = math.sqrt(sum((v - mean) ** 2 for v in per_row) / (n - 1))
+    return mean - z * s / math.sqrt(n), mean + z * s / math.sqrt(n)
+
+
+def binary_data(n: int, seed: int, separation: float = 1.0):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.35).astype(int)
+    noise = rng.normal(size=n)
+    candidate = 1 / (1 + np.exp(-(separation * y + noise)))
+    champion = 1 / (1 + np.exp(-(separation * y + 0.8 * noise + rng.normal(scale=0.6, size=n))))
+    return y, candidate, champion
+
+
+def binary_counts_by_rows(y: np.ndarray, decided: np.ndarray, rows: np.ndarray) -> dict:
+    """Count metrics on each resample of rows, from the definitions (TP/(TP+FN) and so on)."""
+    yb, db = y[rows].astype(bool), decided[rows].astype(bool)
+    tp, fp = (yb & db).sum(axis=-1), (~yb & db).sum(axis=-1)
+    fn, tn = (yb & ~db).sum(axis=-1), (~yb & ~db).sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recall, specificity = tp / (tp + fn), tn / (tn + fp)
+        return {
+            "accuracy": (tp + tn) / (tp + fp + fn + tn),
+            "balanced_accuracy": (recall + specificity) / 2,
+            "precision": np.where(tp + fp > 0, tp / (tp + fp), 0.0),
+            "recall": recall,
+            "f1": 2 * tp / (2 * tp + fp + fn),
+        }
+
+
+def auc_by_hand(y: np.ndarray, *scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """AUCs and their covariance by DeLong et al. (1988) from the pairwise kernel, O(m·n)."""
+    positives, negatives = y == 1, y == 0
+    v10, v01 = [], []
+    for s in scores:
+        kernel = (s[positives][:, None] > s[negatives][None, :]) + 0.5 * (
+            s[positives][:, None] == s[negatives][None, :]
+        )
+        v10.append(kernel.mean(axis=1))
+        v01.append(kernel.mean(axis=0))
+    cov = (
+        np.atleast_2d(np.cov(np.vstack(v10))) / positives.sum()
+        + np.atleast_2d(np.cov(np.vstack(v01))) / negatives.sum()
+    )
+    return np.array([v.mean() for v in v10]), cov
+
+
+def ap_by_rows(y: np.ndarray, s: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Average precision on each resample of rows, from its definition: the mean over
+    positive rows of the precision at that row's score, counting every row tied with it
+    (resampled rows repeat, so ties are the rule)."""
+    yb, sb = y[rows], s[rows]
+    order = np.argsort(sb, axis=1, kind="stable")
+    ys, ss = np.take_along_axis(yb, order, 1), np.take_along_axis(sb, order, 1)
+    n = ys.shape[1]
+    positions = np.broadcast_to(np.arange(n), ys.shape)
+    starts = np.ones(ys.shape, bool)
+    starts[:, 1:] = ss[:, 1:] != ss[:, :-1]
+    first = np.maximum.accumulate(np.where(starts, positions, 0), axis=1)  # first of its ties
+    below = np.concatenate([np.zeros((len(ys), 1)), np.cumsum(ys, axis=1)], axis=1)
+    positives = ys.sum(axis=1, keepdims=True)
+    precision = (positives - np.take_along_axis(below, first, 1)) / (n - first)
+    return (precision * ys).sum(axis=1) / positives[:, 0]
+
+
+def ovr_auc_by_rows(y: np.ndarray, probs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """One-vs-rest ROC AUC, macro average, on each resample of rows: per class the
+    Mann–Whitney statistic from midranks, (R₊ − m(m + 1)/2) / (m · (n − m))."""
+    yb, n = y[rows], rows.shape[1]
+    aucs = []
+    for c in range(probs.shape[1]):
+        ranks = stats.rankdata(probs[:, c][rows], axis=1)  # ties: midranks (count one half)
+        is_c = yb == c
+        m = is_c.sum(axis=1)
+        aucs.append(((ranks * is_c).sum(axis=1) - m * (m + 1) / 2) / (m * (n - m)))
+    return np.mean(aucs, axis=0)
+
+
+# --- accuracy: one model -----------------------------------------------------------------
+
+
+def test_binary_intervals_equal_independent_references():
+    y, p, _ = binary_data(2000, seed=21)
+    metrics = compute_metrics("binary", y, p)
+    found = metric_intervals(
+        "binary", y, p, metrics, threshold=0.5, confidence=0.9, n_resamples=4000, seed=0
+    )
+    decided = (p >= 0.5).astype(int)
+    # Count metrics: a row bootstrap (rows drawn, metrics from their definitions).
+    by_rows = binary_counts_by_rows(y, decided, row_resamples(len(y), 2000, seed=101))
+    point = binary_counts_by_rows(y, decided, np.arange(len(y))[None, :])
+    assert point["balanced_accuracy"][0] == pytest.approx(
+        skm.balanced_accuracy_score(y, decided), abs=1e-12
+    )  # the definitions are scikit-learn's
+    for name in ("accuracy", "balanced_accuracy", "precision", "recall", "f1"):
+        # 4,000 vs 2,000 resamples: the 5% quantiles differ by ~0.06 SD by chance; a count
+        # metric moves in steps of about 1/n.
+        assert_same_bootstrap_ci(
+            found[name].ci, by_rows[name], sds=0.3, extra=2 / len(y), what=name
+        )
+    # Means of per-row losses: the CLT interval, written out.
+    log_loss = [-(t * math.log(s) + (1 - t) * math.log(1 - s)) for t, s in zip(y, p, strict=True)]
+    brier = [(s - t) ** 2 for t, s in zip(y, p, strict=True)]
+    for name, per_row in (("log_loss", log_loss), ("brier", brier)):
+        assert found[name].ci == pytest.approx(clt_ci(np.array(per_row)), rel=1e-9), name
+    # ROC AUC: DeLong's variance from the pairwise kernel, normal interval.
+    (auc,), cov = auc_by_hand(y, p)
+    half = Z90 * math.sqrt(cov[0, 0])
+    assert found["roc_auc"].ci == pytest.approx((auc - half, auc + half), rel=1e-9)
+    # Average precision: Boyd, Eng & Page (2013), logit(AP) ± z / sqrt(positives·AP·(1 − AP)).
+    ap, positives = skm.average_precision_score(y, p), int(y.sum())
+    logit, half = math.log(ap / (1 - ap)), Z90 / math.sqrt(positives * ap * (1 - ap))
+    expit = lambda t: 1 / (1 + math.exp(-t))  # noqa: E731
+    assert found["average_precision"].ci == pytest.approx(
+        (expit(logit - half), expit(logit + half)), rel=1e-9
+    )
+
+
+def test_regression_intervals_equal_independent_references():
+    rng = np.random.default_rng(22)
+    y = rng.normal(2.0, 1.0, 1500)
+    p = y + rng.normal(scale=0.6, size=1500) * (1 + 0.5 * (y > 2))
+    metrics = compute_metrics("regression", y, p)
+    found = metric_intervals(
+        "regression", y, p, metrics, threshold=0.5, confidence=0.9, n_resamples=200, seed=0
+    )
+    error = p - y
+    assert found["mae"].ci == pytest.approx(clt_ci(np.abs(error)), rel=1e-9)
+    assert found["mape"].ci == pytest.approx(clt_ci(np.abs(error) / np.abs(y)), rel=1e-9)
+    mse_low, mse_high = clt_ci(error**2)
+    assert found["rmse"].ci == pytest.approx((math.sqrt(mse_low), math.sqrt(mse_high)), rel=1e-9)
+    # R²: a row bootstrap of 1 − SSE/SST. The code's percentile interval may rest on as few
+    # as 200 resamples (~0.15 SD of Monte Carlo error at the 5% quantile): 0.7 SD.
+    rows = row_resamples(len(y), 2000, seed=102)
+    yb, pb = y[rows], p[rows]
+    sst = ((yb - yb.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    r2 = 1 - ((yb - pb) ** 2).sum(axis=1) / sst
+    assert_same_bootstrap_ci(found["r2"].ci, r2, sds=0.7, what="r2")
+
+
+def test_multiclass_intervals_equal_independent_references():
+    rng = np.random.default_rng(23)
+    n, k = 1500, 3
+    y = rng.integers(0, k, n)
+    probs = rng.dirichlet([1, 1, 1], n)
+    probs[np.arange(n), y] += 0.6
+    probs /= probs.sum(axis=1, keepdims=True)
+    metrics = compute_metrics("multiclass", y, probs)
+    found = metric_intervals(
+        "multiclass", y, probs, {k: v for k, v in metrics.items() if k != "roc_auc_ovr"},
+        threshold=0.5, confidence=0.9, n_resamples=4000, seed=0,
+    )  # fmt: skip
+    found.update(
+        metric_intervals(
+            "multiclass",
+            y,
+            probs,
+            {"roc_auc_ovr": metrics["roc_auc_ovr"]},
+            threshold=0.5,
+            confidence=0.9,
+            n_resamples=200,
+            seed=0,
+        )  # fmt: skip
+    )
+    decided = probs.argmax(axis=1)
+    rows = row_resamples(n, 2000, seed=103)
+    yb, db = y[rows], decided[rows]
+    tp = np.stack([((yb == c) & (db == c)).sum(axis=1) for c in range(k)], axis=1)
+    support = np.stack([(yb == c).sum(axis=1) for c in range(k)], axis=1)
+    predicted = np.stack([(db == c).sum(axis=1) for c in range(k)], axis=1)
+    f1 = 2 * tp / (support + predicted)
+    by_rows = {
+        "accuracy": tp.sum(axis=1) / n,
+        "balanced_accuracy": (tp / support).mean(axis=1),
+        "f1_macro": f1.mean(axis=1),
+        "f1_weighted": (f1 * support).sum(axis=1) / n,
+    }
+    for name, samples in by_rows.items():
+        assert_same_bootstrap_ci(found[name].ci, samples, sds=0.3, extra=2 / n, what=name)
+    assert found["log_loss"].ci == pytest.approx(clt_ci(-np.log(probs[np.arange(n), y])), rel=1e-9)
+    # One-vs-rest ROC AUC (a subsample bootstrap in the code, 200 resamples: ~0.15 SD of
+    # Monte Carlo error at the 5% quantile): midrank AUCs on 2,000 row resamples, 0.7 SD.
+    assert ovr_auc_by_rows(y, probs, np.arange(n)[None, :])[0] == pytest.approx(
+        skm.roc_auc_score(y, probs, multi_class="ovr"), abs=1e-12
+    )
+    ovr = ovr_auc_by_rows(y, probs, row_resamples(n, 2000, seed=104))
+    assert_same_bootstrap_ci(found["roc_auc_ovr"].ci, ovr, sds=0.7, what="ovr")
+
+
+# --- accuracy: candidate vs champion on the same rows ------------------------------------
+
+
+def test_paired_binary_intervals_and_p_values_equal_independent_references():
+    y, candidate, champion = binary_data(2000, seed=24, separation=1.2)
+    names = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "log_loss", "brier")
+    a, b = compute_metrics("binary", y, candidate), compute_metrics("binary", y, champion)
+    found = paired_intervals(
+        "binary", y, candidate, champion, a, b, threshold=0.5, confidence=0.9,
+        n_resamples=4000, seed=0, names=names,
+    )  # fmt: skip
+    found.update(
+        paired_intervals(
+            "binary",
+            y,
+            candidate,
+            champion,
+            a,
+            b,
+            threshold=0.5,
+            confidence=0.9,
+            n_resamples=200,
+            seed=0,
+            names=("average_precision",),
+        )  # fmt: skip
+    )
+    rows = row_resamples(len(y), 3000, seed=105)
+    cand = binary_counts_by_rows(y, (candidate >= 0.5).astype(int), rows)
+    champ = binary_counts_by_rows(y, (champion >= 0.5).astype(int), rows)
+    moderate = 0
+    for name in names[:5]:
+        difference = cand[name] - champ[name]  # the same resampled rows for both models
+        assert_same_bootstrap_ci(found[name].ci, difference, sds=0.3, extra=2 / len(y), what=name)
+        expected_p = two_sided_bootstrap_p(difference)
+        # Each p is a share of resamples: SD <= 2·sqrt(0.25/3000) ≈ 0.018; 0.07 is 4 SDs of
+        # the difference of two such estimates.
+        assert found[name].p_value == pytest.approx(expected_p, abs=0.07), name
+        moderate += 0.05 < expected_p < 0.95
+    assert moderate >= 2  # the data leave some p-values away from 0 and 1
+    # Losses: the paired CLT on per-row differences, and its two-sided z test.
+    for name, per_row in (
+        ("log_loss", lambda s: -(y * np.log(s) + (1 - y) * np.log(1 - s))),
+        ("brier", lambda s: (s - y) ** 2),
+    ):
+        d = per_row(candidate) - per_row(champion)
+        assert found[name].ci == pytest.approx(clt_ci(d), rel=1e-9), name
+        se = np.std(d, ddof=1) / math.sqrt(len(d))
+        assert found[name].p_value == pytest.approx(
+            2 * stats.norm.sf(abs(d.mean()) / se), rel=1e-9
+        ), name
+    # Average precision (a subsample bootstrap in the code, maybe 200 resamples): AP from
+    # its definition on 2,000 row resamples (checked against scikit-learn on one of them,
+    # ties and all); ends within 0.7 SD, p within 0.2 (a 200-resample share: SD <= 0.07).
+    rows = row_resamples(len(y), 2000, seed=106)
+    assert ap_by_rows(y, candidate, rows[:1])[0] == pytest.approx(
+        skm.average_precision_score(y[rows[0]], candidate[rows[0]]), abs=1e-12
+    )
+    ap = ap_by_rows(y, candidate, rows) - ap_by_rows(y, champion, rows)
+    assert_same_bootstrap_ci(found["average_precision"].ci, ap, sds=0.7, what="ap")
+    assert found["average_precision"].p_value == pytest.approx(two_sided_bootstrap_p(ap), abs=0.2)
+
+
+def test_paired_regression_intervals_and_p_values_equal_independent_references():
+    rng = np.random.default_rng(25)
+    n = 1500
+    y = rng.normal(3.0, 1.0, n)
+    noise = rng.normal(size=n)
+    candidate = y + 0.55 * noise + rng.normal(scale=0.2, size=n)
+    champion = y + 0.6 * noise
+    a, b = compute_metrics("regression", y, candidate), compute_metrics("regression", y, champion)
+    found = paired_intervals(
+        "regression", y, candidate, champion, a, b, threshold=0.5, confidence=0.9,
+        n_resamples=1000, seed=0, names=("mae", "mape", "rmse", "r2"),
+    )  # fmt: skip
+    for name, per_row in (
+        ("mae", lambda s: np.abs(s - y)),
+        ("mape", lambda s: np.abs(s - y) / np.abs(y)),
+    ):
+        d = per_row(candidate) - per_row(champion)
+        assert found[name].ci == pytest.approx(clt_ci(d), rel=1e-9), name
+        se = np.std(d, ddof=1) / math.sqrt(n)
+        assert found[name].p_value == pytest.approx(2 * stats.norm.sf(abs(d.mean()) / se), rel=1e-9)
+    rows = row_resamples(n, 2000, seed=107)
+    yb, cb, hb = y[rows], candidate[rows], champion[rows]
+    rmse = np.sqrt(((cb - yb) ** 2).mean(axis=1)) - np.sqrt(((hb - yb) ** 2).mean(axis=1))
+    sst = ((yb - yb.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    r2 = (((hb - yb) ** 2).sum(axis=1) - ((cb - yb) ** 2).sum(axis=1)) / sst
+    for name, samples in (("rmse", rmse), ("r2", r2)):
+        # The code's subsample bootstrap may rest on 200 resamples: 0.7 SD, p within 0.2.
+        assert_same_bootstrap_ci(found[name].ci, samples, sds=0.7, what=name)
+        assert found[name].p_value == pytest.approx(two_sided_bootstrap_p(samples), abs=0.2)
