@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 from sklearn import metrics as skm
@@ -333,3 +334,86 @@ def test_paired_regression_intervals_and_p_values_equal_independent_references()
         # The code's subsample bootstrap may rest on 200 resamples: 0.7 SD, p within 0.2.
         assert_same_bootstrap_ci(found[name].ci, samples, sds=0.7, what=name)
         assert found[name].p_value == pytest.approx(two_sided_bootstrap_p(samples), abs=0.2)
+
+
+# --- slices: one-sided p-values and Holm's step-down ---------------------------------------
+
+
+def holm_by_hand(p_values: list[float], alpha: float) -> list[bool]:
+    """Holm (1979) by adjusted p-values: sort ascending; the i-th smallest of m is adjusted
+    to max over j <= i of min(1, (m − j + 1) · p_(j)); reject where that is below alpha."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    rejected, running = [False] * m, 0.0
+    for rank, index in enumerate(order, start=1):
+        running = max(running, min(1.0, (m - rank + 1) * p_values[index]))
+        rejected[index] = running < alpha
+    return rejected
+
+
+def test_holm_equals_the_adjusted_p_value_loop():
+    from validate.stats.slicing import holm_reject
+
+    rng = np.random.default_rng(31)
+    cases = [[0.01, 0.04, 0.03, 0.005], [0.2, 0.3], [0.001], [0.011, 0.012, 0.013, 0.5]]
+    for size in (2, 3, 5, 8, 20) * 40:
+        p = rng.random(size) ** rng.uniform(1, 6)  # many small p-values, some near alpha/k
+        p[: size // 4] = p[size // 4 : 2 * (size // 4)]  # ties
+        cases.append(list(p))
+    decided = set()
+    for p in cases:
+        for alpha in (0.05, 0.1):
+            expected = holm_by_hand(p, alpha)
+            assert holm_reject(p, alpha) == expected, (p, alpha)
+            decided.add((any(expected), all(expected)))
+    # Hand-worked: 0.011 < 0.05/4 and 0.012 < 0.05/3, 0.013 < 0.05/2 too; 0.5 is kept.
+    assert holm_reject([0.011, 0.012, 0.013, 0.5], 0.05) == [True, True, True, False]
+    assert decided >= {(True, False), (False, False), (True, True)}
+
+
+def test_slice_p_values_and_holm_verdicts_equal_a_hand_computation():
+    """Each judged slice's p is Φ((AUC − min) / SE) with DeLong's SE from the pairwise
+    kernel; Holm by the adjusted-p loop decides which slices fail; the sentence shows p."""
+    from checks.accuracy import AccuracyCheck
+    from validate.check import CheckContext
+
+    rng = np.random.default_rng(32)
+    n = 3000
+    region = rng.choice(list("abcde"), n)
+    separation = (
+        pd.Series(region)
+        .map(dict(zip("abcde", (0.75, 0.9, 1.25, 1.4, 1.7), strict=True)))
+        .to_numpy()
+    )
+    y = (rng.random(n) < 0.4).astype(int)
+    scores = 1 / (1 + np.exp(-(separation * y + rng.normal(size=n))))
+    check = AccuracyCheck.from_config(
+        "accuracy",
+        {"thresholds": {"roc_auc": {"min": 0.8}}, "slices": ["region"], "n_resamples": 0},
+        task="binary",
+    )
+    context = CheckContext(
+        task="binary",
+        target="y",
+        features=(),
+        eval_data=pd.DataFrame({"region": region}),
+        y_true=y,
+        candidate_scores=scores,
+    )
+    result = check.run(context)
+    z = stats.norm.ppf(0.975)
+    p_values, names = [], []
+    for name in "abcde":
+        rows = region == name
+        (auc,), cov = auc_by_hand(y[rows], scores[rows])
+        se = math.sqrt(cov[0, 0])
+        assert auc - z * se > 0 and auc + z * se < 1  # the CI is not clipped
+        p_values.append(stats.norm.cdf((auc - 0.8) / se))
+        names.append(f"roc_auc[region={name}]")
+    rejected = holm_by_hand(p_values, 0.05)
+    assert 0 < sum(rejected) < 5  # some slices fail, some do not
+    failed = {a.metric: a for a in result.assertions if not a.passed and "[" in a.metric}
+    assert set(failed) == {name for name, r in zip(names, rejected, strict=True) if r}
+    for name, p in zip(names, p_values, strict=True):
+        if name in failed:
+            assert f"(Holm-adjusted, p={p:.3g})" in failed[name].sentence
