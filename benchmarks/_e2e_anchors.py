@@ -141,6 +141,10 @@ def mlflow_evaluate(eval_path: str, folder: str) -> dict[str, float]:
     frame = pd.read_parquet(eval_path)
     frame["prediction"] = (frame.pop("score").to_numpy() >= 0.5).astype(int)
     frame = frame.drop(columns=["champion_score"])
+    # MLflow 3.x's evaluators call np.issubdtype on every column's dtype, which pandas 3's
+    # string dtype breaks (TypeError); object columns are what MLflow expects.
+    strings = frame.select_dtypes(include=["string", "object"]).columns
+    frame = frame.astype(dict.fromkeys(strings, object))
     with mlflow.start_run():
         result = mlflow.models.evaluate(
             data=frame, targets="label", predictions="prediction", model_type="classifier"

@@ -1,0 +1,74 @@
+"""The pure helpers of benchmarks/end_to_end.py: the fixed + per-row fit, the importtime
+parser, and the process measurement on a tiny process (fast, no data, no MLflow)."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+import _e2e_measure as measure  # noqa: E402
+import _e2e_profile as profile  # noqa: E402
+
+
+def test_fit_recovers_a_line():
+    rows = [100_000.0, 1_000_000.0, 10_000_000.0]
+    fixed, per_row = measure.fit_fixed_per_row(rows, [2.5 + 3e-7 * r for r in rows])
+    assert fixed == pytest.approx(2.5)
+    assert per_row == pytest.approx(3e-7)
+
+
+def test_fit_is_least_squares_over_noisy_points():
+    fixed, per_row = measure.fit_fixed_per_row([0.0, 1.0, 2.0], [1.0, 2.0, 4.0])
+    assert (fixed, per_row) == pytest.approx((5 / 6, 1.5))  # numpy.polyfit's answer
+
+
+def test_fit_needs_two_sizes():
+    assert all(math.isnan(v) for v in measure.fit_fixed_per_row([5.0, 5.0], [1.0, 2.0]))
+    with pytest.raises(ValueError):
+        measure.fit_fixed_per_row([1.0, 2.0], [1.0])
+
+
+IMPORTTIME = """\
+import time: self [us] | cumulative | imported package
+import time:       289 |        289 |   _io
+import time:      6342 |       7351 | _frozen_importlib_external
+some other stderr line
+import time:       100 |        100 |     mlflow.store.db
+import time:       400 |        500 |   mlflow.store
+import time:      1000 |       1500 | mlflow
+import time: self [us] | cumulative | imported package
+import time:        50 |         50 | json
+"""
+
+
+def test_importtime_is_split_per_process_with_depths():
+    first, second = profile.parse_importtime(IMPORTTIME)
+    assert [(e.name, e.depth) for e in first] == [
+        ("_io", 1),
+        ("_frozen_importlib_external", 0),
+        ("mlflow.store.db", 2),
+        ("mlflow.store", 1),
+        ("mlflow", 0),
+    ]
+    assert [e.name for e in second] == ["json"]
+    assert [e.name for e in profile.top_level(first, 1)] == ["_frozen_importlib_external"]
+    assert profile.total_us(first) == 7351 + 1500
+    assert profile.self_time_by_package(first, 2) == [
+        ("_frozen_importlib_external", 6342),
+        ("mlflow", 1500),
+    ]
+
+
+def test_run_process_measures_wall_memory_and_exit_code(tmp_path):
+    code = "import sys; b = bytearray(64 * 2**20); print('ok'); sys.exit(3)"
+    sample = measure.run_process([sys.executable, "-c", code], cwd=tmp_path)
+    assert sample.exit_code == 3
+    assert sample.stdout.strip() == "ok"
+    assert sample.seconds > 0
+    assert sample.peak_mb >= 64  # the 64 MiB buffer, seen by wait4's ru_maxrss at least
+    assert "exit 3" in measure.describe_failure(sample)
