@@ -686,3 +686,74 @@ def test_paired_ratio_interval_equals_a_paired_row_bootstrap():
     # A candidate exactly three times as slow on every call: every paired resample says 3.
     ratio, ci = ls.paired_ratio(3 * champion, champion, n_resamples=500, confidence=0.9, seed=3)
     assert ratio == pytest.approx(3.0, rel=1e-12) and ci == pytest.approx((3.0, 3.0), rel=1e-12)
+
+
+# --- MinDiff: MMD (both kernels) and its interval --------------------------------------------
+
+
+def mmd_by_hand(member: np.ndarray, scores: np.ndarray, kernel: str) -> float:
+    """MinDiff's MMD (Gretton et al. 2012; the squared, biased form MMDLoss returns): mean
+    k over (group, group) pairs + mean k over (rest, rest) − 2 · mean k over (group, rest),
+    diagonal included, with MinDiff's kernels of length 0.1: Gaussian exp(−(x − y)²/0.1²),
+    Laplacian exp(−|x − y|/0.1). Written with a double loop over the two groups' values."""
+    x, z = scores[member == 1].astype(float), scores[member == 0].astype(float)
+
+    def k(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        gap = a[:, None] - b[None, :]
+        return np.exp(-(gap**2) / 0.01) if kernel == "gaussian" else np.exp(-np.abs(gap) / 0.1)
+
+    return float(k(x, x).mean() + k(z, z).mean() - 2 * k(x, z).mean())
+
+
+@pytest.mark.tensorflow
+def test_mindiff_mmd_and_its_interval_equal_numpy():
+    pytest.importorskip("tensorflow_model_remediation")
+    from checks.mindiff import MinDiffCheck
+    from validate.check import CheckContext
+    from validate.stats import mindiff as md
+
+    rng = np.random.default_rng(71)
+    n = 500
+    sex = rng.choice(["F", "M"], n, p=[0.4, 0.6])
+    y = (rng.random(n) < 0.3).astype(int)
+    scores = np.clip(rng.beta(2, 5, n) + np.where(sex == "F", 0.08, 0.0), 0, 1)
+    member = (sex == "F").astype(np.float32)
+    score32 = scores.astype(np.float32)
+    for kernel in ("gaussian", "laplacian"):
+        got = md.distances(member, score32, kernel=kernel)
+        assert got["mmd"] == pytest.approx(mmd_by_hand(member, score32, kernel), rel=1e-4, abs=1e-6)
+        # Bootstrap weights are row counts: the same as the MMD of the repeated rows.
+        counts = rng.multinomial(n, np.full(n, 1 / n))
+        weighted = md.distances(member, score32, kernel=kernel, weights=counts[None, :])
+        repeated = mmd_by_hand(np.repeat(member, counts), np.repeat(score32, counts), kernel)
+        assert weighted["mmd"][0] == pytest.approx(repeated, rel=1e-4, abs=1e-6)
+    correlation = abs(np.corrcoef(member, score32.astype(float))[0, 1])
+    assert got["absolute_correlation"] == pytest.approx(correlation, rel=1e-4)
+    # The check: negatives only, Laplacian kernel, CI by resampling within each group.
+    check = MinDiffCheck.from_config(
+        "mindiff",
+        {"sensitive_feature": "sex", "kernel": "laplacian", "n_resamples": 100, "confidence": 0.9},
+        task="binary",
+    )
+    context = CheckContext(
+        task="binary",
+        target="y",
+        features=(),
+        eval_data=pd.DataFrame({"sex": sex}),
+        y_true=y,
+        candidate_scores=scores,
+        seed=2,
+    )
+    result = check.run(context)
+    negatives = y == 0
+    m, s = member[negatives], score32[negatives]
+    assert result.metrics["mmd"] == pytest.approx(mmd_by_hand(m, s, "laplacian"), rel=1e-4)
+    group, rest = s[m == 1], s[m == 0]
+    draw = np.random.default_rng(110)
+    boot = []
+    for _ in range(1000):
+        g = group[draw.integers(0, len(group), len(group))]
+        r = rest[draw.integers(0, len(rest), len(rest))]
+        boot.append(mmd_by_hand(np.r_[np.ones(len(g)), np.zeros(len(r))], np.r_[g, r], "laplacian"))
+    # 100 resamples in the check (~0.21 SD of Monte Carlo error at the 5% quantile): 0.9 SD.
+    assert_same_bootstrap_ci(result.details["ci"]["mmd"], np.array(boot), sds=0.9, what="mmd")
