@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from pydantic import ConfigDict, Field, model_validator
-from scipy import stats
+from scipy.special import ndtri
 
 from validate.check import (
     BaseCheck,
@@ -133,7 +133,7 @@ class DriftCheck(BaseCheck):
             )
         bounded = settings.decide_by == "effect_size" and settings.column_judge == "lower_ci"
         # Bonferroni over the column family: simultaneous lower bounds at 1 − alpha.
-        z = float(stats.norm.ppf(1 - settings.alpha / max(len(columns), 1))) if bounded else None
+        z = float(ndtri(1 - settings.alpha / max(len(columns), 1))) if bounded else None
         seed = context.seed
 
         def one(column: str) -> ds.ColumnDrift:

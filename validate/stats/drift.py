@@ -1,23 +1,25 @@
 """Distribution drift between a reference and an eval sample, column by column.
 
 Numeric columns:
-* Kolmogorov–Smirnov statistic and p-value (``scipy.stats.ks_2samp``; above
-  ``EXACT_P_LIMIT`` effective rows, when p-values only inform, the limiting
-  Kolmogorov distribution, which is within 0.5% of scipy's finite-n value there);
-* Wasserstein-1 distance (``scipy.stats.wasserstein_distance``) divided by the
+* Kolmogorov–Smirnov statistic and p-value: scipy's ``ks_2samp`` (exact) up to 10,000
+  rows a sample; above, scipy's finite-n distribution ``kstwo`` when p-values decide, and
+  when they only inform, the limiting Kolmogorov distribution with Stephens' finite-n
+  correction, λ = (√n_e + 0.12 + 0.11/√n_e)·D, within 0.5% of ``kstwo`` for p ≥ 0.001
+  (1.2% at 1e-5) and without its cost (0.2 s a column at 100k rows) or scipy.stats' import;
+* Wasserstein-1 distance (as ``scipy.stats.wasserstein_distance``) divided by the
   reference's standard deviation: an effect size in units of the reference's spread;
 * PSI over ten quantile bins of the reference.
 
 Categorical columns:
 * chi-square test that reference and eval share one distribution over the categories
-  (``scipy.stats.chi2_contingency`` on the 2 × categories table, no continuity
+  (as ``scipy.stats.chi2_contingency`` on the 2 × categories table, no continuity
   correction): the reference is a sample too, so a goodness-of-fit test against its
   shares as if they were exact rejects an unchanged distribution far more often than
   alpha (23% at alpha 0.05 with 300 rows each);
 * Cohen's w = sqrt(Σ (e − r)² / r) over the reference's categories, the goodness-of-fit
   chi2 / n under a square root (Cohen 1988, ch. 7; w = 0.1 is his "small" effect);
   categories unseen in the reference are reported apart;
-* Jensen–Shannon distance, base 2, in [0, 1] (``scipy.spatial.distance.jensenshannon``);
+* Jensen–Shannon distance, base 2, in [0, 1] (as ``scipy.spatial.distance.jensenshannon``);
 * PSI over the categories.
 
 PSI = Σ (e − r) · ln(e / r) over bins, with shares e (eval) and r (reference);
@@ -59,7 +61,10 @@ with fewer distinct values than grid points is resampled exactly, and otherwise
 the bootstrap spread matches the row bootstrap's to a few percent (tested against
 scipy on explicit row resamples).
 P-value decisions are corrected for the number of columns with Benjamini–Hochberg
-(``scipy.stats.false_discovery_control``).
+(as ``scipy.stats.false_discovery_control``).
+
+Only ``scipy.special`` is imported up front: ``scipy.stats`` costs more than a run's
+statistics, so it is imported only on the paths that need its exact KS distributions.
 """
 
 from __future__ import annotations
@@ -68,8 +73,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
-from scipy.spatial import distance
+from scipy import special
 
 PSI_FLOOR = 1e-4
 GRID_POINTS = 500  # pooled quantiles a numeric column is binned on to resample it
@@ -173,7 +177,27 @@ def _psi_rows(reference_shares: np.ndarray, eval_shares: np.ndarray) -> np.ndarr
     return np.sum((e - r) * np.log(e / r), axis=-1)
 
 
-EXACT_P_LIMIT = 100_000
+EXACT_KS_ROWS = 10_000  # up to this many rows a sample, scipy's exact ks_2samp
+
+
+def ks_p_value(a: np.ndarray, b: np.ndarray, d: float, *, exact: bool) -> float:
+    """Two-sided KS p-value of distance ``d`` between samples ``a`` and ``b``.
+
+    ``exact``: the p-value decides, so use scipy's finite-n distribution even where it is
+    slow; otherwise, above ``EXACT_KS_ROWS``, Stephens' corrected limit (module docstring).
+    """
+    big, small = max(len(a), len(b)), min(len(a), len(b))
+    en = big * small / (big + small)
+    if big <= EXACT_KS_ROWS:
+        from scipy import stats
+
+        return float(stats.ks_2samp(a, b).pvalue)  # scipy's exact small-sample path
+    if exact:
+        from scipy import stats
+
+        return float(np.clip(stats.kstwo.sf(d, np.round(en)), 0, 1))  # as ks_2samp does
+    root = np.sqrt(en)
+    return float(special.kolmogorov((root + 0.12 + 0.11 / root) * d))
 
 
 def numeric_statistics(
@@ -209,16 +233,7 @@ def numeric_statistics(
     run_ends = np.append(values[1:] != values[:-1], True)  # ties: CDFs after the last one
     d = float(np.max(np.abs(cdf_a[run_ends] - cdf_b[run_ends])))
     wasserstein = float(np.sum(np.abs(cdf_a[:-1] - cdf_b[:-1]) * np.diff(values)))
-    big, small = max(n, m), min(n, m)
-    en = big * small / (big + small)
-    if big <= 10_000:
-        p_value = float(stats.ks_2samp(a, b).pvalue)  # scipy's exact small-sample path
-    elif exact_p or en <= EXACT_P_LIMIT:
-        p_value = float(np.clip(stats.kstwo.sf(d, np.round(en)), 0, 1))  # as ks_2samp
-    else:
-        # scipy's finite-n tail costs ~0.5 s a column at this size; the limiting
-        # Kolmogorov distribution is within 0.5% of it here (reported, not decisive).
-        p_value = float(stats.kstwobign.sf(d * np.sqrt(en)))
+    p_value = ks_p_value(a, b, d, exact=exact_p)
     spread = float(np.std(a))
     deciles = np.unique(_sorted_quantiles(a, np.linspace(0, 1, 11)[1:-1]))
     # A value equal to a decile falls in the bin above it (searchsorted side="right" on edges).
@@ -382,13 +397,13 @@ def categorical_statistics(
     p = ref_counts.reindex(union, fill_value=0).to_numpy(dtype=float)
     q = cur_counts.reindex(union, fill_value=0).to_numpy(dtype=float)
     seen = len(ref_counts)
-    chi = stats.chi2_contingency(np.vstack([p, q]), correction=False)
+    statistic, p_value = chi_square_homogeneity(np.vstack([p, q]))
     point = _categorical_rows(p[None, :], q[None, :], seen)
     result = {
         "chisquare": float(point["chisquare"][0]),
-        "chisquare_statistic": float(chi.statistic),
-        "chisquare_p_value": float(chi.pvalue),
-        "jensenshannon": float(distance.jensenshannon(p / p.sum(), q / q.sum(), base=2)),
+        "chisquare_statistic": statistic,
+        "chisquare_p_value": p_value,
+        "jensenshannon": float(point["jensenshannon"][0]),
         "psi": float(point["psi"][0]),
     }
     if lower_z is not None:
@@ -416,9 +431,7 @@ def _categorical_rows(p: np.ndarray, q: np.ndarray, seen: int) -> dict[str, np.n
         shares = observed / total[:, None]
         w = np.sqrt(np.sum(np.where(ref > 0, (shares - ref_shares) ** 2 / ref_shares, 0), axis=1))
         w = np.where(total > 0, w, np.nan)
-        js = distance.jensenshannon(
-            p / p.sum(axis=1, keepdims=True), q / q.sum(axis=1, keepdims=True), base=2, axis=1
-        )
+        js = jensen_shannon_rows(p, q)
     all_eval = q.sum(axis=1, keepdims=True)
     return {
         "chisquare": w,
@@ -427,6 +440,33 @@ def _categorical_rows(p: np.ndarray, q: np.ndarray, seen: int) -> dict[str, np.n
     }
 
 
+def chi_square_homogeneity(table: np.ndarray) -> tuple[float, float]:
+    """Pearson's chi-square statistic and p-value for a table of counts whose every
+    column has a positive total (scipy's ``chi2_contingency`` without correction)."""
+    table = np.asarray(table, dtype=float)
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
+    statistic = float(np.sum((table - expected) ** 2 / expected))
+    dof = (table.shape[0] - 1) * (table.shape[1] - 1)
+    return statistic, float(special.chdtrc(dof, statistic)) if dof > 0 else 1.0
+
+
+def jensen_shannon_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Jensen–Shannon distance, base 2, between each row of counts ``p`` and ``q``
+    (scipy's ``distance.jensenshannon(..., base=2, axis=1)`` on the row shares)."""
+    p = p / p.sum(axis=1, keepdims=True)
+    q = q / q.sum(axis=1, keepdims=True)
+    middle = (p + q) / 2
+    divergence = special.rel_entr(p, middle).sum(axis=1) + special.rel_entr(q, middle).sum(axis=1)
+    return np.sqrt(divergence / (2 * np.log(2)))
+
+
 def benjamini_hochberg(p_values: list[float]) -> np.ndarray:
-    """BH-adjusted p-values (scipy's false_discovery_control)."""
-    return stats.false_discovery_control(np.asarray(p_values, dtype=float), method="bh")
+    """BH-adjusted p-values: p_(i) · m / i, made monotone from the largest down, at most 1
+    (scipy's ``false_discovery_control(method="bh")``)."""
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p)
+    scaled = p[order] * len(p) / np.arange(1, len(p) + 1)
+    adjusted = np.minimum.accumulate(scaled[::-1])[::-1]
+    out = np.empty_like(p)
+    out[order] = np.minimum(adjusted, 1.0)
+    return out

@@ -1,0 +1,102 @@
+"""The drift statistics computed without scipy.stats equal scipy's, and a large drift run
+never imports scipy.stats (it costs more than the statistics: issue 16)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.spatial import distance
+
+from validate.stats import drift as ds
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_chi_square_homogeneity_is_scipys(seed):
+    rng = np.random.default_rng(seed)
+    table = rng.integers(1, 500, size=(2, int(rng.integers(2, 9))))
+    statistic, p_value = ds.chi_square_homogeneity(table)
+    reference = stats.chi2_contingency(table, correction=False)
+    assert statistic == pytest.approx(reference.statistic, rel=1e-12)
+    assert p_value == pytest.approx(reference.pvalue, rel=1e-9, abs=1e-300)
+
+
+def test_one_category_is_no_evidence_of_change():
+    assert ds.chi_square_homogeneity(np.array([[10], [20]])) == (0.0, 1.0)
+
+
+def test_jensen_shannon_rows_are_scipys():
+    rng = np.random.default_rng(1)
+    p = rng.integers(0, 50, size=(7, 6)).astype(float) + np.eye(7, 6)  # some zero cells
+    q = rng.integers(0, 50, size=(7, 6)).astype(float) + 1
+    expected = distance.jensenshannon(p, q, base=2, axis=1)
+    assert ds.jensen_shannon_rows(p, q) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def test_benjamini_hochberg_by_the_textbook_loop():
+    # Independent of scipy: adjusted p_(i) = min over j >= i of p_(j) m / j, capped at 1.
+    rng = np.random.default_rng(2)
+    p = np.concatenate([rng.random(30), rng.random(10) * 1e-3, [0.5, 0.5]])
+    ordered = sorted(range(len(p)), key=lambda i: p[i])
+    m = len(p)
+    expected = np.empty(m)
+    for rank, i in enumerate(ordered, start=1):
+        expected[i] = min(
+            min(p[ordered[j - 1]] * m / j for j in range(rank, m + 1)),
+            1.0,
+        )
+    assert ds.benjamini_hochberg(list(p)) == pytest.approx(expected, rel=1e-12)
+    assert ds.benjamini_hochberg(list(p)) == pytest.approx(
+        stats.false_discovery_control(p, method="bh"), rel=1e-12
+    )
+
+
+@pytest.mark.parametrize("rows", [12_000, 60_000])
+def test_informative_ks_p_value_is_within_half_a_percent_of_scipys(rows):
+    rng = np.random.default_rng(rows)
+    a, b = rng.normal(size=rows), rng.normal(0.02, 1, size=rows)
+    scipy_result = stats.ks_2samp(a, b)  # its asymptotic path at this size: kstwo
+    ours = ds.ks_p_value(np.sort(a), np.sort(b), scipy_result.statistic, exact=False)
+    assert scipy_result.pvalue > 1e-3
+    assert ours == pytest.approx(scipy_result.pvalue, rel=0.005)
+    exact = ds.ks_p_value(np.sort(a), np.sort(b), scipy_result.statistic, exact=True)
+    assert exact == pytest.approx(scipy_result.pvalue, rel=1e-9)
+
+
+def test_small_samples_keep_scipys_exact_p_value():
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=300), rng.normal(0.3, 1, size=400)
+    result = stats.ks_2samp(a, b)
+    assert ds.ks_p_value(a, b, result.statistic, exact=False) == result.pvalue
+
+
+def test_a_large_drift_run_imports_no_scipy_stats(tmp_path):
+    script = textwrap.dedent(
+        """
+        import sys
+        import numpy as np
+        import pandas as pd
+        from checks.drift import DriftCheck
+        from validate.check import CheckContext
+
+        rng = np.random.default_rng(0)
+        n = 20_000
+        reference = pd.DataFrame({"x": rng.normal(size=n), "c": rng.choice(list("abc"), n)})
+        current = pd.DataFrame({"x": rng.normal(0.5, 1, n), "c": rng.choice(list("abd"), n)})
+        context = CheckContext(
+            task="binary", target="label", features=("x", "c"), eval_data=current,
+            reference_data=reference, y_true=(rng.random(n) < 0.3).astype(int),
+            candidate_scores=rng.random(n),
+        )
+        result = DriftCheck.from_config("drift", {}, task="binary").run(context)
+        assert result.metrics["drifted_features"] == 2, result.message
+        print(sorted(m for m in sys.modules if m.startswith("scipy.stats")))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
