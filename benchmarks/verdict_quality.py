@@ -2,6 +2,7 @@
 
     python benchmarks/verdict_quality.py [--pairs 1000] [--rows 20000] [--delta 0.015]
     python benchmarks/verdict_quality.py --drift [--sizes 300 2000 ...] [--runs 200 ...]
+    python benchmarks/verdict_quality.py --coverage [--draws 1000] [--mindiff-draws 200]
 
 Each simulated pair scores the same eval rows (binormal model: negatives'
 latent score ~ N(0, 1), positives' ~ N(mu, 1), so AUC = Phi(mu / sqrt 2); the
@@ -24,6 +25,10 @@ one large population would) and runs the drift check with its defaults. Scenario
 * shifted: the normal column's eval mean moves 0.3 SD (caught?) and the t5 column's
   0.1 SD, which is exactly the 0.1 cut-off in normalised Wasserstein (a location
   shift by d has Wasserstein-1 distance d), the edge of what the bound guarantees.
+Coverage (``--coverage``): how often each family of 95% intervals holds the true value
+on simulated data with known truths (``benchmarks/coverage.py``); the README's "How well
+the intervals cover" table comes from here.
+
 Each verdict is given for validate's rule (lower confidence bound > cut-off,
 Bonferroni over the seven) and for the old rule (point estimate > cut-off), from the
 same runs, with the median margin (estimate − lower bound) of the shifted column.
@@ -154,6 +159,21 @@ def drift_main(sizes: list[int], runs: list[int], seed: int) -> None:
     )
 
 
+def coverage_main(draws: int, mindiff_draws: int, seed: int) -> None:
+    import coverage
+
+    started = time.perf_counter()
+    print(
+        f"Coverage of validate's 95% intervals ({draws} draws a family; bootstrap-heavy "
+        f"families {max(draws // 5, 1)}, MinDiff {mindiff_draws}); below/above: share of draws "
+        "whose interval lay wholly above/below the truth"
+    )
+    print(coverage.HEADER)
+    for row in coverage.table(draws, mindiff_draws, seed=seed):
+        print(row.row(), flush=True)
+    print(f"{time.perf_counter() - started:.0f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=1000)
@@ -161,9 +181,15 @@ def main() -> None:
     parser.add_argument("--delta", type=float, default=0.015)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--drift", action="store_true", help="the drift simulation instead")
+    parser.add_argument("--coverage", action="store_true", help="the interval coverage table")
+    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--mindiff-draws", type=int, default=200)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DRIFT_SIZES))
     parser.add_argument("--runs", type=int, nargs="+", default=list(DRIFT_RUNS))
     args = parser.parse_args()
+    if args.coverage:
+        coverage_main(args.draws, args.mindiff_draws, args.seed)
+        return
     if args.drift:
         if len(args.runs) == 1:
             args.runs = args.runs * len(args.sizes)

@@ -24,7 +24,9 @@ from scipy import stats
 
 ALPHA = 0.001
 # Documented shortfalls: family -> the coverage measured by verdict_quality.py --coverage.
-DOCUMENTED: dict[str, float] = {}
+# p99 at 200 calls: misses on the unsafe side (the bootstrap cannot reach past the
+# slowest calls); 1,000 draws measured 86.6%.
+DOCUMENTED: dict[str, float] = {"latency p99_ms": 0.866}
 
 
 def _engine():
