@@ -124,7 +124,11 @@ def evidently_drift(eval_path: str, reference_path: str) -> dict[str, float]:
     current = pd.read_parquet(eval_path)[list(reference.columns)]
     snapshot = Report([DataDriftPreset()]).run(current, reference)
     drifted = next(
-        (m["value"] for m in snapshot.dict()["metrics"] if "DriftedColumnsCount" in m["metric_id"]),
+        (
+            m.get("value")
+            for m in snapshot.dict()["metrics"]
+            if "DriftedColumnsCount" in str(m.get("metric_name", ""))
+        ),
         None,
     )
     return {"drifted_columns": (drifted or {}).get("count", float("nan"))}

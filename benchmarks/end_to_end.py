@@ -80,12 +80,12 @@ def validate_bin() -> str:
     return shutil.which("validate", path=str(Path(sys.executable).parent)) or "validate"
 
 
-def ours(case: data.Case, timeout: float) -> Runner:
+def ours(case: data.Case, timeout: float, env: dict[str, str]) -> Runner:
     command = [validate_bin(), "run", "-c", "validation.yaml", "--json", "report.json"]
 
     def once() -> Sample:
         case.reset_tracking()
-        sample = run_process(command, cwd=case.folder, timeout=timeout)
+        sample = run_process(command, cwd=case.folder, timeout=timeout, env=env)
         check_verdict(case, sample)
         return sample
 
@@ -130,6 +130,31 @@ def _quiet_env() -> dict[str, str]:
     env.pop("MLFLOW_TRACKING_URI", None)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return env
+
+
+def ours_env(source: str | None) -> dict[str, str]:
+    """Our runs' environment; ``source`` (a source tree, e.g. ``git archive`` of a commit)
+    comes first on PYTHONPATH, ahead of the editable install, in the supervisor and in the
+    run process alike."""
+    env = _quiet_env()
+    if source:
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(Path(source).resolve())] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+        )
+    return env
+
+
+def source_line(source: str | None) -> str:
+    code = "import validate, checks; print(validate.__file__); print(checks.__file__)"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=ours_env(source),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    files = done.stdout.split()
+    return "ours from: " + (" and ".join(str(Path(f).parent) for f in files) or done.stderr)
 
 
 def measure(runners: list[Runner], runs: int, warmup: int) -> list[Timing | str]:
@@ -238,7 +263,9 @@ def compare(args: argparse.Namespace) -> list[Row]:
 
     def pair(case: data.Case, sides: list[tuple[str, str, Runner | str]]) -> None:
         print(f"{case.name}: {case.folder}", flush=True)
-        runners = [ours(case, timeout)] + [r for _, _, r in sides if isinstance(r, Runner)]
+        runners = [ours(case, timeout, ours_env(args.source))] + [
+            r for _, _, r in sides if isinstance(r, Runner)
+        ]
         results = measure(runners, args.runs, args.warmup)
         mine = results[0]
         assert isinstance(mine, Timing)
@@ -358,7 +385,8 @@ def growth(args: argparse.Namespace) -> None:
     for rows in sizes:
         case = data.growth_case(Path(args.scratch), args.seed, rows)
         print(f"{case.name} {rows:,}: {case.folder}", flush=True)
-        result = measure([ours(case, args.timeout)], args.runs, args.warmup)[0]
+        runner = ours(case, args.timeout, ours_env(args.source))
+        result = measure([runner], args.runs, args.warmup)[0]
         assert isinstance(result, Timing)
         measured.append((rows, result))
     print()
@@ -394,7 +422,7 @@ def run_profiles(args: argparse.Namespace) -> None:
         case = makers[name]()
         print(f"=== profile: {name} ({case.folder}) ===")
         case.reset_tracking()
-        env = {**_quiet_env(), "PYTHONPROFILEIMPORTTIME": "1"}
+        env = {**ours_env(args.source), "PYTHONPROFILEIMPORTTIME": "1"}
         command = [validate_bin(), "run", "-c", "validation.yaml", "--json", "report.json"]
         sample = run_process(command, cwd=case.folder, env=env, timeout=args.timeout)
         check_verdict(case, sample)
@@ -419,7 +447,9 @@ def run_profiles(args: argparse.Namespace) -> None:
             "validation.yaml",
             str(stats),
         ]
-        sample = run_process(command, cwd=case.folder, env=_quiet_env(), timeout=args.timeout)
+        sample = run_process(
+            command, cwd=case.folder, env=ours_env(args.source), timeout=args.timeout
+        )
         if sample.exit_code != 0 or f"exit_code {case.expected_exit}" not in sample.stdout:
             raise BenchmarkError(f"profile {name}: {describe_failure(sample)} {sample.stdout}")
         print(
@@ -472,8 +502,14 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600, help="per process, seconds")
     parser.add_argument("--profile", nargs="+", choices=("bias", "drift", "adult", "growth"))
     parser.add_argument("--profile-top", type=int, default=20)
+    parser.add_argument(
+        "--source",
+        help="run validate from this source tree (put first on PYTHONPATH), e.g. "
+        "`git archive HEAD | tar -x -C DIR`: a fixed commit while the checkout changes",
+    )
     args = parser.parse_args()
     print(versions_line())
+    print(source_line(args.source))
     print(machine_line(), flush=True)
     try:
         if args.profile:
