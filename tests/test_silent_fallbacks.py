@@ -392,3 +392,119 @@ def test_a_readable_full_result_keeps_its_assertions(judged, pod_recorder):
     result = judged(compact("passed", nested))
     assert result.status is Status.PASSED and result.assertions == PASSING.assertions
     assert result.warnings == () and result.details["kubernetes"]["recorded_by_pod"] is True
+
+
+# --------------------------------------------------------------------------- the recorder
+
+
+@pytest.fixture
+def recorder(tmp_path) -> MlflowRecorder:
+    recorder = MlflowRecorder(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="rec")
+    assert recorder.start(run_name="parent", params={}, tags={}) is not None
+    return recorder
+
+
+def test_a_result_that_is_not_json_is_named_not_taken_for_an_outage(recorder):
+    # Before: "MLflow at … failed while recording check …", i.e. an outage: sync later.
+    import numpy as np
+
+    from validate.recorder import RecordingFailed
+
+    opaque = PASSING.with_updates(details={"rows": np.int64(800)})
+    with pytest.raises(RecordingFailed) as raised:
+        recorder.record_check(opaque)
+    assert str(raised.value) == (
+        "check accuracy returned a result that is not plain JSON (TypeError: Object of type "
+        "int64 is not JSON serializable); a check's metrics and details must be JSON values "
+        "(validate.testing's conformance kit checks this); nothing was promoted"
+    )
+    assert raised.value.exit_code == 3
+    assert not recorder.offline and recorder.check_runs == {}
+    assert recorder.recorded_checks() == {}  # no half-written nested run
+
+
+def test_our_own_bug_while_recording_is_an_internal_error(recorder):
+    from validate.recorder import RecordingFailed
+
+    # Metric names are strings by contract; an int key breaks our own key cleaning.
+    odd = PASSING.with_updates(metrics={1: 0.5})
+    with pytest.raises(RecordingFailed) as raised:
+        recorder.record_check(odd)
+    assert str(raised.value) == (
+        "internal error in the recorder while recording check accuracy: TypeError: 'int' "
+        "object is not iterable; this is not an MLflow outage and nothing was promoted; "
+        "please report it (re-run with --debug for the traceback)"
+    )
+    assert not recorder.offline
+
+
+def test_mlflow_refusing_a_request_is_not_an_outage(recorder):
+    from validate.recorder import RecordingFailed
+
+    with pytest.raises(RecordingFailed) as raised:
+        recorder.resume("0123456789abcdef0123456789abcdef")
+    message = str(raised.value)
+    assert message.startswith(
+        f"MLflow at {recorder.tracking_uri} refused the request while reading run "
+        "0123456789abcdef0123456789abcdef: Run "
+    ), message
+    assert "not found; this is not an outage and nothing was promoted" in message
+    assert not recorder.offline
+
+
+def test_a_locked_sqlite_store_is_an_outage(recorder, tmp_path):
+    # A stopped server is an outage too: tests/test_outages.py kills a real one mid-run.
+    import sqlite3
+
+    holder = sqlite3.connect(tmp_path / "mlflow.db", timeout=0)
+    holder.execute("BEGIN EXCLUSIVE")  # another writer holds the database
+    try:
+        assert recorder.record_check(PASSING) is None
+    finally:
+        holder.rollback()
+        holder.close()
+    assert recorder.failure is not None and "database is locked" in recorder.failure
+
+
+NUMPY_DETAILS = """
+    import numpy as np
+    from validate import CheckResult, Status
+
+    class NumpyDetails:
+        # Breaks the JSON contract the way a hurried plugin does: a numpy integer.
+        def run(self, context):
+            return CheckResult(name="numpy_details", status=Status.PASSED,
+                               details={"rows": np.int64(len(context.eval_data))})
+"""
+
+
+def test_a_recording_bug_ends_the_run_with_exit_3_and_no_sync_advice(
+    tmp_path, data_dir, models_dir, write_config
+):
+    from conftest import base_config, install_fake_distribution, run_cli
+
+    site = tmp_path / "site"
+    install_fake_distribution(
+        site,
+        "numpy_checks",
+        {"numpy_details": "numpy_checks_mod:NumpyDetails"},
+        {"numpy_checks_mod": NUMPY_DETAILS},
+    )
+    config = base_config(data_dir, models_dir)
+    config["checks"]["numpy_details"] = {}
+    report = tmp_path / "report.json"
+    done = run_cli(
+        "run",
+        "-c",
+        str(write_config(config)),
+        "--json",
+        str(report),
+        env={"PYTHONPATH": str(site)},
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(
+        "validate: error: check numpy_details returned a result that is not plain JSON"
+    )
+    assert "sync" not in line and "Traceback" not in done.stderr
+    assert not report.exists()  # nothing that reads as a pass was written

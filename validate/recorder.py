@@ -9,9 +9,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from validate.errors import RecorderError
+from validate.errors import RecorderError, ValidateError
 from validate.results import CheckResult
-from validate.tracking import redact_uri, scrub_credentials
+from validate.tracking import failure_kind, redact_uri, scrub_credentials
 
 REPORT_ARTIFACT = "validation_report.json"
 _MAX_PARAM = 6000
@@ -19,14 +19,25 @@ _MAX_TAG = 5000
 T = TypeVar("T")
 
 
+class RecordingFailed(ValidateError):
+    """Recording failed, and not because MLflow was down: MLflow refused what was sent, or
+    a bug (ours, or a check result that breaks the JSON contract). Exit 3; never a pass,
+    and never "sync later", which would fail the same way."""
+
+    exit_code = 3
+
+
 class MlflowRecorder:
     """Records a validation in MLflow through the tracking client (no global active run).
 
-    The first failure to reach MLflow switches the recorder off for the rest of the run
+    The first outage of MLflow switches the recorder off for the rest of the run
     (``failure`` says what happened; MLflow's own HTTP retries with backoff have been
     spent by then), so an outage costs one bounded wait, not one per call. The run goes
     on, the gate fails closed, and the report is kept locally for ``validate sync``.
-    With ``strict=True`` (sync) a failure raises :class:`RecorderError` instead.
+    With ``strict=True`` (sync) an outage raises :class:`RecorderError` instead. Any
+    other failure (see :func:`validate.tracking.failure_kind`) raises
+    :class:`RecordingFailed`: syncing later would not help, and calling it an outage
+    would hide the bug.
     """
 
     def __init__(self, *, tracking_uri: str, experiment: str, strict: bool = False) -> None:
@@ -63,7 +74,23 @@ class MlflowRecorder:
             return None
         try:
             return action()
-        except Exception as exc:  # noqa: BLE001 - any tracking failure fails closed
+        except ValidateError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an outage fails closed; the rest raises
+            kind = failure_kind(exc)
+            if kind == "refused":
+                raise RecordingFailed(
+                    f"MLflow at {redact_uri(self.tracking_uri)} refused the request while "
+                    f"{what}: {_first_line(exc)}; this is not an outage and nothing was "
+                    "promoted: fix what MLflow says (report it if it names a value validate "
+                    "sent)"
+                ) from exc
+            if kind == "bug":
+                raise RecordingFailed(
+                    f"internal error in the recorder while {what}: {type(exc).__name__}: "
+                    f"{_first_line(exc)}; this is not an MLflow outage and nothing was "
+                    "promoted; please report it (re-run with --debug for the traceback)"
+                ) from exc
             self.fail(what, exc)
             if self.strict:
                 raise RecorderError(str(self.failure)) from exc
@@ -123,6 +150,7 @@ class MlflowRecorder:
         from mlflow.entities import Metric, RunTag
 
         assert self.run_id is not None and self._experiment_id is not None
+        payload = _result_json(result)  # before the nested run: nothing half-written
         now = int(time.time() * 1000)
         child = self.client.create_run(
             self._experiment_id,
@@ -146,7 +174,7 @@ class MlflowRecorder:
             RunTag("validate.message", result.message[:_MAX_TAG]),
         ]
         self.client.log_batch(child_id, metrics=metrics, tags=tags)
-        self.client.log_dict(child_id, result.to_dict(), "check_result.json")
+        self.client.log_text(child_id, payload, "check_result.json")
         if artifact_dir and Path(artifact_dir).is_dir() and any(Path(artifact_dir).iterdir()):
             self.client.log_artifacts(child_id, artifact_dir)
         status = "FINISHED" if result.status.value in ("passed", "skipped") else "FAILED"
@@ -258,6 +286,20 @@ class MlflowRecorder:
             if found is None:
                 raise
             return found.experiment_id
+
+
+def _result_json(result: CheckResult) -> str:
+    """The check's result as JSON, or :class:`RecordingFailed` naming the check that broke
+    the contract (plain JSON values; ``validate.testing`` checks it)."""
+    try:
+        return json.dumps(result.to_dict(), indent=2)
+    except (TypeError, ValueError) as exc:
+        raise RecordingFailed(
+            f"check {result.name} returned a result that is not plain JSON "
+            f"({type(exc).__name__}: {_first_line(exc)}); a check's metrics and details must "
+            "be JSON values (validate.testing's conformance kit checks this); nothing was "
+            "promoted"
+        ) from exc
 
 
 def _metric_key(name: str) -> str:

@@ -96,6 +96,44 @@ def is_unreachable(exc: BaseException) -> bool:
     return False
 
 
+def failure_kind(exc: BaseException) -> str:
+    """What a failed MLflow interaction means: ``"outage"``, ``"refused"`` or ``"bug"``.
+
+    * outage: MLflow could not be reached or could not serve, so the same call can succeed
+      later (``validate sync``): a connection failure or timeout, an ``OSError`` (a full
+      disk, a read-only store) or a database ``OperationalError`` (sqlite locked or gone)
+      anywhere in what ``exc`` wraps, or an MLflow error with a 5xx, 429, 401 or 403 status;
+    * refused: MLflow itself rejected the request (another 4xx: an invalid value, a store
+      it does not support, a run that does not exist): retrying will not help;
+    * bug: any other exception, raised by our code or wrapped by MLflow (it turns any
+      failure inside its store into an ``MlflowException``).
+    """
+    chain = _exception_chain(exc)
+    for item in chain:
+        if is_unreachable(item) or isinstance(item, OSError):
+            return "outage"
+        if type(item).__name__ == "OperationalError":  # sqlite3's and SQLAlchemy's
+            return "outage"
+    if any(not _from_mlflow(item) for item in chain):
+        return "bug"
+    status = getattr(exc, "get_http_status_code", lambda: 500)()
+    return "outage" if status >= 500 or status in (401, 403, 429) else "refused"
+
+
+def _exception_chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps (explicit causes first, then implicit contexts)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _from_mlflow(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] == "mlflow"
+
+
 def redact_uri(uri: str) -> str:
     """Drop credentials (the whole user info, whatever it contains) from a URI before it is
     printed or recorded.
