@@ -148,6 +148,7 @@ def source_line(source: str | None) -> str:
     code = "import validate, checks; print(validate.__file__); print(checks.__file__)"
     done = subprocess.run(
         [sys.executable, "-c", code],
+        cwd="/",  # with -c the current folder comes first on sys.path
         env=ours_env(source),
         capture_output=True,
         text=True,
