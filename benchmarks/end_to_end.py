@@ -225,6 +225,20 @@ class Row:
     goal: float
 
 
+COMPARISONS = ("bias", "drift", "adult")
+_ADULT_WORK = "accuracy vs champion + bias + drift, Adult size (15k), precomputed scores"
+
+
+@dataclass(frozen=True)
+class Side:
+    """One anchor of a comparison: what it is, its goal, and how to run it (or why not)."""
+
+    work: str
+    name: str
+    goal: float
+    runner: Runner | str
+
+
 def compare(args: argparse.Namespace) -> list[Row]:
     root, timeout = Path(args.scratch), args.timeout
     skip = set(args.skip_anchor or [])
@@ -237,16 +251,16 @@ def compare(args: argparse.Namespace) -> list[Row]:
         pythons[name] = anchors.ensure_venv(
             anchors.VENVS[name], venv_root, install=not args.no_install, retry=args.retry_anchors
         )
-    here_versions = {
+    here = {
         name: anchors.installed_version(sys.executable, name) for name in ("fairlearn", "mlflow")
     }
     print("anchors:")
     print(
-        f"  fairlearn {here_versions['fairlearn']}: in its own process, this python "
+        f"  fairlearn {here['fairlearn']}: in its own process, this python "
         "(interpreter start, imports and the parquet read count, as for ours)"
     )
     print(
-        f"  mlflow {here_versions['mlflow']}: mlflow.models.evaluate in its own process, this "
+        f"  mlflow {here['mlflow']}: mlflow.models.evaluate in its own process, this "
         "python, a fresh sqlite store per run"
     )
     for name, (python, version) in pythons.items():
@@ -254,96 +268,90 @@ def compare(args: argparse.Namespace) -> list[Row]:
         print(f"  {name}: {state}")
     print(flush=True)
 
+    def side(
+        work: str,
+        name: str,
+        goal: float,
+        python: str | None,
+        reason: str,
+        case: data.Case,
+        paths: list[str],
+    ) -> Side:
+        anchor_name = name.split()[0].lower()
+        if anchor_name in skip:
+            return Side(work, name, goal, "skipped (--skip-anchor)")
+        if python is None:
+            return Side(work, name, goal, f"not installed: {reason}")
+        folder = case.folder / f"anchor-{anchor_name}"
+        paths = [p.replace("{folder}", str(folder)) for p in paths]
+        return Side(work, name, goal, anchor(name, python, anchor_name, paths, folder, timeout))
+
     rows: list[Row] = []
-    print("preparing data", flush=True)
-    bias, drift, adult = (
-        data.bias_case(root, args.seed),
-        data.drift_case(root, args.seed),
-        data.adult_case(root, args.seed),
-    )
-
-    def pair(case: data.Case, sides: list[tuple[str, str, Runner | str]]) -> None:
-        print(f"{case.name}: {case.folder}", flush=True)
-        runners = [ours(case, timeout, ours_env(args.source))] + [
-            r for _, _, r in sides if isinstance(r, Runner)
-        ]
-        results = measure(runners, args.runs, args.warmup)
-        mine = results[0]
-        assert isinstance(mine, Timing)
-        it = iter(results[1:])
-        for work, goal_label, runner in sides:
-            theirs = next(it) if isinstance(runner, Runner) else runner
-            label = runner.label if isinstance(runner, Runner) else goal_label
-            rows.append(Row(work, mine, label, theirs, float(goal_label.split()[0])))
-
-    if "fairlearn" in skip:
-        fairlearn_side: Runner | str = "skipped (--skip-anchor)"
-    else:
-        fairlearn_side = anchor(
-            f"fairlearn {here_versions['fairlearn']} DP + EO functions",
-            sys.executable,
-            "fairlearn",
-            [str(bias.files["eval"])],
-            bias.folder / "anchor-fairlearn",
-            timeout,
-        )
-    pair(bias, [("bias only, 2M rows, 4 groups, precomputed scores", "30", fairlearn_side)])
-
-    python, version = pythons["evidently"]
-    evidently_side: Runner | str = (
-        anchor(
-            f"Evidently {version} DataDriftPreset",
-            python,
-            "evidently",
-            [str(drift.files["eval"]), str(drift.files["reference"])],
-            drift.folder / "anchor-evidently",
-            timeout,
-        )
-        if python
-        else f"Evidently: {version}"
-    )
-    pair(drift, [("drift only, 200k x 20 numeric, reference file", "20", evidently_side)])
-
-    adult_sides: list[tuple[str, str, Runner | str]] = []
-    work = "accuracy vs champion + bias + drift, Adult size (15k), precomputed scores"
-    if "mlflow" in skip:
-        adult_sides.append((work, "5", "skipped (--skip-anchor)"))
-    else:
-        folder = adult.folder / "anchor-mlflow"
-        adult_sides.append(
-            (
-                work,
-                "5",
-                anchor(
-                    f"mlflow {here_versions['mlflow']} models.evaluate",
+    chosen = args.compare or COMPARISONS
+    if "bias" in chosen:
+        case = data.bias_case(root, args.seed)
+        work = "bias only, 2M rows, 4 groups, precomputed scores"
+        rows += pair(
+            case,
+            [
+                side(
+                    work,
+                    f"fairlearn {here['fairlearn']} DP + EO functions",
+                    30,
                     sys.executable,
-                    "mlflow",
-                    [str(adult.files["eval"]), str(folder)],
-                    folder,
-                    timeout,
-                ),
-            )
+                    "",
+                    case,
+                    [str(case.files["eval"])],
+                )
+            ],
+            args,
         )
-    python, version = pythons["tfma"]
-    folder = adult.folder / "anchor-tfma"
-    adult_sides.append(
-        (
-            work,
-            "15",
-            anchor(
-                f"TFMA {version} analyze_raw_data",
-                python,
-                "tfma",
-                [str(adult.files["eval"]), str(folder)],
-                folder,
-                timeout,
-            )
-            if python
-            else f"TFMA: {version}",
+    if "drift" in chosen:
+        case = data.drift_case(root, args.seed)
+        work = "drift only, 200k x 20 numeric, reference file"
+        python, version = pythons["evidently"]
+        paths = [str(case.files["eval"]), str(case.files["reference"])]
+        rows += pair(
+            case,
+            [side(work, f"evidently {version} DataDriftPreset", 20, python, version, case, paths)],
+            args,
         )
-    )
-    pair(adult, adult_sides)
+    if "adult" in chosen:
+        case = data.adult_case(root, args.seed)
+        python, version = pythons["tfma"]
+        paths = [str(case.files["eval"]), "{folder}"]
+        sides = [
+            side(
+                _ADULT_WORK,
+                f"mlflow {here['mlflow']} models.evaluate",
+                5,
+                sys.executable,
+                "",
+                case,
+                paths,
+            ),
+            side(_ADULT_WORK, f"tfma {version} analyze_raw_data", 15, python, version, case, paths),
+        ]
+        rows += pair(case, sides, args)
     return rows
+
+
+def pair(case: data.Case, sides: list[Side], args: argparse.Namespace) -> list[Row]:
+    """Ours and every runnable anchor of one case, alternating."""
+    print(f"{case.name}: {case.folder}", flush=True)
+    runnable = [s.runner for s in sides if isinstance(s.runner, Runner)]
+    results = measure(
+        [ours(case, args.timeout, ours_env(args.source))] + runnable, args.runs, args.warmup
+    )
+    mine = results[0]
+    assert isinstance(mine, Timing)
+    theirs = iter(results[1:])
+    return [
+        Row(
+            s.work, mine, s.name, next(theirs) if isinstance(s.runner, Runner) else s.runner, s.goal
+        )
+        for s in sides
+    ]
 
 
 def print_ratios(rows: list[Row]) -> None:
@@ -499,6 +507,9 @@ def main() -> None:
     parser.add_argument("--no-install", action="store_true", help="never create anchor venvs")
     parser.add_argument("--retry-anchors", action="store_true", help="retry failed installs")
     parser.add_argument("--skip-compare", action="store_true")
+    parser.add_argument(
+        "--compare", nargs="+", choices=COMPARISONS, help="only these comparisons (default: all)"
+    )
     parser.add_argument("--skip-growth", action="store_true")
     parser.add_argument("--timeout", type=float, default=3600, help="per process, seconds")
     parser.add_argument("--profile", nargs="+", choices=("bias", "drift", "adult", "growth"))
