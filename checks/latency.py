@@ -26,7 +26,12 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from validate.check import BaseCheck, CheckContext, CheckSettings, Input
 from validate.errors import ConfigError, ModelError
 from validate.models.adapter import ModelRef
-from validate.models.timing import Placement, runs_on_tensorflow, timed_call
+from validate.models.timing import (
+    Placement,
+    runs_on_tensorflow,
+    tensorflow_fallback,
+    timed_call,
+)
 from validate.results import Assertion, CheckResult, Status
 from validate.stats import latency as stats
 from validate.thresholds import CIBound, ci_required, format_value, judge, require_intervals
@@ -160,6 +165,15 @@ class LatencyCheck(BaseCheck):
         warnings: list[str] = []
         champion = self._champion(context, settings, warnings)
         models = [candidate] + ([champion] if champion else [])
+        for ref in models:
+            why = tensorflow_fallback(ref)
+            if why:
+                # Timing another serving path without saying so would be a false figure.
+                warnings.append(
+                    f"model.{ref.role} ({ref.uri}) wraps a TensorFlow model but was timed "
+                    f"through MLflow pyfunc, not TensorFlow: {why}; its figures include "
+                    "pyfunc's overhead"
+                )
         try:
             placement = choose_placement(settings.device, models)
         except ModelError as exc:
@@ -353,11 +367,15 @@ def choose_placement(requested: str, models: list[ModelRef]) -> Placement | str:
 def _environment(placement: Placement, models: list[ModelRef]) -> dict[str, Any]:
     from validate.devices import describe_environment
 
-    on_tensorflow = {model.role: runs_on_tensorflow(model) for model in models}
-    where = {
-        role: f"tensorflow {placement.tf_device}" if tf else "placed by the model (MLflow pyfunc)"
-        for role, tf in on_tensorflow.items()
-    }
+    where = {}
+    for model in models:
+        fallback = tensorflow_fallback(model)
+        if runs_on_tensorflow(model):
+            where[model.role] = f"tensorflow {placement.tf_device}"
+        elif fallback:
+            where[model.role] = f"MLflow pyfunc, not TensorFlow ({fallback})"
+        else:
+            where[model.role] = "placed by the model (MLflow pyfunc)"
     report = describe_environment(placement.device, placement.gpu_index)
     report["models"] = where
     return report

@@ -508,3 +508,79 @@ def test_a_recording_bug_ends_the_run_with_exit_3_and_no_sync_advice(
     )
     assert "sync" not in line and "Traceback" not in done.stderr
     assert not report.exists()  # nothing that reads as a pass was written
+
+
+# --------------------------------------------------------------------------- latency
+
+
+def _preprocessing_scores() -> type:
+    """A user's pyfunc wrapper built on ours: it loads the Keras model itself, under
+    another name, so TensorFlowScores.scorer finds none; pyfunc serves it fine."""
+    from validate.models.pyfunc_wrapper import TensorFlowScores
+
+    class PreprocessingScores(TensorFlowScores):
+        def load_context(self, context):
+            import tf_keras
+
+            self.keras = tf_keras.models.load_model(context.artifacts["model"], compile=False)
+
+        def predict(self, context, model_input, params=None):
+            return self.keras.predict(model_input.to_numpy("float32"), verbose=0)
+
+    return PreprocessingScores
+
+
+@pytest.mark.tensorflow
+@pytest.mark.filterwarnings("ignore:.*Add type hints to the `predict` method")
+def test_latency_says_so_when_a_tensorflow_model_is_timed_through_pyfunc(tmp_path):
+    # Before: the TensorFlow path was skipped without a word and pyfunc was timed.
+    tf_keras = pytest.importorskip("tf_keras")
+    import mlflow.pyfunc
+    from conftest import FEATURES, make_frame
+
+    from checks.latency import LatencyCheck
+    from validate.check import CheckContext
+    from validate.models.adapter import resolve_model
+
+    tf_keras.utils.set_random_seed(0)
+    model = tf_keras.Sequential(
+        [tf_keras.Input(shape=(3,)), tf_keras.layers.Dense(1, activation="sigmoid")]
+    )
+    model.save(tmp_path / "m.keras")
+    mlflow.pyfunc.save_model(
+        path=str(tmp_path / "wrapped"),
+        python_model=_preprocessing_scores()("keras"),
+        artifacts={"model": str(tmp_path / "m.keras")},
+        pip_requirements=["mlflow"],  # no requirement inference (a subprocess per model)
+    )
+    frame = make_frame(50)
+    candidate = resolve_model(str(tmp_path / "wrapped"), role="candidate", task="binary")
+    context = CheckContext(
+        task="binary",
+        target="label",
+        features=tuple(FEATURES),
+        eval_data=frame,
+        y_true=frame["label"].to_numpy(),
+        candidate_scores=frame["score"].to_numpy(),
+        candidate=candidate,
+    )
+    check = LatencyCheck.from_config(
+        "latency",
+        {"batch_sizes": [1], "warmup": 1, "iterations": 3, "n_resamples": 0, "device": "cpu"},
+        task="binary",
+    )
+    result = check.run(context)
+
+    assert result.status is Status.PASSED, result.message
+    why = (
+        "its wrapper (PreprocessingScores) holds no loaded TensorFlow model where validate's "
+        "TensorFlowScores keeps it"
+    )
+    assert result.warnings == (
+        f"model.candidate ({tmp_path / 'wrapped'}) wraps a TensorFlow model but was timed "
+        f"through MLflow pyfunc, not TensorFlow: {why}; its figures include pyfunc's overhead",
+    )
+    assert result.details["device"]["models"] == {
+        "candidate": f"MLflow pyfunc, not TensorFlow ({why})"
+    }
+    assert result.message.endswith("(1 warning)")

@@ -10,11 +10,12 @@ What is timed is the serving path of each kind of model:
   them; the model places itself. Our own pyfunc wrapper around a Keras model is
   unwrapped and timed like the Keras file, so that a Keras candidate and its
   registered champion are compared model to model, not pyfunc overhead to model.
+  When that wrapper's TensorFlow model cannot be reached, pyfunc is timed instead and
+  :func:`tensorflow_fallback` says why (the latency check turns it into a warning).
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,14 @@ class Placement:
 
 def runs_on_tensorflow(ref: ModelRef) -> bool:
     """Whether the timed call of ``ref`` is a TensorFlow call we place ourselves."""
-    return _tensorflow_scorer(ref) is not None
+    return _tensorflow_scorer(ref)[0] is not None
+
+
+def tensorflow_fallback(ref: ModelRef) -> str | None:
+    """Why ``ref``, an MLflow model wrapping a Keras file or SavedModel, is timed through
+    MLflow pyfunc rather than through TensorFlow; None when it is not such a model or
+    its TensorFlow path is used."""
+    return _tensorflow_scorer(ref)[1]
 
 
 def timed_call(
@@ -55,7 +63,7 @@ def timed_call(
     is prepared here, outside the clock.
     """
     inputs = ref.model_inputs(batch, features)
-    scorer = _tensorflow_scorer(ref)
+    scorer, _ = _tensorflow_scorer(ref)
     if scorer is not None:
         return _tensorflow_call(scorer, inputs, placement.tf_device or "/CPU:0")
     if ref.kind == "mlflow":
@@ -93,23 +101,38 @@ def _tensorflow_call(scorer: Any, inputs: pd.DataFrame, device: str) -> Callable
     return call_signature
 
 
-def _tensorflow_scorer(ref: ModelRef) -> Any:
-    """The loaded Keras/SavedModel scorer behind ``ref``, or None for other models."""
+def _tensorflow_scorer(ref: ModelRef) -> tuple[Any, str | None]:
+    """The loaded Keras/SavedModel scorer behind ``ref`` (None for other models), and why
+    a model wrapped by our pyfunc wrapper has none we can time (None when it has one)."""
     if ref.kind in TENSORFLOW_KINDS:
-        return ref.scorer()
+        return ref.scorer(), None
     if ref.kind != "mlflow":
-        return None
+        return None, None
     model = getattr(ref.scorer(), "model", None)
     unwrap = getattr(model, "unwrap_python_model", None)
     if unwrap is None:
-        return None
-    with contextlib.suppress(Exception):  # not a Python model: pyfunc of another flavour
-        from validate.models.pyfunc_wrapper import TensorFlowScores
+        return None, None
+    from mlflow.exceptions import MlflowException
 
+    from validate.models.pyfunc_wrapper import TensorFlowScores
+
+    try:
         wrapped = unwrap()
-        if isinstance(wrapped, TensorFlowScores):
-            return wrapped.scorer
-    return None
+    except MlflowException:  # not a Python model: pyfunc of another flavour, served as such
+        return None, None
+    if not isinstance(wrapped, TensorFlowScores):
+        return None, None  # somebody else's Python model: pyfunc is its serving path
+    try:
+        scorer = wrapped.scorer
+    except Exception as exc:  # noqa: BLE001 - said in the result, then pyfunc is timed
+        text = " ".join(str(exc).split())[:200]
+        return None, f"reading its TensorFlow model failed: {type(exc).__name__}: {text}"
+    if scorer is None:
+        return None, (
+            f"its wrapper ({type(wrapped).__name__}) holds no loaded TensorFlow model where "
+            "validate's TensorFlowScores keeps it"
+        )
+    return scorer, None
 
 
 def _pyfunc_model(ref: ModelRef) -> Any:
