@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+from scipy.special import ndtr, ndtri  # the normal CDF and its inverse
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class Interval:
             centre = (self.low + self.high) / 2
             distance = (centre - limit) if above else (limit - centre)
             if self.se > 0:
-                return float(stats.norm.sf(distance / self.se))
+                return float(ndtr(-distance / self.se))
             return 0.0 if distance > 0 else 1.0
         if self.samples is not None:
             if above:
@@ -75,7 +75,7 @@ class Interval:
 
 
 def z_value(confidence: float) -> float:
-    return float(stats.norm.ppf(1 - (1 - confidence) / 2))
+    return float(ndtri(1 - (1 - confidence) / 2))
 
 
 def normal_interval(
@@ -94,7 +94,7 @@ def normal_interval(
         low, high = max(low, bounds[0]), min(high, bounds[1])
     p = None
     if with_p:  # two-sided, H0: the true value is 0
-        p = float(2 * stats.norm.sf(abs(value) / se)) if se > 0 else float(value == 0)
+        p = float(2 * ndtr(-abs(value) / se)) if se > 0 else float(value == 0)
     return Interval(value, low, high, p, se=None if clipped else se)
 
 

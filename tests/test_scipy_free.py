@@ -100,3 +100,20 @@ def test_a_large_drift_run_imports_no_scipy_stats(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_average_ranks_are_scipys_rankdata():
+    from validate.stats.auc import average_ranks
+
+    rng = np.random.default_rng(6)
+    for values in (rng.normal(size=500), rng.integers(0, 7, 500).astype(float), np.ones(3)):
+        assert average_ranks(values) == pytest.approx(stats.rankdata(values), rel=1e-15)
+
+
+def test_normal_quantiles_are_scipys():
+    from validate.stats import intervals as iv
+
+    for confidence in (0.8, 0.9, 0.95, 0.99):
+        assert iv.z_value(confidence) == pytest.approx(
+            stats.norm.ppf(1 - (1 - confidence) / 2), rel=1e-14
+        )
