@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 from sklearn import metrics as skm
 
 from validate.stats.auc import delong
+from validate.stats.counts import cells
 from validate.stats.intervals import average_precision_logit, bootstrap_p_value
 from validate.stats.metrics import compute_metrics
 from validate.stats.quality import (
-    _cells,
     binary_count_metrics,
     metric_intervals,
     multiclass_count_metrics,
@@ -59,7 +59,7 @@ def test_delong_variance_matches_bootstrap():
 def test_binary_count_metrics_equal_sklearn(n, seed):
     rng = np.random.default_rng(seed)
     y, d = rng.integers(0, 2, n), rng.integers(0, 2, n)
-    ours = binary_count_metrics(_cells(y, d, k=2))
+    ours = binary_count_metrics(cells([y, d], (2, 2)))
     assert ours["accuracy"] == pytest.approx(skm.accuracy_score(y, d), abs=1e-9)
     assert ours["precision"] == pytest.approx(skm.precision_score(y, d, zero_division=0), abs=1e-9)
     assert ours["recall"] == pytest.approx(skm.recall_score(y, d, zero_division=0), abs=1e-9)
@@ -75,7 +75,7 @@ def test_binary_count_metrics_equal_sklearn(n, seed):
 def test_multiclass_count_metrics_equal_sklearn(n, seed, k):
     rng = np.random.default_rng(seed)
     y, d = rng.integers(0, k, n), rng.integers(0, k, n)
-    ours = multiclass_count_metrics(_cells(y, d, k=k))
+    ours = multiclass_count_metrics(cells([y, d], (k, k)))
     assert ours["accuracy"] == pytest.approx(skm.accuracy_score(y, d), abs=1e-9)
     assert ours["f1_macro"] == pytest.approx(skm.f1_score(y, d, average="macro"), abs=1e-9)
     assert ours["f1_weighted"] == pytest.approx(skm.f1_score(y, d, average="weighted"), abs=1e-9)

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from validate.stats.counts import cells, safe_divide
 from validate.stats.intervals import multinomial_draws
 
 GROUP_METRICS = (
@@ -111,8 +112,7 @@ def confusion_cells(
     groups: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, n_groups: int
 ) -> np.ndarray:
     """Counts per (group, label, prediction): shape (G, 2, 2), labels and predictions in {0, 1}."""
-    flat = groups * 4 + y_true.astype(np.int64) * 2 + y_pred.astype(np.int64)
-    return np.bincount(flat, minlength=n_groups * 4).reshape(n_groups, 2, 2).astype(np.float64)
+    return cells([groups, y_true, y_pred], (n_groups, 2, 2))
 
 
 def paired_cells(
@@ -120,19 +120,7 @@ def paired_cells(
 ) -> np.ndarray:
     """Counts per (group, label, prediction A, prediction B): shape (G, 2, 2, 2), for paired
     candidate-vs-champion bootstraps on the same rows."""
-    flat = (
-        groups * 8
-        + y_true.astype(np.int64) * 4
-        + pred_a.astype(np.int64) * 2
-        + pred_b.astype(np.int64)
-    )
-    return np.bincount(flat, minlength=n_groups * 8).reshape(n_groups, 2, 2, 2).astype(np.float64)
-
-
-def _rate(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """numerator/denominator, 0 where the denominator is 0 (scikit-learn's nan_to_num)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), 0.0)
+    return cells([groups, y_true, pred_a, pred_b], (n_groups, 2, 2, 2))
 
 
 def group_metrics(cells: np.ndarray) -> dict[str, np.ndarray]:
@@ -143,27 +131,27 @@ def group_metrics(cells: np.ndarray) -> dict[str, np.ndarray]:
     negatives, positives = tn + fp, fn + tp
     values = {
         "count": count,
-        "selection_rate": _rate(fp + tp, count),
-        "accuracy": _rate(tn + tp, count),
-        "true_positive_rate": _rate(tp, positives),
-        "false_positive_rate": _rate(fp, negatives),
-        "true_negative_rate": _rate(tn, negatives),
-        "false_negative_rate": _rate(fn, positives),
-        "precision": _rate(tp, fp + tp),
+        "selection_rate": safe_divide(fp + tp, count),
+        "accuracy": safe_divide(tn + tp, count),
+        "true_positive_rate": safe_divide(tp, positives),
+        "false_positive_rate": safe_divide(fp, negatives),
+        "true_negative_rate": safe_divide(tn, negatives),
+        "false_negative_rate": safe_divide(fn, positives),
+        "precision": safe_divide(tp, fp + tp),
     }
     absent = count == 0
     return {k: (v if k == "count" else np.where(absent, np.nan, v)) for k, v in values.items()}
 
 
 def _difference(by_group: np.ndarray, overall: np.ndarray, method: str) -> np.ndarray:
-    with np.errstate(invalid="ignore"), _quiet_all_nan():
+    with np.errstate(invalid="ignore"), quiet_all_nan():
         if method == "between_groups":
             return np.nanmax(by_group, axis=-1) - np.nanmin(by_group, axis=-1)
         return np.nanmax(np.abs(by_group - overall[..., None]), axis=-1)
 
 
 def _ratio(by_group: np.ndarray, overall: np.ndarray, method: str) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"), _quiet_all_nan():
+    with np.errstate(divide="ignore", invalid="ignore"), quiet_all_nan():
         if method == "between_groups":
             return np.nanmin(by_group, axis=-1) / np.nanmax(by_group, axis=-1)
         ratios = by_group / overall[..., None]
@@ -172,7 +160,7 @@ def _ratio(by_group: np.ndarray, overall: np.ndarray, method: str) -> np.ndarray
 
 
 @contextlib.contextmanager
-def _quiet_all_nan() -> Iterator[None]:
+def quiet_all_nan() -> Iterator[None]:
     """nanmax/nanmin warn on all-NaN slices (a resample where every group is empty)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -203,7 +191,7 @@ def aggregates(
     if agg == "worst_case":
         eo_diff, eo_ratio = _python_max(tpr_diff, fpr_diff), _python_min(tpr_ratio, fpr_ratio)
     else:
-        with _quiet_all_nan():
+        with quiet_all_nan():
             eo_diff = np.nanmean(np.stack([tpr_diff, fpr_diff]), axis=0)
             eo_ratio = np.nanmean(np.stack([tpr_ratio, fpr_ratio]), axis=0)
     return {

@@ -1,4 +1,11 @@
-"""Predictive-quality metrics as scikit-learn defines them, by task."""
+"""Predictive-quality metrics as scikit-learn defines them, by task.
+
+Three forms of the same definitions: scikit-learn's own functions (the reference, and
+the point values users trust); count metrics from confusion cells and per-row losses
+(one counting pass; equal to scikit-learn's to 1e-12, tested); and the metrics that are
+neither, written for count-weighted rows (:func:`weighted_metric_functions`), so a whole
+chunk of bootstrap resamples is one array operation instead of a scikit-learn call each.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,8 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
+
+from validate.stats.counts import cells, safe_divide
 
 Metric = Callable[[np.ndarray, np.ndarray, float], float]
 
@@ -117,14 +126,12 @@ def compute_metrics(
 
 def _binary_fast_path(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
     """Count metrics and losses without one scikit-learn pass per metric."""
-    from validate.stats.quality import _cells, _decisions, _per_row_losses, binary_count_metrics
-
     y = np.asarray(y).astype(np.int64)
     if len(np.unique(y)) < 2:
         return {}  # scikit-learn's one-class conventions apply; take its path
-    cells = _cells(y, _decisions("binary", p, threshold), k=2)
-    values = {name: float(v) for name, v in binary_count_metrics(cells).items()}
-    values.update({name: float(np.mean(v)) for name, v in _per_row_losses("binary", y, p).items()})
+    counted = cells([y, decisions("binary", p, threshold)], (2, 2))
+    values = {name: float(v) for name, v in binary_count_metrics(counted).items()}
+    values.update({name: float(np.mean(v)) for name, v in per_row_losses("binary", y, p).items()})
     return values
 
 
@@ -140,3 +147,147 @@ def metric_functions(
 
 def _with_threshold(function: Metric, threshold: float, y: np.ndarray, p: np.ndarray) -> float:
     return float(function(y, p, threshold))
+
+
+# -- count metrics and per-row losses --------------------------------------------------------
+
+
+def decisions(task: str, p: np.ndarray, threshold: float) -> np.ndarray:
+    """Each row's decision: ``p >= threshold`` (binary) or the arg-max class (multiclass)."""
+    return (p >= threshold).astype(np.int64) if task == "binary" else p.argmax(axis=1)
+
+
+def binary_count_metrics(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Count metrics from (..., 2, 2) cells [label, decision], zero_division=0 as sklearn."""
+    tn, fp, fn, tp = counts[..., 0, 0], counts[..., 0, 1], counts[..., 1, 0], counts[..., 1, 1]
+    recall = safe_divide(tp, tp + fn)
+    specificity = safe_divide(tn, tn + fp)
+    return {
+        "accuracy": safe_divide(tn + tp, tn + fp + fn + tp),
+        "balanced_accuracy": (recall + specificity) / 2,
+        "precision": safe_divide(tp, tp + fp),
+        "recall": recall,
+        "f1": safe_divide(2 * tp, 2 * tp + fp + fn),
+    }
+
+
+def multiclass_count_metrics(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Count metrics from (..., K, K) confusion matrices [true, predicted]."""
+    diag = np.diagonal(counts, axis1=-2, axis2=-1)
+    support, predicted = counts.sum(axis=-1), counts.sum(axis=-2)
+    total = support.sum(axis=-1)
+    present = (support + predicted) > 0
+    f1 = safe_divide(2 * diag, support + predicted)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        recall = np.where(support > 0, safe_divide(diag, support), np.nan)
+        balanced = np.nanmean(recall, axis=-1)
+    return {
+        "accuracy": safe_divide(diag.sum(axis=-1), total),
+        "balanced_accuracy": balanced,
+        "f1_macro": safe_divide((f1 * present).sum(axis=-1), present.sum(axis=-1)),
+        "f1_weighted": safe_divide((f1 * support).sum(axis=-1), total),
+    }
+
+
+def per_row_losses(task: str, y: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-row terms whose mean is a loss metric (log loss, Brier; MAE, MAPE, MSE)."""
+    if task == "binary":
+        eps = np.finfo(p.dtype).eps
+        clipped = np.clip(p, eps, 1 - eps)
+        return {
+            "log_loss": -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)),
+            "brier": (p - y) ** 2,
+        }
+    if task == "multiclass":
+        eps = np.finfo(p.dtype).eps
+        normalised = np.clip(p, eps, 1 - eps)
+        normalised = normalised / normalised.sum(axis=1, keepdims=True)
+        return {"log_loss": -np.log(normalised[np.arange(len(y)), y])}
+    error = p - y
+    return {
+        "mae": np.abs(error),
+        "mape": np.abs(error) / np.maximum(np.abs(y), np.finfo(float).eps),
+        "mse": error**2,
+    }
+
+
+# -- metrics of count-weighted rows, vectorised over resamples -------------------------------
+
+WeightedMetric = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def weighted_metric_functions(task: str) -> dict[str, WeightedMetric]:
+    """The metrics of ``task`` that are not count metrics or means of per-row losses, as
+    ``f(y_true, scores, weights) -> values``: ``weights`` is ``(c, n)`` (how often each row
+    is drawn in each of c resamples) and the result ``(c,)``. Each equals scikit-learn's
+    function with ``sample_weight`` (tested); a resample where it is undefined is NaN."""
+    functions: dict[str, dict[str, WeightedMetric]] = {
+        "binary": {"roc_auc": weighted_roc_auc, "average_precision": weighted_average_precision},
+        "multiclass": {"roc_auc_ovr": weighted_roc_auc_ovr},
+        "regression": {"rmse": weighted_rmse, "r2": weighted_r2},
+    }
+    return functions[task]
+
+
+def _tie_groups(
+    y: np.ndarray, p: np.ndarray, w: np.ndarray, *, descending: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted positives and negatives per distinct score, in score order: two (c, U)."""
+    order = np.argsort(-p if descending else p, kind="stable")
+    ordered = p[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    drawn = w[:, order]
+    positive = (y[order] == 1).astype(np.float64)
+    return (
+        np.add.reduceat(drawn * positive, starts, axis=1),
+        np.add.reduceat(drawn * (1 - positive), starts, axis=1),
+    )
+
+
+def weighted_roc_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """ROC AUC as the Mann-Whitney statistic (ties count one half), which is
+    ``roc_auc_score(y, p, sample_weight=w)``; NaN without both classes."""
+    positives, negatives = _tie_groups(y, p, w, descending=False)
+    below = np.cumsum(negatives, axis=1) - negatives
+    pairs = positives.sum(axis=1) * negatives.sum(axis=1)
+    won = (positives * (below + 0.5 * negatives)).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(pairs > 0, won / np.where(pairs > 0, pairs, 1), np.nan)
+
+
+def weighted_roc_auc_ovr(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Macro one-vs-rest ROC AUC (``multi_class="ovr"``): the mean over classes of each
+    class's AUC against the rest; NaN in a resample that lacks a class."""
+    per_class = [weighted_roc_auc((y == k).astype(np.int64), p[:, k], w) for k in range(p.shape[1])]
+    return np.mean(per_class, axis=0)
+
+
+def weighted_average_precision(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``average_precision_score``: Σ (Rₖ − Rₖ₋₁) Pₖ over distinct scores, highest first;
+    NaN without positives."""
+    positives, negatives = _tie_groups(y, p, w, descending=True)
+    tp, fp = np.cumsum(positives, axis=1), np.cumsum(negatives, axis=1)
+    total = tp[:, -1:]
+    recall = safe_divide(tp, total)
+    gained = np.diff(recall, axis=1, prepend=0.0)
+    values = (gained * safe_divide(tp, tp + fp)).sum(axis=1)
+    return np.where(total[:, 0] > 0, values, np.nan)
+
+
+def weighted_rmse(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``root_mean_squared_error``: √(Σ w e² / Σ w)."""
+    return np.sqrt(safe_divide(w @ (p - y) ** 2, w.sum(axis=1)))
+
+
+def weighted_r2(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``r2_score`` (``force_finite=True``): 1 − Σ w e² / Σ w (y − ȳ_w)²; a resample with
+    constant y scores 1 when it is predicted exactly, else 0."""
+    centred = y - np.mean(y)  # centring first keeps Σwy² − (Σwy)²/Σw from cancelling
+    weight = w.sum(axis=1)
+    residual = w @ (p - y) ** 2
+    spread = w @ centred**2 - safe_divide((w @ centred) ** 2, weight)
+    spread = np.where(spread > 1e-12 * np.maximum(w @ centred**2, 1e-300), spread, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = 1 - residual / np.where(spread > 0, spread, 1)
+    return np.where(spread > 0, r2, np.where(residual == 0, 1.0, 0.0))

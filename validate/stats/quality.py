@@ -4,97 +4,36 @@ Point estimates come from scikit-learn (the definitions users trust); intervals
 follow ``validate.stats.intervals`` (DeLong for ROC AUC, multinomial cell counts
 for count metrics, the CLT for means of per-row losses, Boyd's logit interval for
 average precision, an m-out-of-n bootstrap for the rest).
+
+Every bootstrap here draws the number of resamples it is asked for, no more and no
+fewer: count metrics resample cells (O(cells) a resample) and the m-out-of-n bootstrap
+evaluates count-weighted forms of the metrics (``validate.stats.metrics``) a chunk of
+resamples at a time, so 1,000 resamples cost about what 200 cost one by one.
 """
 
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Callable
 
 import numpy as np
 
 from validate.stats import intervals as iv
 from validate.stats.auc import DeLong, delong
+from validate.stats.counts import cells, resampled_rows, row_counts
+from validate.stats.metrics import (
+    WeightedMetric,
+    binary_count_metrics,
+    decisions,
+    metric_functions,
+    multiclass_count_metrics,
+    per_row_losses,
+    weighted_metric_functions,
+)
 
 BINARY_COUNT = ("accuracy", "balanced_accuracy", "precision", "recall", "f1")
 MULTICLASS_COUNT = ("accuracy", "balanced_accuracy", "f1_macro", "f1_weighted")
 LOWER_IS_BETTER = frozenset({"log_loss", "brier", "rmse", "mae", "mape"})
-
-
-def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(b > 0, a / np.where(b > 0, b, 1), 0.0)
-
-
-def binary_count_metrics(cells: np.ndarray) -> dict[str, np.ndarray]:
-    """Count metrics from (..., 2, 2) cells [label, decision], zero_division=0 as sklearn."""
-    tn, fp, fn, tp = cells[..., 0, 0], cells[..., 0, 1], cells[..., 1, 0], cells[..., 1, 1]
-    recall = _div(tp, tp + fn)
-    specificity = _div(tn, tn + fp)
-    return {
-        "accuracy": _div(tn + tp, tn + fp + fn + tp),
-        "balanced_accuracy": (recall + specificity) / 2,
-        "precision": _div(tp, tp + fp),
-        "recall": recall,
-        "f1": _div(2 * tp, 2 * tp + fp + fn),
-    }
-
-
-def multiclass_count_metrics(cells: np.ndarray) -> dict[str, np.ndarray]:
-    """Count metrics from (..., K, K) confusion matrices [true, predicted]."""
-    diag = np.diagonal(cells, axis1=-2, axis2=-1)
-    support, predicted = cells.sum(axis=-1), cells.sum(axis=-2)
-    total = support.sum(axis=-1)
-    present = (support + predicted) > 0
-    f1 = _div(2 * diag, support + predicted)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        recall = np.where(support > 0, _div(diag, support), np.nan)
-        balanced = np.nanmean(recall, axis=-1)
-    return {
-        "accuracy": _div(diag.sum(axis=-1), total),
-        "balanced_accuracy": balanced,
-        "f1_macro": _div((f1 * present).sum(axis=-1), present.sum(axis=-1)),
-        "f1_weighted": _div((f1 * support).sum(axis=-1), total),
-    }
-
-
-def _per_row_losses(task: str, y: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
-    if task == "binary":
-        eps = np.finfo(p.dtype).eps
-        clipped = np.clip(p, eps, 1 - eps)
-        return {
-            "log_loss": -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)),
-            "brier": (p - y) ** 2,
-        }
-    if task == "multiclass":
-        eps = np.finfo(p.dtype).eps
-        normalised = np.clip(p, eps, 1 - eps)
-        normalised = normalised / normalised.sum(axis=1, keepdims=True)
-        return {"log_loss": -np.log(normalised[np.arange(len(y)), y])}
-    error = p - y
-    return {
-        "mae": np.abs(error),
-        "mape": np.abs(error) / np.maximum(np.abs(y), np.finfo(float).eps),
-        "mse": error**2,
-    }
-
-
-def _decisions(task: str, p: np.ndarray, threshold: float) -> np.ndarray:
-    return (p >= threshold).astype(np.int64) if task == "binary" else p.argmax(axis=1)
-
-
-def _cells(y: np.ndarray, *decisions: np.ndarray, k: int) -> np.ndarray:
-    """Counts over (label, decision of each model): shape (k,)*(1+len(decisions))."""
-    flat = y.astype(np.int64)
-    for d in decisions:
-        flat = flat * k + d
-    return (
-        np.bincount(flat, minlength=k ** (1 + len(decisions)))
-        .reshape((k,) * (1 + len(decisions)))
-        .astype(np.float64)
-    )
 
 
 def metric_intervals(
@@ -111,20 +50,23 @@ def metric_intervals(
 ) -> dict[str, iv.Interval]:
     """An interval for every metric in ``metrics`` (its point values, from scikit-learn).
 
+    Every bootstrap draws exactly ``n_resamples`` resamples (each percentile interval keeps
+    them in ``samples``); 0 leaves out the metrics that only a bootstrap serves.
     ``auc``: DeLong estimates already computed for these scores (model 0), to reuse.
     """
     out: dict[str, iv.Interval] = {}
     k = 2 if task == "binary" else (p.shape[1] if task == "multiclass" else 0)
     if task in ("binary", "multiclass") and n_resamples:
-        cells = _cells(y, _decisions(task, p, threshold), k=k)
-        draws = iv.multinomial_draws(cells, n_resamples, seed)
+        counted_cells = cells([y, decisions(task, p, threshold)], (k, k))
+        draws = iv.multinomial_draws(counted_cells, n_resamples, seed)
         counted = (
             binary_count_metrics(draws) if task == "binary" else multiclass_count_metrics(draws)
         )
         for name, samples in counted.items():
             if name in metrics:
-                out[name] = iv.Interval(metrics[name], *iv.percentile(samples, confidence))
-    losses = _per_row_losses(task, y, p)
+                low, high = iv.percentile(samples, confidence)
+                out[name] = iv.Interval(metrics[name], low, high, samples=samples)
+    losses = per_row_losses(task, y, p)
     for name in ("log_loss", "brier", "mae", "mape"):
         if name in metrics and name in losses:
             out[name] = iv.mean_interval(losses[name], confidence)
@@ -142,16 +84,17 @@ def metric_intervals(
         out["average_precision"] = iv.average_precision_logit(
             metrics["average_precision"], int((y == 1).sum()), confidence
         )
-    for name, function in _resampled(task, threshold).items():
-        if name in metrics and name not in out and n_resamples and np.isfinite(metrics[name]):
-            out[name] = iv.subsample_bootstrap(
-                functools.partial(_on_rows, function, y, p),
-                len(y),
-                point=metrics[name],
-                n_resamples=min(n_resamples, 200),
-                seed=seed,
-                confidence=confidence,
-            )
+    for name in metrics:
+        if name in out or not n_resamples or not np.isfinite(metrics[name]):
+            continue
+        out[name] = subsample_bootstrap(
+            functools.partial(_on_rows, _weighted(task, threshold, name), y, p),
+            len(y),
+            point=metrics[name],
+            n_resamples=n_resamples,
+            seed=seed,
+            confidence=confidence,
+        )
     return out
 
 
@@ -174,20 +117,22 @@ def paired_intervals(
 
     ``p_value`` is the two-sided test of no difference; each interval's ``p_beyond`` tests
     a margin (non-inferiority, superiority) by the same method, consistently with the CI.
+    Every bootstrap draws exactly ``n_resamples`` resamples; with 0, only the metrics with
+    an analytic paired interval (:data:`PAIRED_ANALYTIC`) get one.
     """
     out: dict[str, iv.Interval] = {}
     difference = {n: candidate_metrics[n] - champion_metrics[n] for n in names}
     k = 2 if task == "binary" else (candidate.shape[1] if task == "multiclass" else 0)
-    if task in ("binary", "multiclass") and any(
-        n in difference for n in BINARY_COUNT + MULTICLASS_COUNT
+    if (
+        task in ("binary", "multiclass")
+        and n_resamples
+        and any(n in difference for n in BINARY_COUNT + MULTICLASS_COUNT)
     ):
-        cells = _cells(
-            y,
-            _decisions(task, candidate, threshold),
-            _decisions(task, champion, threshold),
-            k=k,
+        counted_cells = cells(
+            [y, decisions(task, candidate, threshold), decisions(task, champion, threshold)],
+            (k, k, k),
         )
-        draws = iv.multinomial_draws(cells, max(n_resamples, 200), seed)
+        draws = iv.multinomial_draws(counted_cells, n_resamples, seed)
         count = binary_count_metrics if task == "binary" else multiclass_count_metrics
         cand, champ = count(draws.sum(axis=-1)), count(draws.sum(axis=-2))
         for name in cand:
@@ -200,8 +145,8 @@ def paired_intervals(
                     samples=samples,
                 )
     cand_losses, champ_losses = (
-        _per_row_losses(task, y, candidate),
-        _per_row_losses(task, y, champion),
+        per_row_losses(task, y, candidate),
+        per_row_losses(task, y, champion),
     )
     for name in ("log_loss", "brier", "mae", "mape"):
         if name in difference and name in cand_losses:
@@ -214,43 +159,101 @@ def paired_intervals(
     if "roc_auc" in difference:
         value, variance = (auc or delong(y, candidate, champion)).difference()
         out["roc_auc"] = iv.normal_interval(value, variance, confidence, with_p=True)
-    functions = _resampled(task, threshold)
     for name in difference:
-        if name not in out:
-            out[name] = iv.subsample_bootstrap(
-                functools.partial(_paired_on_rows, functions[name], y, candidate, champion),
-                len(y),
-                point=difference[name],
-                n_resamples=200,
-                max_rows=3000,
-                seed=seed,
-                confidence=confidence,
-                with_p=True,
-            )
+        if name in out or not n_resamples:
+            continue
+        function = _weighted(task, threshold, name)
+        out[name] = subsample_bootstrap(
+            functools.partial(_paired_on_rows, function, y, candidate, champion),
+            len(y),
+            point=difference[name],
+            n_resamples=n_resamples,
+            max_rows=3000,
+            seed=seed,
+            confidence=confidence,
+            with_p=True,
+        )
     return out
 
 
+# Paired differences whose interval needs no resampling (CLT on per-row differences,
+# DeLong): the only ones ``paired_intervals`` gives with ``n_resamples=0``.
+PAIRED_ANALYTIC = frozenset({"log_loss", "brier", "mae", "mape", "roc_auc"})
+
+# f(row indices into the data, (c, m) row counts) -> (c,) values of one chunk of resamples.
+_Statistic = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def subsample_bootstrap(
+    statistic: _Statistic,
+    n_rows: int,
+    *,
+    point: float,
+    n_resamples: int,
+    seed: int,
+    confidence: float,
+    max_rows: int = 5000,
+    with_p: bool = False,
+) -> iv.Interval:
+    """m-out-of-n percentile bootstrap (Bickel, Götze & van Zwet 1997), drawn as row counts.
+
+    A seeded subsample of m = min(n, ``max_rows``) rows is resampled ``n_resamples`` times
+    (m rows with replacement, :func:`validate.stats.counts.resampled_rows`), deviations
+    from the subsample's own value are rescaled by √(m/n) and centred on ``point``.
+    ``statistic(rows, weights)`` evaluates a whole chunk of resamples at once. The
+    returned interval keeps all ``n_resamples`` scaled samples.
+    """
+    rng = np.random.default_rng(seed)
+    m = min(n_rows, max_rows)
+    base = np.sort(rng.choice(n_rows, m, replace=False)) if m < n_rows else np.arange(n_rows)
+    center = float(statistic(base, np.ones((1, m)))[0])
+    samples = np.concatenate(
+        [statistic(base, row_counts(drawn, m)) for drawn in resampled_rows(m, n_resamples, rng)]
+    )
+    scaled = point + (samples - center) * np.sqrt(m / n_rows)
+    low, high = iv.percentile(scaled, confidence)
+    p = iv.bootstrap_p_value(scaled) if with_p else None
+    return iv.Interval(point, low, high, p, samples=scaled)
+
+
+def _weighted(task: str, threshold: float, name: str) -> WeightedMetric:
+    """``name`` as f(y, scores, (c, m) row counts) -> (c,): its vectorised form, or else
+    scikit-learn's function once per resample (no metric of ours needs that today)."""
+    weighted = weighted_metric_functions(task)
+    if name in weighted:
+        return weighted[name]
+    return functools.partial(_per_resample, metric_functions(task, threshold)[name])
+
+
 def _on_rows(
-    function: Callable[[np.ndarray, np.ndarray], float],
-    y: np.ndarray,
-    p: np.ndarray,
-    rows: np.ndarray,
-) -> float:
-    return function(y[rows], p[rows])
+    function: WeightedMetric, y: np.ndarray, p: np.ndarray, rows: np.ndarray, w: np.ndarray
+) -> np.ndarray:
+    return function(y[rows], p[rows], w)
 
 
 def _paired_on_rows(
-    function: Callable[[np.ndarray, np.ndarray], float],
+    function: WeightedMetric,
     y: np.ndarray,
     a: np.ndarray,
     b: np.ndarray,
     rows: np.ndarray,
-) -> float:
-    return function(y[rows], a[rows]) - function(y[rows], b[rows])
+    w: np.ndarray,
+) -> np.ndarray:
+    return function(y[rows], a[rows], w) - function(y[rows], b[rows], w)
 
 
-def _resampled(task: str, threshold: float) -> dict[str, Callable[[np.ndarray, np.ndarray], float]]:
-    """scikit-learn metrics for the generic (subsample) bootstrap."""
-    from validate.stats.metrics import metric_functions
-
-    return metric_functions(task, threshold)
+def _per_resample(
+    function: Callable[[np.ndarray, np.ndarray], float],
+    y: np.ndarray,
+    p: np.ndarray,
+    weights: np.ndarray,
+) -> np.ndarray:
+    """A scikit-learn metric on each resample's rows (rows repeated as often as drawn)."""
+    values = []
+    for w in weights:
+        rows = np.repeat(np.arange(len(y)), w.astype(np.int64))
+        try:
+            values.append(function(y[rows], p[rows]))
+        except ValueError:  # undefined on this resample (one class): left out, as NaN
+            values.append(float("nan"))
+    return np.asarray(values, dtype=np.float64)
