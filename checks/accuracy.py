@@ -22,7 +22,7 @@ from validate.stats.auc import DeLong, delong
 from validate.stats.intervals import Interval, z_value
 from validate.stats.metrics import METRIC_NAMES, compute_metrics
 from validate.stats.slicing import Slice, holm_reject, make_slices, one_sided_p
-from validate.thresholds import CIBound, format_value, judge, require_intervals
+from validate.thresholds import CIBound, ci_required, format_value, judge, require_intervals
 
 # Metrics whose interval needs no resampling (analytic, as validate.stats.quality computes
 # them): judge: upper_ci/lower_ci on them works with n_resamples: 0 too.
@@ -80,6 +80,17 @@ class AccuracySettings(CheckSettings):
                 default=1000,
                 has_interval=ANALYTIC_INTERVALS.__contains__,
             )
+            # vs_baseline is always judged on the paired CI; with no resamples only the
+            # analytic ones exist (n_resamples is honoured, never quietly raised).
+            for metric in self.vs_baseline:
+                if metric not in quality.PAIRED_ANALYTIC:
+                    raise ci_required(
+                        self,
+                        ("vs_baseline", metric),
+                        "vs_baseline",
+                        "set n_resamples >= 1 (default 1000); with 0, only "
+                        f"{', '.join(sorted(quality.PAIRED_ANALYTIC))} have a paired interval",
+                    )
         return self
 
 
@@ -138,6 +149,8 @@ class AccuracyCheck(BaseCheck):
         details: dict[str, Any] = {
             "rows": int(len(y)),
             "confidence": settings.confidence,
+            # Every bootstrap of this check (overall, paired, slices) draws exactly this many.
+            "n_resamples": settings.n_resamples,
             "ci": {m: list(i.ci) for m, i in intervals.items()},
         }
         output = dict(metrics)
@@ -241,7 +254,7 @@ class AccuracyCheck(BaseCheck):
                 metrics,
                 threshold=context.threshold,
                 confidence=settings.confidence,
-                n_resamples=min(settings.n_resamples, 200),
+                n_resamples=settings.n_resamples,
                 seed=context.seed,
             )
             entry["metrics"] = metrics

@@ -24,6 +24,7 @@ from validate.errors import ConfigError
 from validate.paths import safe_filename
 from validate.results import Assertion, CheckResult
 from validate.stats import fairness as fs
+from validate.stats.counts import resampled_rows
 from validate.stats.intervals import percentile
 from validate.thresholds import ChangeBound, CIBound, judge, require_intervals
 
@@ -280,7 +281,7 @@ class BiasCheck(BaseCheck):
             boot_groups = fs.group_metrics(candidate_draws)
             tail = (1 - settings.confidence) / 2 * 100
             for metric in PLOTTED:
-                with fs._quiet_all_nan():
+                with fs.quiet_all_nan():
                     group_ci[metric] = np.nanpercentile(
                         boot_groups[metric], [tail, 100 - tail], axis=0
                     )
@@ -337,46 +338,24 @@ class BiasCheck(BaseCheck):
         n_groups = len(grouping.labels)
         kept = grouping.kept
 
-        def group_errors(weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-            w = np.ones_like(errors) if weights is None else weights
-            count = np.bincount(grouping.codes, weights=w, minlength=n_groups)
-            absolute = np.bincount(grouping.codes, weights=w * np.abs(errors), minlength=n_groups)
-            squared = np.bincount(grouping.codes, weights=w * errors**2, minlength=n_groups)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                return absolute / count, np.sqrt(squared / count)
-
-        def spread(values: np.ndarray, overall: float) -> float:
-            values = values[kept]
-            if settings.method == "between_groups":
-                return float(np.nanmax(values) - np.nanmin(values))
-            return float(np.nanmax(np.abs(values - overall)))
-
-        mask = kept[grouping.codes]
-        mae, rmse = group_errors(None)
-        overall_mae = float(np.mean(np.abs(errors[mask])))
-        overall_rmse = float(np.sqrt(np.mean(errors[mask] ** 2)))
+        codes = grouping.codes
+        count = np.bincount(codes, minlength=n_groups)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mae = np.bincount(codes, weights=np.abs(errors), minlength=n_groups) / count
+            rmse = np.sqrt(np.bincount(codes, weights=errors**2, minlength=n_groups) / count)
+        mask = kept[codes]
+        overall_mae = np.mean(np.abs(errors[mask]), keepdims=True)
+        overall_rmse = np.sqrt(np.mean(errors[mask] ** 2, keepdims=True))
         point = {
-            "mae_difference": spread(mae, overall_mae),
-            "rmse_difference": spread(rmse, overall_rmse),
+            "mae_difference": float(_spread(mae[None, kept], overall_mae, settings.method)[0]),
+            "rmse_difference": float(_spread(rmse[None, kept], overall_rmse, settings.method)[0]),
         }
         ci: dict[str, list[float]] = {}
         if settings.n_resamples:
-            rng = np.random.default_rng(context.seed)
-            n = len(errors)
-            # Row bootstrap as multinomial weights: regression errors are not cell counts.
-            resamples = min(settings.n_resamples, 200)
-            samples: dict[str, list[float]] = {k: [] for k in point}
-            for _ in range(resamples):
-                weights = rng.multinomial(n, np.full(n, 1.0 / n)).astype(float)
-                b_mae, b_rmse = group_errors(weights)
-                w = weights[mask]
-                samples["mae_difference"].append(
-                    spread(b_mae, float(np.sum(w * np.abs(errors[mask])) / w.sum()))
-                )
-                samples["rmse_difference"].append(
-                    spread(b_rmse, float(np.sqrt(np.sum(w * errors[mask] ** 2) / w.sum())))
-                )
-            ci = {k: list(percentile(np.array(v), settings.confidence)) for k, v in samples.items()}
+            samples = _regression_bootstrap(
+                errors, codes, kept, settings.method, settings.n_resamples, context.seed
+            )
+            ci = {k: list(percentile(v, settings.confidence)) for k, v in samples.items()}
         groups = [
             {
                 "group": label,
@@ -501,6 +480,51 @@ class BiasCheck(BaseCheck):
             )
             names.append(file.name)
         return names
+
+
+def _regression_bootstrap(
+    errors: np.ndarray,
+    codes: np.ndarray,
+    kept: np.ndarray,
+    method: str,
+    n_resamples: int,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """The row bootstrap of the MAE and RMSE spreads, all ``n_resamples`` of it.
+
+    Regression errors are not cell counts, but each resample only needs, per group, the
+    number of drawn rows and the sums of |e| and e² over them: one ``bincount`` over
+    (resample, group) per chunk of resamples (``validate.stats.counts.resampled_rows``),
+    so memory stays bounded and no Python loop runs per resample. The overall MAE and
+    RMSE are over the rows of kept groups, as in the point estimate.
+    """
+    n_groups = len(kept)
+    absolute, squared = np.abs(errors), errors**2
+    found: dict[str, list[np.ndarray]] = {"mae_difference": [], "rmse_difference": []}
+    for drawn in resampled_rows(len(errors), n_resamples, seed):
+        c = drawn.shape[0]
+        flat = (codes[drawn] + (np.arange(c) * n_groups)[:, None]).ravel()
+        sums = [
+            np.bincount(flat, weights=w, minlength=c * n_groups).reshape(c, n_groups)[:, kept]
+            for w in (None, absolute[drawn].ravel(), squared[drawn].ravel())
+        ]
+        count, total_abs, total_sq = sums
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mae, mse = total_abs / count, total_sq / count
+            overall_mae = total_abs.sum(axis=1) / count.sum(axis=1)
+            overall_rmse = np.sqrt(total_sq.sum(axis=1) / count.sum(axis=1))
+        found["mae_difference"].append(_spread(mae, overall_mae, method))
+        found["rmse_difference"].append(_spread(np.sqrt(mse), overall_rmse, method))
+    return {k: np.concatenate(v) for k, v in found.items()}
+
+
+def _spread(by_group: np.ndarray, overall: np.ndarray, method: str) -> np.ndarray:
+    """(c, G) group values → (c,) max − min, or max |group − overall|; empty groups (NaN) are
+    left out, as a MetricFrame on the resampled rows would."""
+    with fs.quiet_all_nan():
+        if method == "between_groups":
+            return np.nanmax(by_group, axis=1) - np.nanmin(by_group, axis=1)
+        return np.nanmax(np.abs(by_group - overall[:, None]), axis=1)
 
 
 def _worse(value: float, than: float, lower_is_better: bool) -> bool:
