@@ -221,6 +221,7 @@ class LatencyCheck(BaseCheck):
                 "max_seconds": budget.max_seconds,
             },
             "order": [model.role for model in models],
+            "inputs": {ref.role: _inputs(ref, context.features) for ref in models},
             "warnings": warnings,
         }
         _save_timings(context.artifact_dir, measured)
@@ -379,6 +380,12 @@ def _environment(placement: Placement, models: list[ModelRef]) -> dict[str, Any]
     report = describe_environment(placement.device, placement.gpu_index)
     report["models"] = where
     return report
+
+
+def _inputs(ref: ModelRef, features: tuple[str, ...]) -> dict[str, Any]:
+    """The columns a timed call hands the model, and whose list that is."""
+    columns, source = ref.inputs(features)
+    return {"columns": list(columns), "from": source}
 
 
 def _split_threshold_key(key: str) -> tuple[int | None, str]:

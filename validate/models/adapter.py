@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from validate.errors import ModelError, RecorderError
+from validate.errors import ConfigError, ModelError, RecorderError
 from validate.models.scores import normalize_scores
 
 if TYPE_CHECKING:
@@ -83,13 +83,38 @@ class ModelRef:
                 ) from exc
         return normalize_scores(raw, task=self.task, n_rows=len(frame), who=who)
 
-    def model_inputs(self, frame: pd.DataFrame, features: tuple[str, ...]) -> pd.DataFrame:
-        """The columns of ``frame`` this model takes, in its order.
+    def inputs(self, features: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
+        """The columns this model takes, in its order, and where that list comes from.
 
-        A model that knows its inputs (sklearn feature names, an MLflow signature) gets
-        exactly those columns, so candidate and champion may use different features.
+        A model that declares its inputs (sklearn feature names, an MLflow signature, the
+        features recorded when validate registered it) gets exactly those, so the
+        champion may use other features than the candidate. The candidate's own list
+        must name the same columns as data.features: the checks that read features
+        (drift, MinDiff, latency) would otherwise judge columns the model does not take.
+        A model that declares none takes data.features, and the source says so.
+
+        Raises
+        ------
+        ConfigError
+            When the candidate declares other columns than data.features.
         """
-        columns = getattr(self.scorer(), "input_columns", None) or features
+        scorer = self.scorer()
+        declared = getattr(scorer, "input_columns", None)
+        if not declared:
+            return features, "data.features (the model declares no inputs of its own)"
+        source = getattr(scorer, "input_source", None) or "the model"
+        if self.role == "candidate" and features and set(declared) != set(features):
+            raise ConfigError(
+                f"data.features and model.candidate ({self.uri}) disagree: data.features is "
+                f"[{', '.join(features)}], the model takes [{', '.join(declared)}] ({source}); "
+                "set data.features to the model's inputs (when data.features is not set, it "
+                "is every column but the target and the prediction columns)"
+            )
+        return tuple(declared), source
+
+    def model_inputs(self, frame: pd.DataFrame, features: tuple[str, ...]) -> pd.DataFrame:
+        """The columns of ``frame`` this model takes, in its order (see :meth:`inputs`)."""
+        columns, _ = self.inputs(features)
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise ModelError(

@@ -14,6 +14,8 @@ from validate.errors import ModelError
 class _ProbaScorer:
     """scikit-learn classifiers: pyfunc's predict gives labels, so ask for probabilities."""
 
+    input_source = "scikit-learn's feature_names_in_"
+
     def __init__(self, estimator: Any) -> None:
         self.estimator = estimator
         names = getattr(estimator, "feature_names_in_", None)
@@ -26,7 +28,7 @@ class _ProbaScorer:
 class _PyfuncScorer:
     def __init__(self, model: Any) -> None:
         self.model = model
-        self.input_columns = _signature_columns(model)
+        self.input_columns, self.input_source = _signature_columns(model)
 
     def predict_scores(self, frame: Any) -> Any:
         return self.model.predict(frame)
@@ -56,14 +58,19 @@ def load_mlflow_model(location: str, *, task: str, who: str) -> Any:
         raise ModelError(f"{who}: cannot load the MLflow model: {message}") from exc
 
 
-def _signature_columns(model: Any) -> tuple[str, ...] | None:
-    """Column names from the model's input signature, when it has named columns."""
-    try:
-        recorded = (model.metadata.metadata or {}).get("validate_features")
-        if recorded:
-            return tuple(str(n) for n in recorded)
-        schema = model.metadata.get_input_schema()
-        names = schema.input_names() if schema is not None and schema.has_input_names() else None
-    except Exception:  # noqa: BLE001 - no usable signature: fall back to data.features
-        return None
-    return tuple(str(n) for n in names) if names else None
+def _signature_columns(model: Any) -> tuple[tuple[str, ...] | None, str | None]:
+    """Column names the model declares, and where it declares them: the features recorded
+    when validate registered it, else its input signature when that has named columns.
+
+    A model whose metadata cannot be read fails to load (``load_mlflow_model`` names it)
+    rather than quietly taking data.features.
+    """
+    recorded = (model.metadata.metadata or {}).get("validate_features")
+    if recorded:
+        return tuple(str(n) for n in recorded), "the features recorded when it was registered"
+    schema = model.metadata.get_input_schema()
+    if schema is not None and schema.has_input_names():
+        names = schema.input_names()
+        if names:
+            return tuple(str(n) for n in names), "its MLflow signature"
+    return None, None
