@@ -4,7 +4,16 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("tensorflow", "mlflow", "fairlearn", "kubernetes", "tf_keras", "sklearn")
+HEAVY = (
+    "tensorflow",
+    "mlflow",
+    "fairlearn",
+    "kubernetes",
+    "tf_keras",
+    "sklearn",
+    "scipy",
+    "matplotlib",
+)
 
 
 def imported_after(statement: str) -> set[str]:
@@ -29,3 +38,40 @@ def test_help_runs_without_heavy_imports():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     modules = {m.split(".")[0] for m in json.loads(out.stdout.splitlines()[-1])}
     assert not modules & set(HEAVY)
+
+
+def test_a_drift_run_imports_only_what_it_uses(tmp_path):
+    """A drift-only run: the run process (the supervisor's child) imports MLflow to record,
+    but no scipy.stats, scikit-learn, matplotlib, fairlearn or TensorFlow."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 20_000
+    frame = pd.DataFrame({"x": rng.normal(size=n), "label": (rng.random(n) < 0.3).astype(int)})
+    frame["score"] = np.clip(frame["label"] * 0.3 + rng.random(n) * 0.7, 0, 1)
+    frame.to_parquet(tmp_path / "eval.parquet")
+    frame.assign(x=frame["x"] + 1).to_parquet(tmp_path / "reference.parquet")
+    (tmp_path / "validation.yaml").write_text(
+        "data:\n  eval: eval.parquet\n  reference: reference.parquet\n  target: label\n"
+        "  features: [x]\nchecks:\n  drift: {}\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "validate", "run", "-c", "validation.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "PYTHONPROFILEIMPORTTIME": "1"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    imported = {
+        line.split("|")[-1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "mlflow" in imported  # the child's imports are in what was read
+    unused = ("matplotlib", "fairlearn", "tensorflow", "sklearn")
+    heavy = {m for m in imported if m.split(".")[0] in unused}
+    assert heavy == set()
+    assert {m for m in imported if m.startswith("scipy.stats")} == set()
