@@ -4,7 +4,7 @@ sensitive group and the rest, in MinDiff's own terms (MMD, absolute correlation)
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -15,6 +15,9 @@ from validate.results import CheckResult
 from validate.stats import mindiff as md
 from validate.stats.intervals import percentile
 from validate.thresholds import CIBound, judge
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 METRICS = ("mmd", "absolute_correlation")
 
@@ -31,7 +34,9 @@ class RemediationSettings(CheckSettings):
 class MinDiffSettings(CheckSettings):
     sensitive_feature: str
     sensitive_group: str | None = Field(
-        default=None, description="Value marking the sensitive group; default: the rarer of two."
+        default=None,
+        description="Value marking the sensitive group (the check and `validate remediate` "
+        "both use it); default: the rarer of exactly two values in data.eval.",
     )
     within: Literal["negative", "positive", "all"] = Field(
         default="negative", description="Rows compared: negatives gives MinDiff's FPR-gap use."
@@ -70,8 +75,11 @@ class MinDiffCheck(BaseCheck):
     def run(self, context: CheckContext) -> CheckResult:
         started = time.perf_counter()
         settings: MinDiffSettings = self.settings  # type: ignore[assignment]
-        column = context.eval_data[settings.sensitive_feature].astype("string").fillna("<missing>")
-        group = settings.sensitive_group or _rarer_of_two(column, settings.sensitive_feature)
+        column = group_labels(context.eval_data, settings.sensitive_feature)
+        try:
+            group = sensitive_group(column, settings.sensitive_feature, settings.sensitive_group)
+        except ConfigError as exc:
+            return self.early_result(started, str(exc))
         if group not in set(column.unique()):
             return self.early_result(
                 started,
@@ -130,10 +138,40 @@ class MinDiffCheck(BaseCheck):
         )
 
 
-def _rarer_of_two(column: Any, name: str) -> str:
-    counts = column.value_counts()
+MISSING = "<missing>"
+
+
+def group_labels(frame: pd.DataFrame, feature: str) -> pd.Series:
+    """The sensitive column as strings, a missing value being the group ``<missing>``."""
+    return frame[feature].astype("string").fillna(MISSING)
+
+
+def sensitive_group(labels: pd.Series, feature: str, configured: str | None) -> str:
+    """The group MinDiff compares with the rest: the one rule the check and ``validate
+    remediate`` share, so remediation trains against the group the check measures.
+
+    ``configured`` (``sensitive_group``) when set; otherwise the column must have exactly
+    two values and the rarer one is the group. Any other number of values, or two equally
+    common ones, has no obvious "sensitive group", so the user must name it.
+
+    Raises
+    ------
+    ConfigError
+        No ``sensitive_group`` and not exactly two values of unequal frequency.
+    """
+    if configured is not None:
+        return configured
+    counts = labels.value_counts()
     if len(counts) != 2:
-        raise ValueError(
-            f"{name} has {len(counts)} values; set sensitive_group to the one to compare"
+        listed = ", ".join(f"'{v}' (n={n})" for v, n in sorted(counts.items())[:10])
+        raise ConfigError(
+            f"checks.mindiff.sensitive_group: {feature} has {len(counts)} value(s) ({listed}); "
+            "the default is the rarer of exactly two, so set sensitive_group to the one to compare"
         )
-    return str(counts.idxmin())
+    (first, n_first), (second, n_second) = sorted(counts.items())
+    if n_first == n_second:
+        raise ConfigError(
+            f"checks.mindiff.sensitive_group: {feature} has as many '{first}' as '{second}' "
+            f"rows ({n_first}); set sensitive_group to the one to compare"
+        )
+    return str(first if n_first < n_second else second)

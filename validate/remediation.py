@@ -36,10 +36,19 @@ class RemediationOutcome:
     model_path: Path
     before: dict[str, Any]
     after: dict[str, Any]
+    sensitive_feature: str = ""
+    sensitive_group: str = ""  # the group MinDiff trained against, as the check chose it
 
     def table(self) -> str:
-        """Before/after rows for the headline metrics that both runs report."""
+        """Which group MinDiff trained against, then before/after rows for the headline
+        metrics that both runs report."""
         before, after = _flat_metrics(self.before), _flat_metrics(self.after)
+        header = (
+            f"MinDiff trained against {self.sensitive_feature} = '{self.sensitive_group}' "
+            "vs the rest (the group the mindiff check measures)\n"
+            if self.sensitive_group
+            else ""
+        )
         rows = [("METRIC", "BEFORE", "AFTER", "CHANGE")]
         for name in HEADLINE:
             if name in before and name in after:
@@ -53,7 +62,7 @@ class RemediationOutcome:
                 )
         rows.append(("decision", self.before["decision"], self.after["decision"], ""))
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        return "\n".join(
+        return header + "\n".join(
             "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
         )
 
@@ -75,7 +84,7 @@ def remediate(config_path: str, out: str, *, jobs: int = 1) -> RemediationOutcom
             "checks.mindiff: remediate needs a mindiff section "
             "(sensitive_feature, optional remediation: weight, epochs)"
         )
-    from checks.mindiff import MinDiffCheck
+    from checks.mindiff import MinDiffCheck, group_labels
 
     check = MinDiffCheck.from_config(
         "mindiff",
@@ -83,6 +92,7 @@ def remediate(config_path: str, out: str, *, jobs: int = 1) -> RemediationOutcom
         task=config.data.task,
     )
     settings: Any = check.settings
+    group = chosen_group(loaded, settings)  # a config problem: say so before loading models
     location = loaded.resolve(config.model.candidate)
     if location is None or config.data.prediction:
         raise ConfigError(
@@ -106,6 +116,11 @@ def remediate(config_path: str, out: str, *, jobs: int = 1) -> RemediationOutcom
     ]
     if missing:
         raise DataError(f"data.train: missing column(s) {', '.join(missing)}")
+    if not (group_labels(train, settings.sensitive_feature) == group).any():
+        raise DataError(
+            f"data.train: no rows with {settings.sensitive_feature} = '{group}', the group the "
+            "mindiff check compares; MinDiff cannot train against a group it has no rows of"
+        )
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -120,6 +135,7 @@ def remediate(config_path: str, out: str, *, jobs: int = 1) -> RemediationOutcom
             features,
             config.data.target,
             settings,
+            group,
             model_path,
             seed=config.seed,
         )
@@ -135,7 +151,39 @@ def remediate(config_path: str, out: str, *, jobs: int = 1) -> RemediationOutcom
             )
         )
         reports.append(outcome.report)
-    return RemediationOutcome(model_path=model_path, before=reports[0], after=reports[1])
+    return RemediationOutcome(
+        model_path=model_path,
+        before=reports[0],
+        after=reports[1],
+        sensitive_feature=settings.sensitive_feature,
+        sensitive_group=group,
+    )
+
+
+def chosen_group(loaded: LoadedConfig, settings: Any) -> str:
+    """The group remediation trains against: the one the ``mindiff`` check measures.
+
+    The check's own rule (:func:`checks.mindiff.sensitive_group`: ``sensitive_group``, else
+    the rarer of exactly two values) applied to the data the check measures (``data.eval``),
+    so training and measuring cannot pick different groups even when the training data's
+    rarer value is another one.
+
+    Raises
+    ------
+    ConfigError
+        No ``sensitive_group`` and the eval column does not have exactly two values of
+        unequal frequency.
+    """
+    from checks.mindiff import group_labels, sensitive_group
+
+    if settings.sensitive_group is not None:
+        return str(settings.sensitive_group)
+    frame = read_table(loaded.resolve(loaded.config.data.eval) or "", field="data.eval")
+    if settings.sensitive_feature not in frame.columns:
+        raise DataError(f"data.eval: missing column {settings.sensitive_feature}")
+    return sensitive_group(
+        group_labels(frame, settings.sensitive_feature), settings.sensitive_feature, None
+    )
 
 
 def _variant_config(loaded: LoadedConfig, model: str, path: Path) -> Path:
@@ -158,6 +206,7 @@ def _fit(
     features: list[str],
     target: str,
     settings: Any,
+    group: str,
     destination: Path,
     *,
     seed: int,
@@ -166,12 +215,13 @@ def _fit(
     import tf_keras
     from tensorflow_model_remediation import min_diff
 
+    from checks.mindiff import group_labels
+
     tf_keras.utils.set_random_seed(seed)
     remedy = settings.remediation
     x = train[features].to_numpy(np.float32)
     y = train[target].to_numpy(np.float32)
-    column = train[settings.sensitive_feature].astype("string").fillna("<missing>")
-    group = settings.sensitive_group or str(column.value_counts().idxmin())
+    column = group_labels(train, settings.sensitive_feature)
     within = {"negative": y == 0, "positive": y == 1, "all": np.ones(len(y), bool)}[settings.within]
     sensitive = within & (column == group).to_numpy()
     others = within & ~(column == group).to_numpy()
