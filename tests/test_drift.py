@@ -267,8 +267,9 @@ def test_cohens_w_is_the_square_root_of_chi2_over_n():
     assert got["chisquare"] == pytest.approx(np.sqrt(chi.statistic / observed.sum()), abs=1e-12)
     e = observed / observed.sum()
     assert got["chisquare"] == pytest.approx(np.sqrt(np.sum((e - shares) ** 2 / shares)), abs=1e-12)
-    # PSI over the reference's categories; eval shares are of all eval rows.
-    assert got["psi"] == pytest.approx(psi_by_hand(shares, observed / len(cur)), abs=1e-12)
+    # PSI over every category of either sample: "new" is a bin with reference share 0.
+    every = cur.value_counts().reindex(["a", "b", "c", "new"]).to_numpy(float) / len(cur)
+    assert got["psi"] == pytest.approx(psi_by_hand(np.append(shares, 0.0), every), abs=1e-12)
 
 
 def _grid_statistics(ref, cur):

@@ -587,13 +587,6 @@ def test_categorical_psi_equals_the_formula():
     assert got["psi"] == pytest.approx(-0.25 * math.log(0.5) + 0.25 * math.log(1.5), rel=1e-12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="categorical PSI leaves out categories unseen in the reference: their eval share "
-    "is dropped instead of counted as a bin whose reference share is floored at 1e-4 (the "
-    "module's stated convention); here 10% of eval rows in a new category give PSI 0.0097, "
-    "the formula 0.594 (PSI's cut-off is 0.2)",
-)
 def test_categorical_psi_counts_new_categories_as_bins():
     from validate.stats import drift as ds
 

@@ -20,7 +20,8 @@ Categorical columns:
   chi2 / n under a square root (Cohen 1988, ch. 7; w = 0.1 is his "small" effect);
   categories unseen in the reference are reported apart;
 * Jensen–Shannon distance, base 2, in [0, 1] (as ``scipy.spatial.distance.jensenshannon``);
-* PSI over the categories.
+* PSI over the categories of both samples (a category new in eval is a bin whose
+  reference share is floored like any empty bin).
 
 PSI = Σ (e − r) · ln(e / r) over bins, with shares e (eval) and r (reference);
 an empty bin's share is raised to 1e-4 before the logarithm, so PSI stays finite
@@ -432,11 +433,15 @@ def _categorical_rows(p: np.ndarray, q: np.ndarray, seen: int) -> dict[str, np.n
         w = np.sqrt(np.sum(np.where(ref > 0, (shares - ref_shares) ** 2 / ref_shares, 0), axis=1))
         w = np.where(total > 0, w, np.nan)
         js = jensen_shannon_rows(p, q)
-    all_eval = q.sum(axis=1, keepdims=True)
+    # PSI over every category: one the reference never had is a bin whose reference
+    # share (0) is floored like any empty bin, so a new category counts as drift.
     return {
         "chisquare": w,
         "jensenshannon": js,
-        "psi": _psi_rows(ref_shares, observed / np.maximum(all_eval, 1)),
+        "psi": _psi_rows(
+            p / np.maximum(p.sum(axis=1, keepdims=True), 1),
+            q / np.maximum(q.sum(axis=1, keepdims=True), 1),
+        ),
     }
 
 
