@@ -158,12 +158,14 @@ def mlflow_evaluate(eval_path: str, folder: str) -> dict[str, float]:
 
 def tfma_evaluate(eval_path: str, folder: str) -> dict[str, float]:
     """TFMA's analyze_raw_data on the precomputed scores: candidate and champion (baseline)
-    model specs, AUC, accuracy, calibration and fairness indicators, overall and sliced by
-    sex and race."""
+    model specs; AUC, accuracy, calibration, TPR, FPR and the confusion cells at 0.5 (what
+    Fairness Indicators reads; TFMA 0.52 has no FairnessIndicators metric), overall and
+    sliced by sex and by race."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import pandas as pd
     import tensorflow_model_analysis as tfma
     from google.protobuf import text_format
+    from tensorflow_model_analysis.proto import config_pb2
 
     frame = pd.read_parquet(eval_path)
     config = text_format.Parse(
@@ -177,13 +179,15 @@ def tfma_evaluate(eval_path: str, folder: str) -> dict[str, float]:
           metrics { class_name: "BinaryAccuracy" }
           metrics { class_name: "MeanLabel" }
           metrics { class_name: "MeanPrediction" }
-          metrics { class_name: "FairnessIndicators" config: '{"thresholds": [0.5]}' }
+          metrics { class_name: "Recall" }
+          metrics { class_name: "FallOut" }
+          metrics { class_name: "ConfusionMatrixAtThresholds" config: '{"thresholds": [0.5]}' }
         }
         slicing_specs {}
         slicing_specs { feature_keys: ["sex"] }
         slicing_specs { feature_keys: ["race"] }
         """,
-        tfma.EvalConfig(),
+        config_pb2.EvalConfig(),
     )
     result = tfma.analyze_raw_data(frame, config, output_path=folder)
     return {"slices": float(len(result.slicing_metrics))}

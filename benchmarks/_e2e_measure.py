@@ -26,6 +26,7 @@ class Sample:
     """One finished process."""
 
     seconds: float
+    cpu_seconds: float  # user + system of the process and every descendant it reaped
     peak_mb: float
     exit_code: int
     stdout: str
@@ -143,6 +144,7 @@ def run_process(
     peak = max(sampler.peak, usage.ru_maxrss * 1024)  # ru_maxrss is in KiB on Linux
     return Sample(
         seconds=seconds,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
         peak_mb=peak / 2**20,
         exit_code=process.returncode,
         stdout=out_path.read_text(errors="replace"),

@@ -61,11 +61,16 @@ class Runner:
 @dataclass(frozen=True)
 class Timing:
     seconds: list[float]
+    cpu_seconds: list[float]
     peaks_mb: list[float]
 
     @property
     def wall(self) -> float:
         return median(self.seconds)
+
+    @property
+    def cpu(self) -> float:
+        return median(self.cpu_seconds)
 
     @property
     def peak(self) -> float:
@@ -161,7 +166,7 @@ def source_line(source: str | None) -> str:
 def measure(runners: list[Runner], runs: int, warmup: int) -> list[Timing | str]:
     """Alternate the runners ``warmup`` + ``runs`` times; an anchor that fails becomes its
     error text (ours failing raises: the whole comparison is void)."""
-    results: list[Timing | str] = [Timing([], []) for _ in runners]
+    results: list[Timing | str] = [Timing([], [], []) for _ in runners]
     for round_index in range(warmup + runs):
         for index, runner in enumerate(runners):
             if isinstance(results[index], str):
@@ -177,10 +182,12 @@ def measure(runners: list[Runner], runs: int, warmup: int) -> list[Timing | str]
             assert isinstance(timing, Timing)
             if round_index >= warmup:
                 timing.seconds.append(sample.seconds)
+                timing.cpu_seconds.append(sample.cpu_seconds)
                 timing.peaks_mb.append(sample.peak_mb)
             print(
                 f"  {'warm-up' if round_index < warmup else f'run {round_index - warmup + 1}'}"
-                f" {runner.label}: {sample.seconds:.2f} s, {sample.peak_mb:.0f} MB",
+                f" {runner.label}: {sample.seconds:.2f} s, cpu {sample.cpu_seconds:.2f} s,"
+                f" {sample.peak_mb:.0f} MB",
                 flush=True,
             )
     return results
@@ -357,23 +364,27 @@ def pair(case: data.Case, sides: list[Side], args: argparse.Namespace) -> list[R
 def print_ratios(rows: list[Row]) -> None:
     print()
     print(
-        f"{'work':<74} {'ours s':>7} {'ours MB':>8}  {'anchor':<44} {'anchor s':>8} "
-        f"{'anchor MB':>9} {'ratio':>7} {'goal':>5}  met"
+        f"{'work':<74} {'ours s':>7} {'cpu s':>7} {'MB':>6}  {'anchor':<40} {'anchor s':>8} "
+        f"{'cpu s':>7} {'MB':>6} {'ratio':>7} {'cpu ratio':>9} {'goal':>5}  met"
     )
     for row in rows:
-        head = f"{row.work:<74} {row.ours.wall:7.2f} {row.ours.peak:8.0f}  "
+        head = f"{row.work:<74} {row.ours.wall:7.2f} {row.ours.cpu:7.2f} {row.ours.peak:6.0f}  "
         if isinstance(row.theirs, str):
             print(
-                head + f"{row.anchor:<44} {'-':>8} {'-':>9} {'-':>7} {row.goal:4.0f}x  -"
-                f"   ({row.theirs})"
+                head + f"{row.anchor:<40} {'-':>8} {'-':>7} {'-':>6} {'-':>7} {'-':>9} "
+                f"{row.goal:4.0f}x  -   ({row.theirs})"
             )
             continue
-        ratio = row.theirs.wall / row.ours.wall
+        ratio, cpu_ratio = row.theirs.wall / row.ours.wall, row.theirs.cpu / row.ours.cpu
         print(
-            head + f"{row.anchor:<44} {row.theirs.wall:8.2f} {row.theirs.peak:9.0f} "
-            f"{ratio:6.2f}x {row.goal:4.0f}x  {'yes' if ratio >= row.goal else 'no'}"
+            head + f"{row.anchor:<40} {row.theirs.wall:8.2f} {row.theirs.cpu:7.2f} "
+            f"{row.theirs.peak:6.0f} {ratio:6.2f}x {cpu_ratio:8.2f}x {row.goal:4.0f}x  "
+            f"{'yes' if ratio >= row.goal else 'no'}"
         )
-    print("(medians of the timed runs; MB: the largest peak of the process tree over the runs)")
+    print(
+        "(wall and cpu (user + system, the whole process tree): medians of the timed runs; "
+        "MB: the largest peak of the process tree; met: the wall ratio against the goal)"
+    )
     for row in rows:
         theirs = row.theirs.seconds if isinstance(row.theirs, Timing) else []
         print(f"  runs s: ours {_list(row.ours.seconds)}; {row.anchor} {_list(theirs) or '-'}")
@@ -399,21 +410,22 @@ def growth(args: argparse.Namespace) -> None:
         assert isinstance(result, Timing)
         measured.append((rows, result))
     print()
-    print(f"{'eval rows':>11} {'wall s':>8} {'peak MB':>8} {'fit s':>8}   runs s")
-    fixed, per_row = fit_fixed_per_row(
-        [float(r) for r, _ in measured], [t.wall for _, t in measured]
-    )
-    mem_fixed, mem_per_row = fit_fixed_per_row(
-        [float(r) for r, _ in measured], [t.peak for _, t in measured]
+    sizes_rows = [float(r) for r, _ in measured]
+    fixed, per_row = fit_fixed_per_row(sizes_rows, [t.wall for _, t in measured])
+    cpu_fixed, cpu_per_row = fit_fixed_per_row(sizes_rows, [t.cpu for _, t in measured])
+    mem_fixed, mem_per_row = fit_fixed_per_row(sizes_rows, [t.peak for _, t in measured])
+    print(
+        f"{'eval rows':>11} {'wall s':>8} {'fit s':>8} {'cpu s':>8} {'fit s':>8} "
+        f"{'peak MB':>8}   wall runs s"
     )
     for rows, timing in measured:
-        fit = fixed + per_row * rows
         print(
-            f"{rows:>11,} {timing.wall:8.2f} {timing.peak:8.0f} {fit:8.2f}   "
-            f"{_list(timing.seconds)}"
+            f"{rows:>11,} {timing.wall:8.2f} {fixed + per_row * rows:8.2f} {timing.cpu:8.2f} "
+            f"{cpu_fixed + cpu_per_row * rows:8.2f} {timing.peak:8.0f}   {_list(timing.seconds)}"
         )
     print(
-        f"wall = {fixed:.2f} s fixed + {per_row * 1e6:.3f} us per eval row "
+        f"wall = {fixed:.2f} s fixed + {per_row * 1e6:.3f} us per eval row; "
+        f"cpu = {cpu_fixed:.2f} s fixed + {cpu_per_row * 1e6:.3f} us per eval row "
         f"(least squares over {len(measured)} sizes)"
     )
     print(f"peak = {mem_fixed:.0f} MB fixed + {mem_per_row * 2**20:.0f} bytes per eval row")
