@@ -64,19 +64,57 @@ def total_us(imports: list[Import]) -> int:
     return sum(entry.cumulative_us for entry in imports if entry.depth == 0)
 
 
+def top_functions(
+    stats: object, n: int, key: str = "cumulative"
+) -> list[tuple[float, float, int, str]]:
+    """(cumulative s, own s, calls, "file:line(function)") of the top ``n`` functions of a
+    ``pstats.Stats``, leaving out the import machinery's frames (``<frozen importlib…>``,
+    ``exec``): an import then shows as the module body that did the work."""
+    rows = []
+    for (file, line, function), (_, calls, own, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
+        if file.startswith("<frozen") or function in _MACHINERY:
+            continue
+        rows.append((cumulative, own, calls, f"{file}:{line}({function})"))
+    index = 0 if key == "cumulative" else 1
+    return sorted(rows, key=lambda row: row[index], reverse=True)[:n]
+
+
+_MACHINERY = {"<built-in method builtins.exec>", "<built-in method builtins.__build_class__>"}
+
+
 def main() -> None:
-    """Run one validation in this process under cProfile; the stats go to argv[2]."""
+    """Run one validation in this process under cProfile, every thread included (checks
+    run in a thread of their own); the merged stats go to argv[2]."""
     import cProfile
+    import pstats
+    import threading
 
     from validate.runner import RunRequest, run_validation
 
     config, stats_path = sys.argv[1], sys.argv[2]
+    thread_profiles: list[cProfile.Profile] = []
+    original_run = threading.Thread.run
+
+    def profiled_run(self: threading.Thread) -> None:
+        profiler = cProfile.Profile()
+        thread_profiles.append(profiler)
+        profiler.enable()
+        try:
+            original_run(self)
+        finally:
+            profiler.disable()
+
+    threading.Thread.run = profiled_run  # type: ignore[method-assign]
     profiler = cProfile.Profile()
     profiler.enable()
     outcome = run_validation(RunRequest(config_path=config, json_path="report.json"))
     profiler.disable()
-    profiler.dump_stats(stats_path)
-    print(f"exit_code {outcome.exit_code}")
+    merged = pstats.Stats(profiler)
+    for other in thread_profiles:
+        other.create_stats()
+        merged.add(other)
+    merged.dump_stats(stats_path)
+    print(f"exit_code {outcome.exit_code} threads_profiled {len(thread_profiles)}")
 
 
 if __name__ == "__main__":

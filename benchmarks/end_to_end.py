@@ -471,36 +471,31 @@ def run_profiles(args: argparse.Namespace) -> None:
         sample = run_process(
             command, cwd=case.folder, env=ours_env(args.source), timeout=args.timeout
         )
-        if sample.exit_code != 0 or f"exit_code {case.expected_exit}" not in sample.stdout:
+        if sample.exit_code != 0 or f"exit_code {case.expected_exit} " not in sample.stdout:
             raise BenchmarkError(f"profile {name}: {describe_failure(sample)} {sample.stdout}")
         print(
             f"-- cProfile of run_validation in one process: {sample.seconds:.2f} s whole "
-            "process (profiling overhead included)"
+            f"process (profiling overhead included; {sample.stdout.split()[-1]} threads merged "
+            "into the main thread's)"
         )
-        _print_stats(stats, args.profile_top)
+        _print_stats(stats, args.profile_top, args.source)
         print()
 
 
-def _print_stats(path: Path, top: int) -> None:
-    import io
+def _print_stats(path: Path, top: int, source: str | None) -> None:
     import pstats
 
-    for order in ("cumulative", "tottime"):
-        buffer = io.StringIO()
-        stats = pstats.Stats(str(path), stream=buffer)
-        stats.sort_stats(order).print_stats(top)
-        lines = buffer.getvalue().splitlines()
-        start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
-        print(f"   top {top} by {order}:")
-        for line in lines[start:]:
-            if line.strip():
-                print(
-                    "   "
-                    + line.replace(str(REPO) + "/", "").replace(
-                        str(Path(sys.executable).parent.parent) + "/lib/python3.11/site-packages/",
-                        "",
-                    )
-                )
+    stats = pstats.Stats(str(path))
+    prefixes = [str(Path(sys.executable).parent.parent) + "/lib/python3.11/", str(REPO) + "/"]
+    if source:
+        prefixes.append(str(Path(source).resolve()) + "/")
+    for order in ("cumulative", "own"):
+        print(f"   top {top} by {order} time (import machinery frames left out):")
+        print(f"   {'cum s':>8} {'own s':>8} {'calls':>8}  function")
+        for cumulative, own, calls, where in profile.top_functions(stats, top, order):
+            for prefix in prefixes:
+                where = where.replace(prefix, "")
+            print(f"   {cumulative:8.3f} {own:8.3f} {calls:8d}  {where}")
 
 
 def main() -> None:
