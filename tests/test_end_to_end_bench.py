@@ -72,3 +72,21 @@ def test_run_process_measures_wall_memory_and_exit_code(tmp_path):
     assert sample.seconds > 0
     assert sample.peak_mb >= 64  # the 64 MiB buffer, seen by wait4's ru_maxrss at least
     assert "exit 3" in measure.describe_failure(sample)
+
+
+def test_top_functions_leave_out_the_import_machinery():
+    import cProfile
+    import pstats
+
+    def busy() -> int:
+        return sum(i * i for i in range(20_000))
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    exec("busy()", {"busy": busy})
+    profiler.disable()
+    rows = profile.top_functions(pstats.Stats(profiler), 50)
+    names = [where for *_, where in rows]
+    assert any(where.endswith("(busy)") for where in names)
+    assert not any("builtins.exec" in where or where.startswith("<frozen") for where in names)
+    assert [row[0] for row in rows] == sorted((row[0] for row in rows), reverse=True)
