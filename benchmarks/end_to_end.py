@@ -1,16 +1,22 @@
 """Whole ``validate run`` processes side by side with what users would otherwise run.
 
-    python benchmarks/end_to_end.py [--runs 3] [--max-rows 10000000] [--scratch /tmp/validate-e2e]
-        [--venvs ~/.cache/validate-bench/venvs] [--skip-anchor tfma] [--no-install]
-        [--skip-compare] [--skip-growth]
-    python benchmarks/end_to_end.py --profile bias drift      # importtime + cProfile only
+    python benchmarks/end_to_end.py [--runs 3] [--warmup 1] [--max-rows 10000000]
+        [--compare bias drift adult] [--skip-compare] [--skip-growth]
+        [--skip-anchor tfma] [--no-install] [--retry-anchors]
+        [--scratch /tmp/validate-e2e] [--venvs ~/.cache/validate-bench/venvs] [--source DIR]
+    python benchmarks/end_to_end.py --profile bias drift   # -X importtime + cProfile only
+
+``--source DIR`` runs validate from a source tree (first on PYTHONPATH), e.g. a fixed
+commit while the checkout changes: ``git archive HEAD | tar -x -C DIR``.
 
 Every measurement is a whole process (interpreter start, imports, reading the files,
 the MLflow store: each of our runs gets a fresh sqlite store in its case folder), timed
 from start to reaped, the median of ``--runs`` after ``--warmup`` untimed runs; ours and
-the anchors alternate (A B A B) so the machine's load hits both alike. Peak memory is
-that of the process tree (see _e2e_measure.py). Our exit code and every check's status
-are asserted: a benchmark of an error path measures nothing.
+the anchors alternate (A B A B) so the machine's load hits both alike. CPU time (user +
+system of the process tree) is printed beside wall time: on a loaded machine it is the
+steadier of the two. Peak memory is that of the process tree (see _e2e_measure.py). Our
+exit code and every check's status are asserted: a benchmark of an error path measures
+nothing.
 
 The comparisons (goals from issue 16):
   bias only, 2M rows, 4 groups, precomputed scores: fairlearn's demographic_parity_difference
