@@ -114,6 +114,7 @@ class MinDiffCheck(BaseCheck):
             "rows_compared": int(len(chosen)),
             "rows_eligible": int(len(index)),
             "sensitive_rows": int(member.sum()),
+            "n_resamples": settings.n_resamples,  # all drawn: no cap
             "ci": {k: list(v) for k, v in intervals.items()},
         }
         if context.baseline_scores is not None:

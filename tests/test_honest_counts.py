@@ -456,3 +456,20 @@ def test_no_module_imports_another_modules_private_names():
             ):
                 offenders.append(f"{path.name}: {node.value.id}.{node.attr}")
     assert not offenders
+
+
+def test_a_metric_without_a_weighted_form_is_computed_once_per_resample():
+    """The fallback no metric of ours needs today: scikit-learn on each resample's rows."""
+    from validate.stats.quality import _weighted
+
+    rng = np.random.default_rng(3)
+    y, p = rng.integers(0, 2, 40), rng.random(40)
+    w, rows = weights_and_rows(rng, 40)
+    w[0] = 0
+    w[0, np.flatnonzero(y == 1)[:2]] = 5  # one class only: undefined, NaN
+    values = _weighted("binary", 0.5, "f1")(y, p, w)
+    assert len(values) == len(w)
+    for value, r in zip(values[1:], rows[1:], strict=True):
+        assert value == pytest.approx(skm.f1_score(y[r], (p[r] >= 0.5).astype(int)), abs=1e-12)
+    auc = _weighted("binary", 0.5, "roc_auc")(y, p, w)
+    assert np.isnan(auc[0])

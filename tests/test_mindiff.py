@@ -71,6 +71,7 @@ def test_ci_threshold_and_champion_change():
     assert result.status is Status.FAILED and not assertion.passed
     assert assertion.ci[0] <= result.metrics["mmd"] <= assertion.ci[1]
     assert result.metrics["mmd.change_vs_baseline"] > 0
+    assert result.details["n_resamples"] == 40  # the count drawn, reported
     fair = check.run(context(gap=0.0))
     assert fair.metrics["mmd"] < result.metrics["mmd"]
 

@@ -87,7 +87,7 @@ def metric_intervals(
     for name in metrics:
         if name in out or not n_resamples or not np.isfinite(metrics[name]):
             continue
-        out[name] = subsample_bootstrap(
+        out[name] = weighted_subsample_bootstrap(
             functools.partial(_on_rows, _weighted(task, threshold, name), y, p),
             len(y),
             point=metrics[name],
@@ -163,7 +163,7 @@ def paired_intervals(
         if name in out or not n_resamples:
             continue
         function = _weighted(task, threshold, name)
-        out[name] = subsample_bootstrap(
+        out[name] = weighted_subsample_bootstrap(
             functools.partial(_paired_on_rows, function, y, candidate, champion),
             len(y),
             point=difference[name],
@@ -184,7 +184,7 @@ PAIRED_ANALYTIC = frozenset({"log_loss", "brier", "mae", "mape", "roc_auc"})
 _Statistic = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def subsample_bootstrap(
+def weighted_subsample_bootstrap(
     statistic: _Statistic,
     n_rows: int,
     *,
