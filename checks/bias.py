@@ -452,32 +452,21 @@ class BiasCheck(BaseCheck):
     def _plot(
         self, folder: str, groupings: list[_Grouping], per_grouping: list[dict[str, Any]]
     ) -> list[str]:
-        from validate.plots import group_bar_chart
+        """One SVG per grouping: the HTML report's group chart as a file, with a note
+        naming the groups left out."""
+        from validate.plots import group_rates_svg, write_svg
 
         settings: BiasSettings = self.settings  # type: ignore[assignment]
         names = []
         for grouping, found in zip(groupings, per_grouping, strict=True):
             rows = [r for r in found["groups"] if r["included"]]
             left_out = [r for r in found["groups"] if not r["included"]]
-            note = ""
+            title = f"{grouping.name}: rates by group ({len(rows)} groups)"
             if left_out:
                 listed = ", ".join(f"{r['group']} (n={r.get('count', '?')})" for r in left_out)
-                note = f"left out, below min_group_size {settings.min_group_size}: {listed}"
+                title += f"; left out, below min_group_size {settings.min_group_size}: {listed}"
             stem = safe_filename(grouping.name.replace(" x ", "_x_"))
-            file = Path(folder) / f"bias_{stem}.png"
-            group_bar_chart(
-                file,
-                title=f"{grouping.name}: rates by group ({len(rows)} groups)",
-                groups=[r["group"] for r in rows],
-                values={m: [r[m] for r in rows] for m in PLOTTED},
-                intervals={
-                    m: [tuple(r["ci"][m]) for r in rows]
-                    for m in PLOTTED
-                    if all("ci" in r for r in rows)
-                },
-                counts=[r.get("count", 0) for r in rows],
-                note=note,
-            )
+            file = write_svg(Path(folder) / f"bias_{stem}.svg", group_rates_svg(rows), title=title)
             names.append(file.name)
         return names
 

@@ -1,5 +1,7 @@
 """The bias check: fairlearn's numbers, CIs, small groups, champion comparison, bad settings."""
 
+import xml.etree.ElementTree as ET
+
 import fairlearn.metrics as flm
 import numpy as np
 import pandas as pd
@@ -204,11 +206,16 @@ def test_plot_is_written_for_each_grouping(tmp_path):
     context = replace(biased_context(), artifact_dir=str(tmp_path))
     result = make({"sensitive_features": ["sex", "region"], "n_resamples": 100}).run(context)
     assert result.details["artifacts"] == [
-        "bias_sex.png",
-        "bias_region.png",
-        "bias_sex_x_region.png",
+        "bias_sex.svg",
+        "bias_region.svg",
+        "bias_sex_x_region.svg",
     ]
-    assert (tmp_path / "bias_sex.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    root = ET.parse(tmp_path / "bias_sex.svg").getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    # One bar per group and plotted rate, each titled with its estimate.
+    bars = [e for e in root.iter("{http://www.w3.org/2000/svg}rect") if e.get("class") == "bar"]
+    groups = [g for g in result.details["groupings"]["sex"]["groups"] if g["included"]]
+    assert len(bars) == 3 * len(groups)
 
 
 @pytest.mark.parametrize(

@@ -63,7 +63,7 @@ def test_biased_candidate_blocked_good_candidate_promoted(tmp_path):
         [client.get_run(run_id).info.experiment_id],
         f"tags.mlflow.parentRunId = '{run_id}' and tags.`validate.check` = 'bias'",
     )
-    assert "bias_sex.png" in [a.path for a in client.list_artifacts(bias_run.info.run_id)]
+    assert "bias_sex.svg" in [a.path for a in client.list_artifacts(bias_run.info.run_id)]
 
     good = run_cli("run", "-c", str(sample / "good.yaml"), "--json", str(tmp_path / "g.json"))
     assert good.returncode == 0, good.stderr

@@ -40,9 +40,10 @@ def test_help_runs_without_heavy_imports():
     assert not modules & set(HEAVY)
 
 
-def test_a_drift_run_imports_only_what_it_uses(tmp_path):
-    """A drift-only run: the run process (the supervisor's child) imports MLflow to record,
-    but no scipy.stats, scikit-learn, matplotlib, fairlearn or TensorFlow."""
+def test_a_bias_and_drift_run_imports_only_what_it_uses(tmp_path):
+    """Bias on precomputed scores and drift, plots included: the run process (the
+    supervisor's child) imports MLflow to record, but no scipy.stats, scikit-learn,
+    matplotlib, fairlearn or TensorFlow."""
     import numpy as np
     import pandas as pd
 
@@ -50,11 +51,13 @@ def test_a_drift_run_imports_only_what_it_uses(tmp_path):
     n = 20_000
     frame = pd.DataFrame({"x": rng.normal(size=n), "label": (rng.random(n) < 0.3).astype(int)})
     frame["score"] = np.clip(frame["label"] * 0.3 + rng.random(n) * 0.7, 0, 1)
+    frame["group"] = rng.choice(["a", "b"], n)
     frame.to_parquet(tmp_path / "eval.parquet")
     frame.assign(x=frame["x"] + 1).to_parquet(tmp_path / "reference.parquet")
     (tmp_path / "validation.yaml").write_text(
         "data:\n  eval: eval.parquet\n  reference: reference.parquet\n  target: label\n"
-        "  features: [x]\nchecks:\n  drift: {}\n",
+        "  prediction: score\n  features: [x]\n"
+        "checks:\n  bias: {sensitive_features: [group]}\n  drift: {}\n",
         encoding="utf-8",
     )
     done = subprocess.run(
@@ -71,6 +74,7 @@ def test_a_drift_run_imports_only_what_it_uses(tmp_path):
         if line.startswith("import time:")
     }
     assert "mlflow" in imported  # the child's imports are in what was read
+    assert {"validate.stats.fairness", "validate.stats.drift"} <= imported  # both checks ran
     unused = ("matplotlib", "fairlearn", "tensorflow", "sklearn")
     heavy = {m for m in imported if m.split(".")[0] in unused}
     assert heavy == set()

@@ -1,5 +1,5 @@
-"""Charts: the SVG charts of the HTML report, the same charts as standalone SVG files
-recorded as MLflow artifacts, and the PNG group chart (matplotlib, headless) kept for bias.
+"""Charts: the SVG charts of the HTML report, and the same charts as standalone SVG files
+recorded as MLflow artifacts (drawn here: matplotlib cost seconds of every run).
 
 Every SVG chart marks its data bars ``class='bar' data-series=NAME`` and its legend swatches
 ``class='swatch' data-series=NAME`` with the same fill, so a test (or a reader) can check
@@ -13,8 +13,6 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from validate.numbers import (  # noqa: F401 - re-exported for the HTML report
     finite,
@@ -341,61 +339,6 @@ def write_svg(path: Path, chart: str, *, title: str) -> Path:
     )
     body = chart.split(">", 1)[1]
     path.write_text("<?xml version='1.0' encoding='UTF-8'?>\n" + header + body, encoding="utf-8")
-    return path
-
-
-# --------------------------------------------------------------------------- PNG (MLflow)
-
-
-def group_bar_chart(
-    path: Path,
-    *,
-    title: str,
-    groups: Sequence[str],
-    values: Mapping[str, Sequence[float]],
-    intervals: Mapping[str, Sequence[tuple[float, float]]],
-    counts: Sequence[float] | None = None,
-    note: str = "",
-) -> Path:
-    """Grouped bars (one colour per metric) with CI whiskers, one cluster per group.
-
-    ``counts`` puts ``n=`` under each group's name; ``note`` (groups left out, say) is
-    printed under the chart.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    metrics = list(values)
-    x = np.arange(len(groups))
-    width = 0.8 / max(len(metrics), 1)
-    figure, axes = plt.subplots(figsize=(max(6, 1.2 * len(groups) + 2), 4), dpi=100)
-    for index, metric in enumerate(metrics):
-        heights = np.asarray(values[metric], dtype=float)
-        bounds = np.asarray(intervals.get(metric, [(h, h) for h in heights]), dtype=float)
-        errors = np.abs(np.stack([heights - bounds[:, 0], bounds[:, 1] - heights]))
-        axes.bar(
-            x + (index - (len(metrics) - 1) / 2) * width,
-            heights,
-            width,
-            yerr=errors,
-            capsize=3,
-            label=metric,
-        )
-    labels = list(groups)
-    if counts is not None:
-        labels = [f"{g}\nn={format_count(n)}" for g, n in zip(groups, counts, strict=True)]
-    axes.set_xticks(x, labels, rotation=20, ha="right")
-    axes.set_ylim(0, 1.05)
-    axes.set_ylabel("rate")
-    axes.set_title(title)
-    axes.legend(fontsize="small")
-    if note:
-        figure.text(0.01, 0.01, note, fontsize="small", ha="left", va="bottom")
-    figure.tight_layout(rect=(0, 0.05 if note else 0, 1, 1))
-    figure.savefig(path)
-    plt.close(figure)
     return path
 
 

@@ -61,7 +61,7 @@ def test_item15_sensitive_feature_with_a_slash_is_plotted(tmp_path, models_dir):
     (bias,) = json.loads(report.read_text())["checks"]
     assert bias["status"] == "passed", bias["message"]
     (plot,) = bias["details"]["artifacts"]
-    assert plot == f"bias_{safe_filename('race/ethnicity')}.png"
+    assert plot == f"bias_{safe_filename('race/ethnicity')}.svg"
     assert not list(tmp_path.rglob("ethnicity*")), "a file escaped the check's folder"
     run_id = json.loads(report.read_text())["mlflow"]["run_id"]
     client = MlflowClient()
