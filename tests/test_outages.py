@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,17 @@ def validation_runs(url: str) -> list:
     client = MlflowClient(tracking_uri=url)
     experiments = [e.experiment_id for e in client.search_experiments()]
     return client.search_runs(experiments, "tags.`validate.kind` = 'validation'")
+
+
+def complete_validation_run(url: str, timeout_s: float = 120.0):
+    """The one validation run, once its params are logged (polling: it is being created)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        runs = validation_runs(url)
+        if len(runs) == 1 and runs[0].data.params:
+            return runs[0]
+        assert time.monotonic() < deadline, f"no complete validation run: {runs}"
+        time.sleep(0.2)
 
 
 def nested_checks(url: str, run_id: str) -> list[str]:
@@ -114,7 +126,9 @@ def test_server_killed_mid_run_keeps_results_and_sync_completes_the_run(
     )
     try:
         wait_for(Path(plugin_env["WAITER_STARTED"]), process=process)
-        (run,) = validation_runs(server.url)  # created before the outage
+        # The run is created while the checks run: the outage comes once it is complete
+        # (its params logged), so what fails is recording a check.
+        run = complete_validation_run(server.url)
         server.kill()  # SIGKILL: the server dies as in a crash
         Path(plugin_env["WAITER_RELEASE"]).touch()
         stdout, stderr = process.communicate(timeout=300)

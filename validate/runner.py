@@ -13,6 +13,8 @@ MLflow is reached through one explicit client (the recorder's), never a global o
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import os
 import shutil
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from validate import control, evidence
+from validate.background import Background
 from validate.check import Input
 from validate.config import LoadedConfig, load_config
 from validate.data import load_datasets
@@ -63,6 +66,7 @@ if TYPE_CHECKING:
     from validate.executors.kubernetes import KubernetesRun
 
 DEFAULT_SCORING_TIMEOUT_S = 3600.0
+DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")  # MLflow's SQLAlchemy store
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,24 @@ def run_validation(
 # --------------------------------------------------------------------------- prepare
 
 
+def _open_mlflow(recorder: MlflowRecorder) -> None:
+    """On a background thread: import MLflow, point it at the store, and open the store if
+    that creates nothing (a server, or a sqlite file that exists). A new sqlite store is
+    created with the run, so a run refused before then (exit 2) leaves no database behind.
+    """
+    uri = recorder.tracking_uri
+    use_tracking_uri(uri)
+    if uri.partition(":")[0].partition("+")[0] in DATABASE_SCHEMES:
+        with contextlib.suppress(ImportError):  # the recorder reports it when it opens
+            importlib.import_module("mlflow.store.tracking.sqlalchemy_store")
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        return
+    with contextlib.suppress(Exception):
+        # Only a head start: if opening fails here, the recorder's first call opens the
+        # store again and reports the failure as an outage or a refusal.
+        recorder.client  # noqa: B018 - the property opens the store
+
+
 def prepare(request: RunRequest, artifacts: str) -> RunState:
     """Everything before the first check: any problem here is exit 2 and records nothing."""
     loaded = load_config(request.config_path)
@@ -168,8 +190,11 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
     selected = select_checks(config.checks, task=config.data.task, only=request.only_checks)
     tracking_uri = tracking_uri_for(config.mlflow.tracking_uri)
     _check_tracking_store(tracking_uri)
-    use_tracking_uri(tracking_uri)
     recorder = MlflowRecorder(tracking_uri=tracking_uri, experiment=config.mlflow.experiment)
+    # Importing MLflow and opening its store cost seconds (a new sqlite store runs every
+    # migration): do it beside the data loading and the checks. Nothing touches MLflow
+    # before waiting on it.
+    mlflow_open = Background(lambda: _open_mlflow(recorder), name="validate-mlflow-open")
     wants_promotion = request.allow_promotion and (
         request.promote or bool(config.promote and config.promote.enabled)
     )
@@ -185,6 +210,9 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
     datasets = load_datasets(
         loaded, features_needed_by=who_needs(features_by) if features_by else ""
     )
+    if config.model.candidate or config.model.baseline or config.promote:
+        # Registry URIs, model digests, pyfunc loading and the promotion target use MLflow.
+        mlflow_open.wait()
     candidate, baseline = resolve_models(loaded)
     checkout = git_checkout(loaded.path.parent)
     if request.notify is not None:
@@ -206,6 +234,7 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
         **_run_tags(loaded, candidate, target, checkout.commit, digest),
         "validate.report_id": report_id,
     }
+    mlflow_open.wait()
     recorder.start(run_name=run_name, params=params, tags=tags)
     control.send(
         "run",
