@@ -14,13 +14,13 @@ Which method serves which metric (all seeded, all at the requested confidence):
 * Average precision: the logit interval of Boyd, Eng & Page (2013), "Area under
   the precision-recall curve: point estimates and confidence intervals", ECML.
 * Anything else (multiclass ROC AUC, R², paired average precision): a percentile
-  bootstrap on a seeded subsample of at most ``max_rows`` rows whose spread is
-  rescaled by √(m/n) (the m-out-of-n bootstrap; Bickel, Götze & van Zwet 1997).
+  bootstrap on a seeded subsample of at most m rows whose spread is rescaled by
+  √(m/n) (the m-out-of-n bootstrap; Bickel, Götze & van Zwet 1997), in
+  ``validate.stats.quality.weighted_subsample_bootstrap``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -164,27 +164,3 @@ def average_precision_logit(ap: float, positives: int, confidence: float) -> Int
     half = z_value(confidence) / np.sqrt(positives * ap * (1 - ap))
     expit = lambda t: float(1 / (1 + np.exp(-t)))  # noqa: E731
     return Interval(ap, expit(logit - half), expit(logit + half))
-
-
-def subsample_bootstrap(
-    statistic: Callable[[np.ndarray], float],
-    n_rows: int,
-    *,
-    point: float,
-    n_resamples: int,
-    seed: int,
-    confidence: float,
-    max_rows: int = 5000,
-    with_p: bool = False,
-) -> Interval:
-    """m-out-of-n percentile bootstrap: resample within a seeded subsample of m rows and
-    rescale deviations by √(m/n). ``statistic`` takes row indices into the full data."""
-    rng = np.random.default_rng(seed)
-    m = min(n_rows, max_rows)
-    base = rng.choice(n_rows, m, replace=False) if m < n_rows else np.arange(n_rows)
-    center = statistic(base)
-    samples = np.array([statistic(base[rng.integers(0, m, m)]) for _ in range(n_resamples)])
-    scaled = point + (samples - center) * np.sqrt(m / n_rows)
-    low, high = percentile(scaled, confidence)
-    p = bootstrap_p_value(scaled) if with_p else None
-    return Interval(point, low, high, p, samples=scaled)
