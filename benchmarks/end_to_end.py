@@ -326,7 +326,17 @@ def compare(args: argparse.Namespace) -> list[Row]:
         paths = [str(case.files["eval"]), str(case.files["reference"])]
         rows += pair(
             case,
-            [side(work, f"evidently {version} DataDriftPreset", 20, python, version, case, paths)],
+            [
+                side(
+                    work,
+                    f"evidently{_version(python, version)} DataDriftPreset",
+                    20,
+                    python,
+                    version,
+                    case,
+                    paths,
+                )
+            ],
             args,
         )
     if "adult" in chosen:
@@ -343,10 +353,23 @@ def compare(args: argparse.Namespace) -> list[Row]:
                 case,
                 paths,
             ),
-            side(_ADULT_WORK, f"tfma {version} analyze_raw_data", 15, python, version, case, paths),
+            side(
+                _ADULT_WORK,
+                f"tfma{_version(python, version)} analyze_raw_data",
+                15,
+                python,
+                version,
+                case,
+                paths,
+            ),
         ]
         rows += pair(case, sides, args)
     return rows
+
+
+def _version(python: str | None, version: str) -> str:
+    """ " 0.7.23" for a label; nothing when the anchor is not there (``version`` says why)."""
+    return f" {version}" if python else ""
 
 
 def pair(case: data.Case, sides: list[Side], args: argparse.Namespace) -> list[Row]:
@@ -429,6 +452,9 @@ def growth(args: argparse.Namespace) -> None:
             f"{rows:>11,} {timing.wall:8.2f} {fixed + per_row * rows:8.2f} {timing.cpu:8.2f} "
             f"{cpu_fixed + cpu_per_row * rows:8.2f} {timing.peak:8.0f}   {_list(timing.seconds)}"
         )
+    if len(measured) < 2:
+        print("(fixed and per-row costs need two sizes or more: raise --max-rows)")
+        return
     print(
         f"wall = {fixed:.2f} s fixed + {per_row * 1e6:.3f} us per eval row; "
         f"cpu = {cpu_fixed:.2f} s fixed + {cpu_per_row * 1e6:.3f} us per eval row "
