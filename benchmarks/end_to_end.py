@@ -368,7 +368,7 @@ def compare(args: argparse.Namespace) -> list[Row]:
 
 
 def _version(python: str | None, version: str) -> str:
-    """ " 0.7.23" for a label; nothing when the anchor is not there (``version`` says why)."""
+    """The version as a label shows it (" 0.7.23"); nothing when the anchor is not there."""
     return f" {version}" if python else ""
 
 
