@@ -191,9 +191,11 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
     tracking_uri = tracking_uri_for(config.mlflow.tracking_uri)
     _check_tracking_store(tracking_uri)
     recorder = MlflowRecorder(tracking_uri=tracking_uri, experiment=config.mlflow.experiment)
-    # Importing MLflow and opening its store cost seconds (a new sqlite store runs every
-    # migration): do it beside the data loading and the checks. Nothing touches MLflow
-    # before waiting on it.
+    # Importing MLflow and opening its store cost seconds: do it beside the data loading.
+    # Nothing touches MLflow before waiting on it. pandas, which both sides import, is
+    # imported first here, so the two threads never import one library at once.
+    import pandas  # noqa: F401
+
     mlflow_open = Background(lambda: _open_mlflow(recorder), name="validate-mlflow-open")
     wants_promotion = request.allow_promotion and (
         request.promote or bool(config.promote and config.promote.enabled)
