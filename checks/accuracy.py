@@ -282,7 +282,8 @@ class AccuracyCheck(BaseCheck):
             shown = f"{format_value(value)} [{low}, {high}]"
             verdict = "below" if bound.min is not None else "above"
             sentence = (
-                f"slice {piece.name}: {metric} {shown} {verdict} {side} (Holm-adjusted, p={p:.3g})"
+                f"slice {piece.name}: {metric} {shown} {verdict} {side} (one-sided p={p:.3g}, "
+                f"significant under Holm's correction over {len(tests)} tests)"
                 if reject
                 else f"slice {piece.name}: {metric} {shown} consistent with {side}"
             )

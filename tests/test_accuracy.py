@@ -262,7 +262,7 @@ def test_slices_report_small_ones_and_judge_the_rest_with_holm():
     failed = strict.run(paired_context())
     assert failed.status is Status.FAILED
     assert any(
-        "slice region=north: roc_auc" in a.sentence and "Holm-adjusted" in a.sentence
+        "slice region=north: roc_auc" in a.sentence and "under Holm's correction" in a.sentence
         for a in failed.assertions
     )
     assert "worst_slice" in failed.details

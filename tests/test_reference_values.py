@@ -417,7 +417,9 @@ def test_slice_p_values_and_holm_verdicts_equal_a_hand_computation():
     assert set(failed) == {name for name, r in zip(names, rejected, strict=True) if r}
     for name, p in zip(names, p_values, strict=True):
         if name in failed:
-            assert f"(Holm-adjusted, p={p:.3g})" in failed[name].sentence
+            assert f"(one-sided p={p:.3g}, significant under Holm's correction over 5 tests)" in (
+                failed[name].sentence
+            )
 
 
 # --- bias: per-group, aggregate and change-vs-champion intervals --------------------------
