@@ -226,6 +226,20 @@ class DriftCheck(BaseCheck):
         column_seed = [seed, zlib.crc32(str(name).encode())]
         if numeric:
             reference_values = ref.to_numpy(dtype=float)
+            infinite = [
+                label
+                for label, values in (("reference", reference_values), ("eval", cur))
+                if np.isinf(np.asarray(values, dtype=float)).any()
+            ]
+            if infinite:
+                # Distances between distributions with mass at infinity are undefined; a
+                # verdict of "not drifted" would be a guess. Fail closed and say why.
+                result.drifted, result.reason = (
+                    True,
+                    f"infinite values in {' and '.join(infinite)}: drift cannot be measured; "
+                    "replace them upstream or leave the column out of data.features",
+                )
+                return result
             result.statistics = ds.numeric_statistics(
                 reference_values,
                 cur.to_numpy(dtype=float),
@@ -254,6 +268,16 @@ class DriftCheck(BaseCheck):
         if z is not None:
             judged = result.lower_bound = result.statistics[f"{result.method}_lower"]
             result.confidence = 1 - settings.alpha
+        if not np.isfinite(judged):
+            # An undefined statistic is never "no drift": e.g. Cohen's w when every eval
+            # value is a category the reference never had.
+            result.drifted = True
+            result.reason = (
+                "every eval value is a category the reference never had"
+                if result.new_categories and result.kind == "categorical"
+                else f"{ds.METHOD_NAMES.get(result.method, result.method)} is undefined here"
+            ) + "; treated as drifted"
+            return result
         result.drifted = bool(judged > result.threshold)
         return result
 

@@ -141,7 +141,13 @@ class ColumnDrift:
                 f"{self.column}: {test} BH-adjusted p-value {self.value:.3g} {op} alpha "
                 f"{self.threshold:g} ({verdict})"
             )
-        if not self.method or not np.isfinite(self.threshold) or self.method not in METHOD_NAMES:
+        judged = self.value if self.lower_bound is None else self.lower_bound
+        if (
+            not self.method
+            or not np.isfinite(self.threshold)
+            or self.method not in METHOD_NAMES
+            or not np.isfinite(judged)
+        ):
             return f"{self.column}: {self.reason or verdict}" + (
                 f" ({verdict})" if self.reason else ""
             )
