@@ -249,7 +249,10 @@ def numeric_statistics(
     result = {
         "ks": d,
         "ks_p_value": p_value,
-        "wasserstein": wasserstein / spread if spread > 0 else float("inf") * (wasserstein > 0),
+        # A constant reference has no spread: identical samples are 0 apart, any other is inf.
+        "wasserstein": (
+            wasserstein / spread if spread > 0 else (float("inf") if wasserstein else 0.0)
+        ),
         "wasserstein_raw": wasserstein,
         "psi": psi(ref_bins / n, cur_bins / m),
     }
