@@ -15,6 +15,9 @@ from kubernetes.client import (
     V1ContainerState,
     V1ContainerStateTerminated,
     V1ContainerStatus,
+    V1Job,
+    V1JobSpec,
+    V1JobStatus,
     V1ObjectMeta,
     V1Pod,
     V1PodStatus,
@@ -78,8 +81,19 @@ def pod(reason: str, exit_code: int, message: str = "") -> V1Pod:
     return V1Pod(metadata=meta, status=V1PodStatus(container_statuses=[status]))
 
 
+def job_event(name: str = "validate-waiter-abc", *, started: bool = True, suspend=None) -> V1Job:
+    status = V1JobStatus(start_time=datetime.now(timezone.utc) if started else None)
+    return V1Job(
+        metadata=V1ObjectMeta(name=name),
+        spec=V1JobSpec(template={}, suspend=suspend),
+        status=status,
+    )
+
+
 def test_a_job_the_controller_does_not_stop_is_an_error_after_the_grace(run, clock):
     waiting = job(clock)
+    clock.now += 100  # created long ago, but started only now: the deadline counts from here
+    assert run._judge(waiting, "job", job_event()) is None
     clock.now += 8 + executor.DEADLINE_GRACE_SECONDS - 0.1
     assert run._judge(waiting, "tick", None) is None
     assert run.batch.deleted == []
@@ -90,17 +104,27 @@ def test_a_job_the_controller_does_not_stop_is_an_error_after_the_grace(run, clo
     assert run.batch.deleted == ["validate-waiter-abc"]
 
 
+def test_a_job_not_started_or_suspended_is_left_to_the_run_timeout(run, clock):
+    waiting = job(clock)
+    assert run._judge(waiting, "job", job_event(started=False)) is None
+    assert run._judge(waiting, "job", job_event(suspend=True)) is None
+    clock.now += 10**6
+    assert run._judge(waiting, "tick", None) is None
+    assert run.batch.deleted == []
+
+
 def test_events_of_other_jobs_also_reach_the_deadline(run, clock):
     # A busy run never idles long enough for a tick; another Job's event must do.
     waiting = job(clock)
+    run._judge(waiting, "job", job_event())
     clock.now += 8 + executor.DEADLINE_GRACE_SECONDS + 1
-    other = type("Obj", (), {"metadata": V1ObjectMeta(name="validate-other-1")})()
-    result = run._judge(waiting, "job", other)
+    result = run._judge(waiting, "job", job_event("validate-other-1"))
     assert result is not None and "DeadlineExceeded" in result.message
 
 
 def test_no_deadline_means_no_backstop(run, clock):
     waiting = job(clock, deadline=None)
+    run._judge(waiting, "job", job_event())
     clock.now += 10**6
     assert run._judge(waiting, "tick", None) is None
 

@@ -61,6 +61,7 @@ class _Job:
     name: str
     created: float
     deadline_seconds: int | None = None
+    started: float | None = None  # monotonic, when an event first showed status.startTime
     unschedulable_since: float | None = None
     result: CheckResult | None = None
     node: str | None = None
@@ -225,6 +226,8 @@ class KubernetesRun:
     def _judge(self, job: _Job, kind: str, obj: Any) -> CheckResult | None:
         """The job's result once it has one; None while it is still going."""
         if kind == "job" and obj.metadata.name == job.name:
+            if job.started is None and obj.status.start_time and not obj.spec.suspend:
+                job.started = time.monotonic()  # seen now: at or after the controller's start
             for condition in obj.status.conditions or []:
                 if condition.status != "True":
                     continue
@@ -242,12 +245,15 @@ class KubernetesRun:
     def _past_deadline(self, job: _Job) -> CheckResult | None:
         """Backstop for a Job controller that lags behind activeDeadlineSeconds.
 
-        The controller counts from the Job's start, which is after our ``created``
-        stamp, so this can only fire later than Kubernetes itself should have.
+        The controller counts from the Job's ``status.startTime``; we count from the first
+        event that showed us one (never earlier than that start, however late the event),
+        so this can only fire later than Kubernetes itself should have. A Job never seen
+        started (suspended, or a controller that never synced it) is left to
+        ``run_timeout_seconds``.
         """
-        if job.deadline_seconds is None:
+        if job.deadline_seconds is None or job.started is None:
             return None
-        overdue = time.monotonic() - job.created - job.deadline_seconds
+        overdue = time.monotonic() - job.started - job.deadline_seconds
         if overdue < DEADLINE_GRACE_SECONDS:
             return None
         return self._error(
