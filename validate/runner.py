@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from validate import control, evidence
 from validate.background import Background
 from validate.check import Input
-from validate.config import LoadedConfig, load_config
+from validate.config import LoadedConfig, load_config, sqlite_database
 from validate.data import load_datasets
 from validate.digest import candidate_digest, model_source
 from validate.errors import ConfigError, ModelError, PromotionError, RecorderError
@@ -67,6 +67,7 @@ if TYPE_CHECKING:
 
 DEFAULT_SCORING_TIMEOUT_S = 3600.0
 DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")  # MLflow's SQLAlchemy store
+SERVER_SCHEMES = ("http", "https")  # a client for a server contacts nothing when made
 
 
 @dataclass(frozen=True)
@@ -170,10 +171,17 @@ def _open_mlflow(recorder: MlflowRecorder) -> None:
     """
     uri = recorder.tracking_uri
     use_tracking_uri(uri)
-    if uri.partition(":")[0].partition("+")[0] in DATABASE_SCHEMES:
+    scheme = uri.partition(":")[0].partition("+")[0].lower()
+    if scheme in DATABASE_SCHEMES:
         with contextlib.suppress(ImportError):  # the recorder reports it when it opens
             importlib.import_module("mlflow.store.tracking.sqlalchemy_store")
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+    # Open early only what opening cannot change: a server, or a sqlite file that already
+    # holds a store. Opening anything else creates or migrates a store (an empty file, a
+    # folder, an empty SQL database), which a run refused with exit 2 must not do; and a
+    # SQL server that does not answer would be waited for twice.
+    database = sqlite_database(uri) if scheme == "sqlite" else None
+    existing = database is not None and database.is_file() and database.stat().st_size > 0
+    if not (scheme in SERVER_SCHEMES or existing):
         return
     with contextlib.suppress(Exception):
         # Only a head start: if opening fails here, the recorder's first call opens the
