@@ -394,6 +394,16 @@ def test_a_readable_full_result_keeps_its_assertions(judged, pod_recorder):
     assert result.warnings == () and result.details["kubernetes"]["recorded_by_pod"] is True
 
 
+def test_a_pass_recorded_by_another_validation_is_an_error(judged, pod_recorder):
+    # A pod (or model code in it) naming an older passing nested run whose result matches.
+    other = MlflowRecorder(tracking_uri=pod_recorder.tracking_uri, experiment="k8s")
+    assert other.start(run_name="an earlier validation", params={}, tags={}) is not None
+    nested = nested_run(other, PASSING)
+    result = judged(compact("passed", nested))
+    assert result.status is Status.ERROR
+    assert f"nested run {nested} belongs to another validation run" in result.message
+
+
 # --------------------------------------------------------------------------- the recorder
 
 

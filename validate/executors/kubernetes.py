@@ -341,7 +341,9 @@ class KubernetesRun:
                         f"{compact['status']}"
                     )
                 else:
-                    return self._finish(job, result, recorded_by_pod=True)
+                    problem = self._foreign(nested, job)
+                    if problem is None:
+                        return self._finish(job, result, recorded_by_pod=True)
         if compact["status"] not in VERDICTS_THAT_BLOCK:
             return self._error(
                 job,
@@ -353,6 +355,20 @@ class KubernetesRun:
         result = CheckResult.from_dict({**compact, "assertions": [], "details": {}})
         result = result.with_updates(warnings=(*result.warnings, lost))
         return self._finish(job, result, recorded_by_pod=nested is not None)
+
+    def _foreign(self, nested: str, job: _Job) -> str | None:
+        """Why nested run ``nested`` is not this validation's record of ``job``'s check, or
+        None when it is. A pod that names another run (an older pass, say, whose result
+        matches) must not have that run's verdict count for this one."""
+        try:
+            tags = self.recorder.client.get_run(nested).data.tags
+        except Exception as exc:  # noqa: BLE001 - unverifiable is as bad as wrong
+            return f"nested run {nested} could not be read ({type(exc).__name__})"
+        if tags.get("mlflow.parentRunId") != self.recorder.run_id:
+            return f"nested run {nested} belongs to another validation run"
+        if tags.get("validate.check") != job.check.name:
+            return f"nested run {nested} records check {tags.get('validate.check')!r}"
+        return None
 
     def _error(self, job: _Job, message: str, already_final: bool = False) -> CheckResult:
         if not already_final:
