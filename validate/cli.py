@@ -235,7 +235,8 @@ def run_supervised(request: dict[str, Any]) -> NoReturn:
             from validate.tracking import scrub_credentials
 
             with contextlib.suppress(OSError, ValueError):
-                click.echo(f"validate: error: {scrub_credentials(outcome.problem)}", err=True)
+                kind = "warning" if outcome.exit_code == 0 else "error"  # promoted, say what
+                click.echo(f"validate: {kind}: {scrub_credentials(outcome.problem)}", err=True)
         return outcome.exit_code
 
     _guarded(request["debug"], action)

@@ -31,7 +31,13 @@ from validate.check import Input
 from validate.config import LoadedConfig, load_config, sqlite_database
 from validate.data import load_datasets
 from validate.digest import candidate_digest, model_source
-from validate.errors import ConfigError, ModelError, PromotionError, RecorderError
+from validate.errors import (
+    ConfigError,
+    ModelError,
+    PromotionError,
+    RecorderError,
+    ValidateError,
+)
 from validate.executors.local import artifact_folder, execute_local
 from validate.gate import EXIT_ERROR, EXIT_GATE_FAILED, Decision, decide
 from validate.inputs import (
@@ -467,7 +473,8 @@ def conclude(state: RunState) -> None:
         with signals_deferred():
             _promote(state)
             state.report = _build_report(state)
-            recorder.attach_report(state.report)
+            report = state.report
+            _record_after_promotion(state, lambda: recorder.attach_report(report), "its report")
             _publish(state, after_promotion=True)
 
 
@@ -565,7 +572,27 @@ def _promote(state: RunState) -> None:
         return
     else:
         state.promotion = outcome.to_dict()
-    recorder.set_tags({"validate.promotion": json.dumps(state.promotion)})
+    tags = {"validate.promotion": json.dumps(state.promotion)}
+    _record_after_promotion(state, lambda: recorder.set_tags(tags), "its validate.promotion tag")
+
+
+def _record_after_promotion(state: RunState, action: Callable[[], None], what: str) -> None:
+    """Record once the alias may have moved. If it did, a recording failure (an outage or a
+    refusal) is said on stderr, but neither kills the run nor changes its exit code: the
+    promotion happened, and reports saying otherwise would be wrong."""
+    if not (state.promotion and state.promotion.get("promoted")):
+        action()
+        return
+    before = state.recorder.failure
+    try:
+        action()
+    except ValidateError as exc:
+        failure: str | None = str(exc)
+    else:
+        failure = state.recorder.failure if state.recorder.failure != before else None
+    if failure:
+        note = f"the candidate was promoted, but recording {what} in MLflow failed: {failure}"
+        state.problem = note if state.problem is None else f"{state.problem}; {note}"
 
 
 def _build_report(state: RunState) -> dict[str, Any]:
