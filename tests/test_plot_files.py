@@ -85,3 +85,11 @@ def test_a_drift_run_with_plots_imports_no_matplotlib(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_names_with_characters_xml_forbids_still_make_readable_files(tmp_path):
+    name = "a\x01b\x0b<&>'\"]]>"
+    histogram = {"edges": [0.0, 1.0, 2.0], "reference": [0.5, 0.5], "eval": [0.25, 0.75]}
+    written = write_svg(tmp_path / "c.svg", histogram_svg(histogram, x_title=name), title=name)
+    root = ET.parse(written).getroot()
+    assert root.find(f"{SVG}title").text == "a\ufffdb\ufffd<&>'\"]]>"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -61,8 +62,14 @@ def _axis_top(peak: float, target: int = 5) -> tuple[list[float], float]:
     return ticks, step
 
 
+# Characters XML 1.0 does not allow at all (not even escaped): C0 controls but tab, LF, CR.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    """Text as SVG/HTML content: escaped, and the characters XML forbids shown as U+FFFD
+    (a group or column name may hold anything; the file must stay readable)."""
+    return html.escape(_NOT_XML.sub("\ufffd", str(value)), quote=True)
 
 
 def _legend(entries: Sequence[tuple[str, str]], x: float, y: float, spacing: float) -> str:
