@@ -303,8 +303,12 @@ def _result_json(result: CheckResult) -> str:
 
 
 def _metric_key(name: str) -> str:
-    """MLflow keys allow alphanumerics, _ - . space / only."""
-    return "".join(c if c.isalnum() or c in "_-./ " else "_" for c in name)
+    """MLflow keys allow alphanumerics, _ - . space / only, and no path that could be
+    normalised (an empty, ``.`` or ``..`` segment, a leading ``/``): a column or group
+    name holding ``/../`` must not make the run unrecordable."""
+    key = "".join(c if c.isalnum() or c in "_-./ " else "_" for c in name)
+    segments = key.split("/")
+    return "/".join(s if s.strip(".") else "_" * max(len(s), 1) for s in segments)
 
 
 def _finite(value: Any) -> bool:
