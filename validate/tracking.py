@@ -102,7 +102,8 @@ def failure_kind(exc: BaseException) -> str:
     * outage: MLflow could not be reached or could not serve, so the same call can succeed
       later (``validate sync``): a connection failure or timeout, an ``OSError`` (a full
       disk, a read-only store) or a database ``OperationalError`` (sqlite locked or gone)
-      anywhere in what ``exc`` wraps, or an MLflow error with a 5xx, 429, 401 or 403 status;
+      anywhere in what ``exc`` wraps, an artifact-store client's error with a 5xx or 429
+      status, or an MLflow error with a 5xx, 429, 401 or 403 status;
     * refused: MLflow itself rejected the request (another 4xx: an invalid value, a store
       it does not support, a run that does not exist): retrying will not help;
     * bug: any other exception, raised by our code or wrapped by MLflow (it turns any
@@ -114,10 +115,28 @@ def failure_kind(exc: BaseException) -> str:
             return "outage"
         if type(item).__name__ == "OperationalError":  # sqlite3's and SQLAlchemy's
             return "outage"
+        status = _http_status(item)
+        if status is not None and (status >= 500 or status == 429):
+            return "outage"  # an artifact store's own client (S3, GCS, Azure) saying so
     if any(not _from_mlflow(item) for item in chain):
         return "bug"
     status = getattr(exc, "get_http_status_code", lambda: 500)()
     return "outage" if status >= 500 or status in (401, 403, 429) else "refused"
+
+
+def _http_status(exc: BaseException) -> int | None:
+    """The HTTP status an artifact-store client's exception carries, if any: botocore's
+    ``response["ResponseMetadata"]["HTTPStatusCode"]``, requests' ``response.status_code``,
+    google-api-core's ``code``, azure-core's ``status_code``."""
+    response = getattr(exc, "response", None)
+    candidates = [
+        response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if isinstance(response, dict)
+        else getattr(response, "status_code", None),
+        getattr(exc, "status_code", None),
+        getattr(exc, "code", None),
+    ]
+    return next((c for c in candidates if isinstance(c, int) and 100 <= c <= 599), None)
 
 
 def _exception_chain(exc: BaseException) -> list[BaseException]:
