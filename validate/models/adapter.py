@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from validate.errors import ConfigError, ModelError, RecorderError
+from validate.errors import ModelError, RecorderError
 from validate.models.scores import normalize_scores
 
 if TYPE_CHECKING:
@@ -88,29 +88,15 @@ class ModelRef:
 
         A model that declares its inputs (sklearn feature names, an MLflow signature, the
         features recorded when validate registered it) gets exactly those, so the
-        champion may use other features than the candidate. The candidate's own list
-        must name the same columns as data.features: the checks that read features
-        (drift, MinDiff, latency) would otherwise judge columns the model does not take.
-        A model that declares none takes data.features, and the source says so.
-
-        Raises
-        ------
-        ConfigError
-            When the candidate declares other columns than data.features.
+        champion may use other features than the candidate, and data.features may list
+        more columns than the model takes (drift and bias watch them too). A model that
+        declares none takes data.features, and the source says so.
         """
         scorer = self.scorer()
         declared = getattr(scorer, "input_columns", None)
         if not declared:
             return features, "data.features (the model declares no inputs of its own)"
-        source = getattr(scorer, "input_source", None) or "the model"
-        if self.role == "candidate" and features and set(declared) != set(features):
-            raise ConfigError(
-                f"data.features and model.candidate ({self.uri}) disagree: data.features is "
-                f"[{', '.join(features)}], the model takes [{', '.join(declared)}] ({source}); "
-                "set data.features to the model's inputs (when data.features is not set, it "
-                "is every column but the target and the prediction columns)"
-            )
-        return tuple(declared), source
+        return tuple(declared), getattr(scorer, "input_source", None) or "the model"
 
     def model_inputs(self, frame: pd.DataFrame, features: tuple[str, ...]) -> pd.DataFrame:
         """The columns of ``frame`` this model takes, in its order (see :meth:`inputs`)."""
