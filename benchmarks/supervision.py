@@ -69,7 +69,7 @@ def compare(name: str, args: list[str], before: Path, runs: int, expect: int = 0
         "before": {**os.environ, "PYTHONPATH": str(before)},
     }
     samples: dict[str, list[float]] = {key: [] for key in environments}
-    for key, env in environments.items():
+    for _key, env in environments.items():
         timed(cli + args, env, expect)  # warm the file cache
     for _ in range(runs):
         for key, env in environments.items():

@@ -176,9 +176,7 @@ def test_a_check_that_cannot_load_is_listed_without_settings():
     assert set(entry["properties"]) == {"blocking", "timeout_seconds"}
 
 
-def test_a_bias_sensitive_feature_missing_from_eval_gets_the_hint(
-    data_dir, models_dir, tmp_path
-):
+def test_a_bias_sensitive_feature_missing_from_eval_gets_the_hint(data_dir, models_dir, tmp_path):
     config = base_config(
         data_dir,
         models_dir,
