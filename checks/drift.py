@@ -226,10 +226,11 @@ class DriftCheck(BaseCheck):
         column_seed = [seed, zlib.crc32(str(name).encode())]
         if numeric:
             reference_values = ref.to_numpy(dtype=float)
+            current_values = cur.to_numpy(dtype=float)
             infinite = [
                 label
-                for label, values in (("reference", reference_values), ("eval", cur))
-                if np.isinf(np.asarray(values, dtype=float)).any()
+                for label, values in (("reference", reference_values), ("eval", current_values))
+                if np.isinf(values).any()
             ]
             if infinite:
                 # Distances between distributions with mass at infinity are undefined; a
@@ -242,7 +243,7 @@ class DriftCheck(BaseCheck):
                 return result
             result.statistics = ds.numeric_statistics(
                 reference_values,
-                cur.to_numpy(dtype=float),
+                current_values,
                 exact_p=settings.decide_by == "p_value",
                 lower_z=z,
                 lower_methods=(result.method,),

@@ -206,8 +206,8 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
     _check_tracking_store(tracking_uri)
     recorder = MlflowRecorder(tracking_uri=tracking_uri, experiment=config.mlflow.experiment)
     # Importing MLflow and opening its store cost seconds: do it beside the data loading.
-    # Nothing touches MLflow before waiting on it. pandas, which both sides import, is
-    # imported first here, so the two threads never import one library at once.
+    # Nothing touches MLflow before waiting on it. pandas, the largest library both sides
+    # import, is imported here first, so the two threads do not import it at once.
     import pandas  # noqa: F401
 
     mlflow_open = Background(lambda: _open_mlflow(recorder), name="validate-mlflow-open")
