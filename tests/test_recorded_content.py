@@ -1,6 +1,7 @@
 """What a run records in MLflow stays the same while the run gets faster (issue 16): the
 params, metrics (to 1e-9), tags and artifact names of a scored accuracy + bias + drift run,
-compared with tests/golden/recorded_content.json.
+compared with tests/golden/recorded_content.json, whether MLflow wrote them or
+validate.sqlite_store did.
 
 Values that change from run to run (ids, times, digests, paths, versions) are compared
 by key only. To accept an intended change: VALIDATE_UPDATE_GOLDEN=1 pytest this file,
@@ -101,30 +102,87 @@ def recorded(client: MlflowClient, run_id: str) -> dict:
     }
 
 
-def test_a_scored_run_records_what_it_recorded_before(tmp_path):
-    scored_tables(tmp_path)
-    (tmp_path / "validation.yaml").write_text(CONFIG, encoding="utf-8")
+def validate_run(folder: Path) -> tuple[str, set[str]]:
+    """One ``validate run`` of CONFIG in ``folder``: its MLflow run id, and the modules the
+    run process imported."""
     done = subprocess.run(
         [sys.executable, "-m", "validate", "run", "-c", "validation.yaml", "--json", "r.json"],
-        cwd=tmp_path,
+        cwd=folder,
         capture_output=True,
         text=True,
+        env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"},
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    run_id = json.loads((tmp_path / "r.json").read_text())["mlflow"]["run_id"]
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    imported = {
+        line.split("|")[-1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    return json.loads((folder / "r.json").read_text())["mlflow"]["run_id"], imported
+
+
+def content_of(client: MlflowClient, run_id: str) -> dict:
     parent = recorded(client, run_id)
     experiment = client.get_run(run_id).info.experiment_id
     children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{run_id}'")
-    content = {
+    return {
         "validation": parent,
         "checks": {
             c.data.tags["validate.check"]: recorded(client, c.info.run_id) for c in children
         },
     }
+
+
+def run_info(client: MlflowClient, run_id: str) -> dict:
+    """What MLflow shows of a run besides its data, with the run's own id taken out."""
+    run = client.get_run(run_id)
+    info = run.info
+    return {
+        "name": info.run_name,
+        "user": info.user_id,
+        "lifecycle": info.lifecycle_stage,
+        "artifact_uri": info.artifact_uri.replace(run_id, "RUN"),
+        "closed": info.end_time is not None and info.end_time >= info.start_time,
+        "mlflow_tags": {
+            k: v.replace(run_id, "RUN") for k, v in run.data.tags.items() if k.startswith("mlflow.")
+        },
+        "inputs": len(run.inputs.dataset_inputs),
+    }
+
+
+def test_a_scored_run_records_what_it_recorded_before(tmp_path):
+    """Twice: the first run creates the store through MLflow, the second finds it and writes
+    it directly (validate.sqlite_store, without importing MLflow); both record the golden
+    content, and MLflow reads the same run info back from both."""
+    scored_tables(tmp_path)
+    (tmp_path / "validation.yaml").write_text(CONFIG, encoding="utf-8")
+    first, first_imports = validate_run(tmp_path)
+    second, second_imports = validate_run(tmp_path)
+    assert "mlflow" in first_imports  # a new store is created by MLflow itself
+    assert not {m for m in second_imports if m.split(".")[0] in ("mlflow", "sqlalchemy")}
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    content = content_of(client, first)
     if os.environ.get("VALIDATE_UPDATE_GOLDEN"):
         GOLDEN.write_text(json.dumps(content, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     expected = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    for run_id in (first, second):
+        assert_matches(content_of(client, run_id), expected)
+    assert run_info(client, second) == run_info(client, first)
+    first_checks = client.search_runs(
+        [client.get_run(first).info.experiment_id], f"tags.mlflow.parentRunId = '{first}'"
+    )
+    for check in first_checks:
+        name = check.data.tags["validate.check"]
+        (twin,) = client.search_runs(
+            [check.info.experiment_id],
+            f"tags.mlflow.parentRunId = '{second}' and tags.`validate.check` = '{name}'",
+        )
+        mine, theirs = run_info(client, twin.info.run_id), run_info(client, check.info.run_id)
+        mine["mlflow_tags"]["mlflow.parentRunId"] = theirs["mlflow_tags"]["mlflow.parentRunId"]
+        assert mine == theirs, name
+
+
+def assert_matches(content: dict, expected: dict) -> None:
     for run in ("validation", *sorted(expected["checks"])):
         got = content if run == "validation" else content["checks"]
         want = expected if run == "validation" else expected["checks"]

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from validate.errors import RecorderError, ValidateError
 from validate.results import CheckResult
 from validate.tracking import failure_kind, redact_uri, scrub_credentials
+
+if TYPE_CHECKING:
+    from validate.sqlite_store import SqliteStore
 
 REPORT_ARTIFACT = "validation_report.json"
 _MAX_PARAM = 6000
@@ -40,7 +43,14 @@ class MlflowRecorder:
     would hide the bug.
     """
 
-    def __init__(self, *, tracking_uri: str, experiment: str, strict: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        tracking_uri: str,
+        experiment: str,
+        strict: bool = False,
+        native: SqliteStore | None = None,
+    ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment = experiment
         self.strict = strict
@@ -49,6 +59,22 @@ class MlflowRecorder:
         self.check_runs: dict[str, str] = {}
         self._client: Any = None
         self._experiment_id: str | None = None
+        # Writes go to the sqlite store directly where that is what MLflow would write
+        # (validate.sqlite_store), else through MLflow's client.
+        self._native = native
+        self._writer: Writer | None = native
+
+    @property
+    def writer(self) -> Writer:
+        """Where this run's writes go (see ``native``)."""
+        if self._writer is None:
+            self._writer = _MlflowWriter(self)
+        return self._writer
+
+    @property
+    def records_natively(self) -> bool:
+        """Whether writes bypass MLflow (an existing local sqlite store)."""
+        return self._native is not None
 
     @property
     def client(self) -> Any:
@@ -106,21 +132,19 @@ class MlflowRecorder:
         self, *, run_name: str, params: Mapping[str, Any], tags: Mapping[str, str]
     ) -> str | None:
         """Create the parent run and log its params and tags (None when MLflow is down)."""
-        from mlflow.entities import Param, RunTag
 
         def create() -> str:
-            self._experiment_id = self._experiment_id_for(self.experiment)
-            run = self.client.create_run(
-                self._experiment_id,
-                run_name=run_name,
-                tags={"validate.kind": "validation", **tags},
+            writer = self.writer
+            self._experiment_id = writer.experiment_id
+            run_id = writer.create_run(
+                run_name=run_name, tags={"validate.kind": "validation", **tags}
             )
-            self.client.log_batch(
-                run.info.run_id,
-                params=[Param(k, str(v)[:_MAX_PARAM]) for k, v in params.items()],
-                tags=[RunTag(k, str(v)[:_MAX_TAG]) for k, v in tags.items()],
+            writer.log_batch(
+                run_id,
+                params={k: str(v)[:_MAX_PARAM] for k, v in params.items()},
+                tags={k: str(v)[:_MAX_TAG] for k, v in tags.items()},
             )
-            return run.info.run_id
+            return run_id
 
         self.run_id = self._attempt("creating the validation run", create)
         return self.run_id
@@ -147,38 +171,31 @@ class MlflowRecorder:
         return child_id
 
     def _record_check(self, result: CheckResult, artifact_dir: str | None) -> str:
-        from mlflow.entities import Metric, RunTag
-
         assert self.run_id is not None and self._experiment_id is not None
         payload = _result_json(result)  # before the nested run: nothing half-written
         now = int(time.time() * 1000)
-        child = self.client.create_run(
-            self._experiment_id,
+        writer = self.writer
+        child_id = writer.create_run(
             run_name=result.name,
             tags={"mlflow.parentRunId": self.run_id, "validate.kind": "check"},
         )
-        child_id = child.info.run_id
-        metrics = [
-            Metric(_metric_key(k), float(v), now, 0)
-            for k, v in result.metrics.items()
-            if _finite(v)
-        ]
+        metrics = [(_metric_key(k), float(v), now) for k, v in result.metrics.items() if _finite(v)]
         for assertion in result.assertions:
             side = "min" if assertion.op == ">=" else "max"
             key = _metric_key(f"assertion.{assertion.metric}.{side}.passed")
-            metrics.append(Metric(key, 1.0 if assertion.passed else 0.0, now, 0))
-        tags = [
-            RunTag("validate.check", result.name),
-            RunTag("validate.status", result.status.value),
-            RunTag("validate.blocking", str(result.blocking).lower()),
-            RunTag("validate.message", result.message[:_MAX_TAG]),
-        ]
-        self.client.log_batch(child_id, metrics=metrics, tags=tags)
-        self.client.log_text(child_id, payload, "check_result.json")
+            metrics.append((key, 1.0 if assertion.passed else 0.0, now))
+        tags = {
+            "validate.check": result.name,
+            "validate.status": result.status.value,
+            "validate.blocking": str(result.blocking).lower(),
+            "validate.message": result.message[:_MAX_TAG],
+        }
+        writer.log_batch(child_id, metrics=metrics, tags=tags)
+        writer.log_text(child_id, payload, "check_result.json")
         if artifact_dir and Path(artifact_dir).is_dir() and any(Path(artifact_dir).iterdir()):
-            self.client.log_artifacts(child_id, artifact_dir)
+            writer.log_artifacts(child_id, artifact_dir)
         status = "FINISHED" if result.status.value in ("passed", "skipped") else "FAILED"
-        self.client.set_terminated(child_id, status=status)
+        writer.set_terminated(child_id, status)
         return child_id
 
     def recorded_checks(self) -> dict[str, str]:
@@ -223,11 +240,8 @@ class MlflowRecorder:
         run_id = self.run_id
 
         def tag() -> None:
-            from mlflow.entities import RunTag
-
             # One request (one transaction on sqlite), not one per tag.
-            batch = [RunTag(key, str(value)[:_MAX_TAG]) for key, value in tags.items()]
-            self.client.log_batch(run_id, tags=batch)
+            self.writer.set_tags(run_id, {k: str(v)[:_MAX_TAG] for k, v in tags.items()})
 
         self._attempt("tagging the validation run", tag)
 
@@ -239,10 +253,8 @@ class MlflowRecorder:
 
         def close() -> None:
             self._log_report(run_id, report)
-            self.client.set_tag(run_id, "validate.decision", decision)
-            self.client.set_terminated(
-                run_id, status="FINISHED" if decision == "pass" else "FAILED"
-            )
+            self.writer.set_tags(run_id, {"validate.decision": decision})
+            self.writer.set_terminated(run_id, "FINISHED" if decision == "pass" else "FAILED")
 
         self._attempt("closing the validation run", close)
 
@@ -259,16 +271,18 @@ class MlflowRecorder:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / REPORT_ARTIFACT
             path.write_text(json.dumps(json_safe(report), indent=2), encoding="utf-8")
-            self.client.log_artifact(run_id, str(path))
+            self.writer.log_artifact(run_id, str(path))
 
     def kill(self, reason: str) -> None:
         """Ctrl-C or a crash: the run is marked KILLED, never passed."""
         if self.run_id is None or self.failure is not None:
             return
         try:
-            self.client.set_tag(self.run_id, "validate.decision", "killed")
-            self.client.set_tag(self.run_id, "validate.killed_reason", reason[:_MAX_TAG])
-            self.client.set_terminated(self.run_id, status="KILLED")
+            self.writer.set_tags(
+                self.run_id,
+                {"validate.decision": "killed", "validate.killed_reason": reason[:_MAX_TAG]},
+            )
+            self.writer.set_terminated(self.run_id, "KILLED")
         except Exception:  # noqa: BLE001, S110 - best effort while already failing
             pass
 
@@ -286,6 +300,87 @@ class MlflowRecorder:
             if found is None:
                 raise
             return found.experiment_id
+
+
+class Writer(Protocol):
+    """The writes a validation makes: :class:`validate.sqlite_store.SqliteStore` or
+    :class:`_MlflowWriter`."""
+
+    @property
+    def experiment_id(self) -> str: ...
+
+    def create_run(self, *, run_name: str, tags: Mapping[str, str]) -> str: ...
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Iterable[tuple[str, float, int]] = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None: ...
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None: ...
+
+    def set_terminated(self, run_id: str, status: str) -> None: ...
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None: ...
+
+    def log_artifact(self, run_id: str, local_file: str) -> None: ...
+
+    def log_artifacts(self, run_id: str, local_dir: str) -> None: ...
+
+
+class _MlflowWriter:
+    """The same writes through MLflow's client: any store MLflow supports."""
+
+    def __init__(self, recorder: MlflowRecorder) -> None:
+        self._recorder = recorder
+
+    @property
+    def experiment_id(self) -> str:
+        return self._recorder._experiment_id_for(self._recorder.experiment)
+
+    @property
+    def _client(self) -> Any:
+        return self._recorder.client
+
+    def create_run(self, *, run_name: str, tags: Mapping[str, str]) -> str:
+        experiment_id = self._recorder.experiment_id or self.experiment_id
+        run = self._client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
+        return str(run.info.run_id)
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Iterable[tuple[str, float, int]] = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        self._client.log_batch(
+            run_id,
+            metrics=[Metric(key, value, stamp, 0) for key, value, stamp in metrics],
+            params=[Param(key, value) for key, value in (params or {}).items()],
+            tags=[RunTag(key, value) for key, value in (tags or {}).items()],
+        )
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        self.log_batch(run_id, tags=tags)
+
+    def set_terminated(self, run_id: str, status: str) -> None:
+        self._client.set_terminated(run_id, status=status)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self._client.log_text(run_id, text, artifact_file)
+
+    def log_artifact(self, run_id: str, local_file: str) -> None:
+        self._client.log_artifact(run_id, local_file)
+
+    def log_artifacts(self, run_id: str, local_dir: str) -> None:
+        self._client.log_artifacts(run_id, local_dir)
 
 
 def _result_json(result: CheckResult) -> str:

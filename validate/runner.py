@@ -57,6 +57,7 @@ from validate.recorder import MlflowRecorder
 from validate.registry import SelectedCheck, select_checks
 from validate.reporting.json_report import build_report, ensure_writable, write_report
 from validate.results import CheckResult
+from validate.sqlite_store import SqliteStore
 from validate.tracking import (
     git_checkout,
     is_unreachable,
@@ -195,6 +196,14 @@ def _open_mlflow(recorder: MlflowRecorder) -> None:
         recorder.client  # noqa: B018 - the property opens the store
 
 
+def _native_store(uri: str, experiment: str) -> SqliteStore | None:
+    """The sqlite store to write directly, without importing MLflow, where that is
+    certainly what MLflow would write (validate.sqlite_store says when)."""
+    if uri.partition(":")[0].lower() != "sqlite":
+        return None
+    return SqliteStore.open(sqlite_database(uri), experiment)
+
+
 def prepare(request: RunRequest, artifacts: str) -> RunState:
     """Everything before the first check: any problem here is exit 2 and records nothing."""
     loaded = load_config(request.config_path)
@@ -204,13 +213,24 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
     selected = select_checks(config.checks, task=config.data.task, only=request.only_checks)
     tracking_uri = tracking_uri_for(config.mlflow.tracking_uri)
     _check_tracking_store(tracking_uri)
-    recorder = MlflowRecorder(tracking_uri=tracking_uri, experiment=config.mlflow.experiment)
-    # Importing MLflow and opening its store cost seconds: do it beside the data loading.
+    native = _native_store(tracking_uri, config.mlflow.experiment)
+    recorder = MlflowRecorder(
+        tracking_uri=tracking_uri, experiment=config.mlflow.experiment, native=native
+    )
+    # Importing MLflow and opening its store cost seconds: where a run needs MLflow (models,
+    # promotion, a store it must write through MLflow), do it beside the data loading.
     # Nothing touches MLflow before waiting on it. pandas, the largest library both sides
     # import, is imported here first, so the two threads do not import it at once.
     import pandas  # noqa: F401
 
-    mlflow_open = Background(lambda: _open_mlflow(recorder), name="validate-mlflow-open")
+    uses_mlflow = native is None or bool(
+        config.model.candidate or config.model.baseline or config.promote
+    )
+    mlflow_open = (
+        Background(lambda: _open_mlflow(recorder), name="validate-mlflow-open")
+        if uses_mlflow
+        else None
+    )
     wants_promotion = request.allow_promotion and (
         request.promote or bool(config.promote and config.promote.enabled)
     )
@@ -226,7 +246,9 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
     datasets = load_datasets(
         loaded, features_needed_by=who_needs(features_by) if features_by else ""
     )
-    if config.model.candidate or config.model.baseline or config.promote:
+    if mlflow_open is not None and (
+        config.model.candidate or config.model.baseline or config.promote
+    ):
         # Registry URIs, model digests, pyfunc loading and the promotion target use MLflow.
         mlflow_open.wait()
     candidate, baseline = resolve_models(loaded)
@@ -250,7 +272,8 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
         **_run_tags(loaded, candidate, target, checkout.commit, digest),
         "validate.report_id": report_id,
     }
-    mlflow_open.wait()
+    if mlflow_open is not None:
+        mlflow_open.wait()
     recorder.start(run_name=run_name, params=params, tags=tags)
     control.send(
         "run",

@@ -105,7 +105,8 @@ def failure_kind(exc: BaseException) -> str:
       anywhere in what ``exc`` wraps, an artifact-store client's error with a 5xx or 429
       status, or an MLflow error with a 5xx, 429, 401 or 403 status;
     * refused: MLflow itself rejected the request (another 4xx: an invalid value, a store
-      it does not support, a run that does not exist): retrying will not help;
+      it does not support, a run that does not exist), or the direct sqlite writer refused
+      what MLflow would refuse: retrying will not help;
     * bug: any other exception, raised by our code or wrapped by MLflow (it turns any
       failure inside its store into an ``MlflowException``).
     """
@@ -118,6 +119,8 @@ def failure_kind(exc: BaseException) -> str:
         status = _http_status(item)
         if status is not None and (status >= 500 or status == 429):
             return "outage"  # an artifact store's own client (S3, GCS, Azure) saying so
+        if getattr(item, "validate_refusal", False):
+            return "refused"  # validate.sqlite_store refusing what MLflow would refuse
     if any(not _from_mlflow(item) for item in chain):
         return "bug"
     status = getattr(exc, "get_http_status_code", lambda: 500)()
