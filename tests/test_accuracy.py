@@ -84,6 +84,29 @@ def test_binary_fast_path_equals_sklearn_on_random_data(seed):
     assert got["f1"] == pytest.approx(skm.f1_score(y, labels, zero_division=0), abs=1e-9)
     assert got["log_loss"] == pytest.approx(skm.log_loss(y, p, labels=[0, 1]), abs=1e-9)
     assert got["brier"] == pytest.approx(skm.brier_score_loss(y, p), abs=1e-9)
+    assert got["recall"] == pytest.approx(skm.recall_score(y, labels, zero_division=0), abs=1e-9)
+    # Ranked metrics, with ties (rounded scores) as real models give them.
+    tied = np.round(p, int(rng.integers(1, 4)))
+    ranked = compute_metrics("binary", y, tied, names=("roc_auc", "average_precision"))
+    assert ranked["roc_auc"] == pytest.approx(skm.roc_auc_score(y, tied), rel=1e-12)
+    assert ranked["average_precision"] == pytest.approx(
+        skm.average_precision_score(y, tied), rel=1e-12
+    )
+    assert got["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p), rel=1e-12)
+    assert got["roc_auc"] == float(exact_auc(y, p))
+    assert ranked["roc_auc"] == float(exact_auc(y, tied))
+    assert got["average_precision"] == pytest.approx(skm.average_precision_score(y, p), rel=1e-12)
+
+
+def exact_auc(y, p):
+    """ROC AUC as a fraction: pairs won (ties half) over all positive-negative pairs."""
+    from fractions import Fraction
+
+    positives, negatives = p[y == 1], np.sort(p[y == 0])
+    below = np.searchsorted(negatives, positives, side="left")
+    tied = np.searchsorted(negatives, positives, side="right") - below
+    won = 2 * int(below.sum()) + int(tied.sum())
+    return Fraction(won, 2 * len(positives) * len(negatives))
 
 
 def test_undefined_metric_is_nan():
@@ -113,7 +136,10 @@ def test_check_passes_and_fails_with_sentences(binary):
     )
     passed = check.run(context(y, p))
     assert passed.status is Status.PASSED
-    assert passed.metrics["roc_auc"] == auc
+    # The Mann-Whitney count with unit weights is exact (integer pair counts), so ours is
+    # the correctly rounded AUC; scikit-learn's trapezoid sum may be an ulp away.
+    assert passed.metrics["roc_auc"] == pytest.approx(auc, rel=1e-12)
+    assert passed.metrics["roc_auc"] == float(exact_auc(y, p))
     strict = AccuracyCheck.from_config(
         "accuracy", {"thresholds": {"roc_auc": {"min": 0.99}}}, task="binary"
     )

@@ -30,6 +30,21 @@ def test_public_api_imports_no_heavy_library():
     assert not imported_after("import validate") & set(HEAVY)
 
 
+def test_the_supervising_process_imports_no_numerics():
+    """``validate run`` is two processes; the one that supervises the run (and may have to
+    mark it killed) starts in a tenth of a second: no NumPy, pandas or pydantic."""
+    modules = imported_after("import validate.cli, validate.supervisor")
+    assert not modules & {"numpy", "pandas", "pydantic", "pyarrow", *HEAVY}
+
+
+def test_every_public_name_resolves_lazily():
+    import validate
+
+    for name in validate.__all__:
+        assert getattr(validate, name) is not None, name
+    assert validate.Status.PASSED.value == "passed"
+
+
 def test_help_runs_without_heavy_imports():
     code = (
         "import sys, json\nfrom validate.cli import main\ntry:\n    main(['--help'])\n"

@@ -3,11 +3,13 @@ never imports scipy.stats (it costs more than the statistics: issue 16)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 from scipy.spatial import distance
@@ -117,3 +119,55 @@ def test_normal_quantiles_are_scipys():
         assert iv.z_value(confidence) == pytest.approx(
             stats.norm.ppf(1 - (1 - confidence) / 2), rel=1e-14
         )
+
+
+def test_normal_cdf_and_quantile_are_scipys_to_1e12_tails_included():
+    from scipy import special
+
+    from validate.stats.normal import cdf, quantile
+
+    rng = np.random.default_rng(11)
+    xs = np.concatenate([rng.normal(0, 3, 20_000), [-37.5, -20, -8.3, 0, 8.3, 30]])
+    for x in xs:
+        assert cdf(float(x)) == pytest.approx(special.ndtr(x), rel=1e-12, abs=1e-300)
+    ps = np.concatenate(
+        [rng.random(20_000), [1e-300, 1e-20, 1e-10, 0.025, 0.5, 0.975, 1 - 1e-10, 1 - 1e-16]]
+    )
+    for p in ps:
+        assert quantile(float(p)) == pytest.approx(special.ndtri(p), rel=1e-12)
+    assert quantile(0.0) == -np.inf and quantile(1.0) == np.inf
+    assert np.isnan(quantile(-0.1)) and np.isnan(quantile(1.5))
+
+
+def test_a_bias_run_process_imports_no_scipy(tmp_path):
+    """Bias on precomputed scores needs the normal CDF and quantile only (and a run that
+    finds its MLflow store writes it without MLflow, which would import scipy)."""
+    frame = pd.DataFrame(
+        {
+            "label": np.tile([0, 1], 500),
+            "score": np.linspace(0, 1, 1000),
+            "group": np.repeat(["a", "b"], 500),
+        }
+    )
+    frame.to_parquet(tmp_path / "eval.parquet")
+    (tmp_path / "validation.yaml").write_text(
+        "data: {eval: eval.parquet, target: label, prediction: score}\n"
+        "checks:\n  bias: {sensitive_features: [group]}\n",
+        encoding="utf-8",
+    )
+    for _ in range(2):  # the first creates the MLflow store (MLflow imports scipy)
+        done = subprocess.run(
+            [sys.executable, "-m", "validate", "run", "-c", "validation.yaml"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"},
+        )
+        assert done.returncode in (0, 1), done.stdout + done.stderr[-2000:]
+    imported = {
+        line.split("|")[-1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "validate.stats.fairness" in imported
+    assert {m for m in imported if m.split(".")[0] == "scipy"} == set()

@@ -24,7 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import ndtr, ndtri  # the normal CDF and its inverse
+
+from validate.stats.normal import cdf, quantile
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Interval:
             centre = (self.low + self.high) / 2
             distance = (centre - limit) if above else (limit - centre)
             if self.se > 0:
-                return float(ndtr(-distance / self.se))
+                return cdf(-distance / self.se)
             return 0.0 if distance > 0 else 1.0
         if self.samples is not None:
             if above:
@@ -75,7 +76,7 @@ class Interval:
 
 
 def z_value(confidence: float) -> float:
-    return float(ndtri(1 - (1 - confidence) / 2))
+    return quantile(1 - (1 - confidence) / 2)
 
 
 def normal_interval(
@@ -94,7 +95,7 @@ def normal_interval(
         low, high = max(low, bounds[0]), min(high, bounds[1])
     p = None
     if with_p:  # two-sided, H0: the true value is 0
-        p = float(2 * ndtr(-abs(value) / se)) if se > 0 else float(value == 0)
+        p = 2 * cdf(-abs(value) / se) if se > 0 else float(value == 0)
     return Interval(value, low, high, p, se=None if clipped else se)
 
 

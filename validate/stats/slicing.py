@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtr
+
+from validate.stats.normal import cdf
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def one_sided_p(value: float, interval: Any, bound: Any, z: float) -> float:
     distance = value - bound.min if bound.min is not None else bound.max - value
     if se == 0:
         return 0.0 if distance < 0 else 1.0
-    return float(ndtr(distance / se))  # the standard normal CDF
+    return cdf(distance / se)
 
 
 def holm_reject(p_values: Sequence[float], alpha: float) -> list[bool]:
