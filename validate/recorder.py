@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
@@ -14,6 +15,7 @@ from validate.results import CheckResult
 from validate.tracking import failure_kind, redact_uri, scrub_credentials
 
 if TYPE_CHECKING:
+    from validate.rest_store import RestStore
     from validate.sqlite_store import SqliteStore
 
 REPORT_ARTIFACT = "validation_report.json"
@@ -49,7 +51,7 @@ class MlflowRecorder:
         tracking_uri: str,
         experiment: str,
         strict: bool = False,
-        native: SqliteStore | None = None,
+        native: SqliteStore | RestStore | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment = experiment
@@ -73,7 +75,7 @@ class MlflowRecorder:
 
     @property
     def records_natively(self) -> bool:
-        """Whether writes bypass MLflow (an existing local sqlite store)."""
+        """Whether writes bypass MLflow (an existing sqlite store, a plain-HTTP server)."""
         return self._native is not None
 
     @property
@@ -253,8 +255,11 @@ class MlflowRecorder:
 
         def close() -> None:
             self._log_report(run_id, report)
-            self.writer.set_tags(run_id, {"validate.decision": decision})
-            self.writer.set_terminated(run_id, "FINISHED" if decision == "pass" else "FAILED")
+            self.writer.set_terminated(
+                run_id,
+                "FINISHED" if decision == "pass" else "FAILED",
+                {"validate.decision": decision},
+            )
 
         self._attempt("closing the validation run", close)
 
@@ -277,14 +282,12 @@ class MlflowRecorder:
         """Ctrl-C or a crash: the run is marked KILLED, never passed."""
         if self.run_id is None or self.failure is not None:
             return
-        try:
-            self.writer.set_tags(
+        with contextlib.suppress(Exception):  # best effort while already failing
+            self.writer.set_terminated(
                 self.run_id,
+                "KILLED",
                 {"validate.decision": "killed", "validate.killed_reason": reason[:_MAX_TAG]},
             )
-            self.writer.set_terminated(self.run_id, "KILLED")
-        except Exception:  # noqa: BLE001, S110 - best effort while already failing
-            pass
 
     def _experiment_id_for(self, name: str) -> str:
         from mlflow.exceptions import MlflowException
@@ -322,7 +325,9 @@ class Writer(Protocol):
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None: ...
 
-    def set_terminated(self, run_id: str, status: str) -> None: ...
+    def set_terminated(
+        self, run_id: str, status: str, tags: Mapping[str, str] | None = None
+    ) -> None: ...
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None: ...
 
@@ -370,7 +375,11 @@ class _MlflowWriter:
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         self.log_batch(run_id, tags=tags)
 
-    def set_terminated(self, run_id: str, status: str) -> None:
+    def set_terminated(
+        self, run_id: str, status: str, tags: Mapping[str, str] | None = None
+    ) -> None:
+        if tags:
+            self.set_tags(run_id, tags)
         self._client.set_terminated(run_id, status=status)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:

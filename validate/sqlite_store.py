@@ -16,17 +16,20 @@ records the same validation both ways and compares what MLflow reads back.
 
 from __future__ import annotations
 
+import importlib.util
+import math
 import os
 import posixpath
 import re
-import shutil
 import sqlite3
+import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 # The columns each table must have for our rows to be complete, with the values MLflow's
 # SqlAlchemyStore.create_run gives a run created through MlflowClient.create_run.
@@ -58,6 +61,10 @@ _TERMINAL = ("FINISHED", "FAILED", "KILLED")
 # MLflow's own rule for param, metric and tag names (mlflow.utils.validation, POSIX).
 _NAME = re.compile(r"^[/\w.\- :]*$")
 _MAX_KEY = 250
+_STAGING_PREFIX = ".artifact.uploading."  # MLflow's local artifact repository's
+_UMASK_LOCK = threading.Lock()
+_REVISION = re.compile(r"^revision\s*=\s*[\"']([0-9a-zA-Z_]+)[\"']", re.MULTILINE)
+_DOWN_REVISION = re.compile(r"^down_revision\s*=\s*(.+)$", re.MULTILINE)
 
 
 class StoreRefused(Exception):
@@ -82,6 +89,7 @@ class SqliteStore:
         self.experiment_id = experiment_id
         self._artifact_root = artifact_root  # the experiment's artifact folder
         self._artifact_location = artifact_location  # as MLflow spells it (path or file URI)
+        self._experiment_row: tuple[str, str] | None = None  # (name, location) when opened
         self._connection: sqlite3.Connection | None = None
 
     @classmethod
@@ -90,14 +98,19 @@ class SqliteStore:
         what MLflow would do; None where MLflow must do it (see the module's docstring)."""
         if database is None or any(os.environ.get(name) for name in _ENV_FOR_MLFLOW):
             return None
+        if any(c in str(database) for c in "%?#"):
+            return None  # sqlite and SQLAlchemy read these in URIs: leave the path to MLflow
+        head = _installed_migration_head()
+        if head is None:
+            return None
         try:
             if not database.is_file() or database.stat().st_size == 0:
                 return None
-            connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)
+            connection = sqlite3.connect(_uri(database, "ro"), uri=True, timeout=5)
         except (OSError, sqlite3.Error):
             return None
         try:
-            if not _schema_is_known(connection):
+            if not _schema_is_known(connection, head):
                 return None
             found = _experiment(connection, experiment)
         except sqlite3.Error:
@@ -110,7 +123,9 @@ class SqliteStore:
         root = _local_folder(location)
         if root is None:
             return None
-        return cls(database, str(experiment_id), root, location.rstrip("/"))
+        store = cls(database, str(experiment_id), root, location.rstrip("/"))
+        store._experiment_row = (experiment, location)
+        return store
 
     # ------------------------------------------------------------------ writes
 
@@ -122,12 +137,7 @@ class SqliteStore:
         all_tags.setdefault("mlflow.runName", run_name)
         _check_keys(all_tags)
         with self._transaction() as db:
-            active = db.execute(
-                "SELECT lifecycle_stage FROM experiments WHERE experiment_id = ?",
-                (int(self.experiment_id),),
-            ).fetchone()
-            if active is None or active[0] != "active":
-                raise StoreRefused(f"experiment {self.experiment_id} is not active")
+            self._resolve_experiment_again(db)
             db.execute(
                 "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, "
                 "user_id, status, start_time, end_time, source_version, lifecycle_stage, "
@@ -175,13 +185,14 @@ class SqliteStore:
                         "INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)",
                         (key, value, run_id),
                     )
+            stored = [(name, *_sanitised(number), stamp) for name, number, stamp in metric_rows]
             db.executemany(
-                "INSERT OR IGNORE INTO metrics (key, value, timestamp, run_uuid, step, is_nan) "
-                "VALUES (?, ?, ?, ?, 0, 0)",
-                [(name, number, stamp, run_id) for name, number, stamp in metric_rows],
+                "INSERT OR IGNORE INTO metrics (key, value, is_nan, timestamp, run_uuid, step) "
+                "VALUES (?, ?, ?, ?, ?, 0)",
+                [(name, number, nan, stamp, run_id) for name, number, nan, stamp in stored],
             )
-            for name, number, stamp in metric_rows:
-                _update_latest(db, run_id, name, number, stamp)
+            for name, number, nan, stamp in stored:
+                _update_latest(db, run_id, name, number, nan, stamp)
             self._set_tags(db, run_id, tags or {})
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
@@ -190,12 +201,17 @@ class SqliteStore:
             self._require_active(db, run_id)
             self._set_tags(db, run_id, tags)
 
-    def set_terminated(self, run_id: str, status: str) -> None:
-        """Close a run (``FINISHED``, ``FAILED`` or ``KILLED``) now."""
+    def set_terminated(
+        self, run_id: str, status: str, tags: Mapping[str, str] | None = None
+    ) -> None:
+        """Close a run (``FINISHED``, ``FAILED`` or ``KILLED``) now, with ``tags`` (the
+        decision) in the same transaction: never a decision on a run left RUNNING."""
         if status not in _TERMINAL:
             raise ValueError(f"not a terminal run status: {status}")
+        _check_keys(tags or {})
         with self._transaction() as db:
             self._require_active(db, run_id)
+            self._set_tags(db, run_id, tags or {})
             db.execute(
                 "UPDATE runs SET status = ?, end_time = ? WHERE run_uuid = ?",
                 (status, _now_ms(), run_id),
@@ -217,9 +233,34 @@ class SqliteStore:
         """Copy the tree under ``local_dir`` into the run's artifact folder (contents only,
         no permissions, as MLflow's local artifact repository does)."""
         destination = self._artifact_folder(run_id)
-        shutil.copytree(local_dir, destination, copy_function=shutil.copyfile, dirs_exist_ok=True)
+        # As MLflow's shutil_copytree_without_file_permissions: os.walk does not descend
+        # into a symlinked folder (it is made, empty); files are copied by content.
+        for folder, folders, files in os.walk(local_dir):
+            target = destination / os.path.relpath(folder, local_dir)
+            target.mkdir(parents=True, exist_ok=True)
+            for name in folders:
+                (target / name).mkdir(exist_ok=True)
+            for name in files:
+                _write_atomically(target / name, Path(folder, name).read_bytes())
 
     # ------------------------------------------------------------------ helpers
+
+    def _resolve_experiment_again(self, db: sqlite3.Connection) -> None:
+        """Look the experiment up by name again, as MLflow does when it creates a run: it
+        may have been renamed, replaced or deleted while the data loaded."""
+        if self._experiment_row is None:
+            return
+        name = self._experiment_row[0]
+        found = _experiment(db, name)
+        root = _local_folder(found[1]) if found is not None else None
+        if found is None or root is None:
+            raise StoreRefused(
+                f"experiment {name!r} was deleted, or moved its artifacts off this machine, "
+                "while the run was starting"
+            )
+        self.experiment_id = str(found[0])
+        self._artifact_root, self._artifact_location = root, found[1].rstrip("/")
+        self._experiment_row = (name, found[1])
 
     def _artifact_folder(self, run_id: str) -> Path:
         if not run_id.isalnum():  # ours are uuid hex; never a path to follow
@@ -230,8 +271,13 @@ class SqliteStore:
         if self._connection is None:
             # isolation_level=None: transactions are ours (BEGIN IMMEDIATE takes the write
             # lock up front, so two runs writing at once wait instead of failing midway).
+            # mode=rw: a store that has gone is an error, never a new empty file.
             self._connection = sqlite3.connect(
-                str(self.database), timeout=30, isolation_level=None, check_same_thread=False
+                _uri(self.database, "rw"),
+                uri=True,
+                timeout=30,
+                isolation_level=None,
+                check_same_thread=False,
             )
         return _Transaction(self._connection)
 
@@ -267,20 +313,33 @@ class _Transaction:
         self._connection = connection
 
     def __enter__(self) -> sqlite3.Connection:
-        self._connection.execute("BEGIN IMMEDIATE")
+        # A transaction left open (a signal raised between BEGIN and the with block, a
+        # COMMIT that failed) is rolled back first: a KILLED marking must get through.
+        if self._connection.in_transaction:
+            self._connection.execute("ROLLBACK")
+        try:
+            self._connection.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            if self._connection.in_transaction:
+                self._connection.execute("ROLLBACK")
+            raise
         return self._connection
 
     def __exit__(self, kind: object, error: object, trace: object) -> None:
         if kind is None:
             self._connection.execute("COMMIT")
-        else:
+        elif self._connection.in_transaction:
             self._connection.execute("ROLLBACK")
 
 
-def _schema_is_known(connection: sqlite3.Connection) -> bool:
-    """Every table we write has the columns we fill, and any other column may be left out
-    (nullable or defaulted); and no experiment lives outside MLflow's default workspace
+def _schema_is_known(connection: sqlite3.Connection, head: str) -> bool:
+    """The store is at the installed MLflow's migration head (MLflow refuses to open any
+    other), every table we write has the columns we fill, and any other column may be left
+    out (nullable or defaulted); and no experiment lives outside MLflow's default workspace
     (MLflow refuses to open such a store in single-workspace mode)."""
+    version = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+    if [row[0] for row in version] != [head]:
+        return False
     for table, required in _REQUIRED_COLUMNS.items():
         columns = connection.execute(f"PRAGMA table_info({table})").fetchall()
         names = {column[1] for column in columns}
@@ -341,17 +400,28 @@ def _check_keys(keys: Iterable[str]) -> None:
 
 
 def _distinct(metrics: Iterable[tuple[str, float, int]]) -> list[tuple[str, float, int]]:
-    seen: set[tuple[str, float, int]] = set()
+    seen: set[tuple[str, str, int]] = set()
     rows = []
     for key, value, stamp in metrics:
-        row = (key, float(value), int(stamp))
-        if row not in seen:
-            seen.add(row)
-            rows.append(row)
+        identity = (key, repr(float(value)), int(stamp))  # repr: NaN equals itself here
+        if identity not in seen:
+            seen.add(identity)
+            rows.append((key, float(value), int(stamp)))
     return rows
 
 
-def _update_latest(db: sqlite3.Connection, run_id: str, key: str, value: float, stamp: int) -> None:
+def _sanitised(value: float) -> tuple[float, int]:
+    """(stored value, is_nan) as MLflow stores a metric: NaN as 0 flagged, ±inf as ±max."""
+    if math.isnan(value):
+        return 0.0, 1
+    if math.isinf(value):
+        return (sys.float_info.max if value > 0 else -sys.float_info.max), 0
+    return value, 0
+
+
+def _update_latest(
+    db: sqlite3.Connection, run_id: str, key: str, value: float, nan: int, stamp: int
+) -> None:
     """``latest_metrics`` holds each key's newest (step, timestamp, value), as MLflow's."""
     row = db.execute(
         "SELECT step, timestamp, value FROM latest_metrics WHERE run_uuid = ? AND key = ?",
@@ -360,26 +430,71 @@ def _update_latest(db: sqlite3.Connection, run_id: str, key: str, value: float, 
     if row is None:
         db.execute(
             "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) "
-            "VALUES (?, ?, ?, 0, 0, ?)",
-            (key, value, stamp, run_id),
+            "VALUES (?, ?, ?, 0, ?, ?)",
+            (key, value, stamp, nan, run_id),
         )
     elif (0, stamp, value) > (row[0], row[1], row[2]):
         db.execute(
-            "UPDATE latest_metrics SET value = ?, timestamp = ?, step = 0, is_nan = 0 "
+            "UPDATE latest_metrics SET value = ?, timestamp = ?, step = 0, is_nan = ? "
             "WHERE run_uuid = ? AND key = ?",
-            (value, stamp, run_id, key),
+            (value, stamp, nan, run_id, key),
         )
 
 
 def _write_atomically(destination: Path, content: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=".tmp-")
+    """Staged under MLflow's own prefix (which its listings hide) and given the mode
+    MLflow gives (0666 less the umask), then renamed into place."""
+    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=_STAGING_PREFIX)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(content)
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, destination)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _UMASK_LOCK:
+        current = os.umask(0)
+        os.umask(current)
+    return current
+
+
+def _uri(database: Path, mode: str) -> str:
+    return f"file:{quote(str(database.absolute()))}?mode={mode}"
+
+
+def _installed_migration_head() -> str | None:
+    """The alembic revision the installed MLflow creates stores at, read from its migration
+    files (importing MLflow is what this module avoids); None if it cannot be told."""
+    spec = importlib.util.find_spec("mlflow")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "store" / "db_migrations"
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    try:
+        for path in (folder / "versions").glob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            revision = _REVISION.search(text)
+            down = _DOWN_REVISION.search(text)
+            if revision is None or down is None:
+                continue
+            revisions.add(revision.group(1))
+            parents.update(re.findall(r"[\"']([0-9a-zA-Z_]+)[\"']", down.group(1)))
+    except OSError:
+        return None
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
 
 
 def _now_ms() -> int:

@@ -133,8 +133,8 @@ def _binary_fast_path(
     losses as NumPy means, ROC AUC and average precision in their weighted forms with unit
     weights (each equal to scikit-learn's to 1e-12, tested)."""
     y = np.asarray(y).astype(np.int64)
-    if len(np.unique(y)) < 2:
-        return {}  # scikit-learn's one-class conventions apply; take its path
+    if len(np.unique(y)) < 2 or not np.isfinite(p).all():
+        return {}  # scikit-learn's conventions (one class; its NaN refusal) apply
     counted = cells([y, decisions("binary", p, threshold)], (2, 2))
     values = {name: float(v) for name, v in binary_count_metrics(counted).items()}
     values.update({name: float(np.mean(v)) for name, v in per_row_losses("binary", y, p).items()})
