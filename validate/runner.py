@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from validate.check import CheckContext
     from validate.data import Datasets
     from validate.executors.kubernetes import KubernetesRun
+    from validate.rest_store import RestStore
 
 DEFAULT_SCORING_TIMEOUT_S = 3600.0
 DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")  # MLflow's SQLAlchemy store
@@ -196,12 +197,18 @@ def _open_mlflow(recorder: MlflowRecorder) -> None:
         recorder.client  # noqa: B018 - the property opens the store
 
 
-def _native_store(uri: str, experiment: str) -> SqliteStore | None:
-    """The sqlite store to write directly, without importing MLflow, where that is
-    certainly what MLflow would write (validate.sqlite_store says when)."""
-    if uri.partition(":")[0].lower() != "sqlite":
-        return None
-    return SqliteStore.open(sqlite_database(uri), experiment)
+def _native_store(uri: str, experiment: str) -> SqliteStore | RestStore | None:
+    """The store to write without importing MLflow, where that is certainly what MLflow
+    would write: a sqlite file (validate.sqlite_store) or a plain-HTTP server
+    (validate.rest_store) say when."""
+    scheme = uri.partition(":")[0].lower()
+    if scheme == "sqlite":
+        return SqliteStore.open(sqlite_database(uri), experiment)
+    if scheme == "http":
+        from validate.rest_store import RestStore
+
+        return RestStore.open(uri, experiment)
+    return None
 
 
 def prepare(request: RunRequest, artifacts: str) -> RunState:
