@@ -1,0 +1,528 @@
+"""OpenTelemetry traces and metrics of a run, configured by OpenTelemetry's own variables.
+
+Telemetry is on when an OTLP endpoint is set (``OTEL_EXPORTER_OTLP_ENDPOINT`` or a
+per-signal ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` / ``..._METRICS_ENDPOINT``) and
+``OTEL_SDK_DISABLED`` is not ``true``. Off, every function here is a no-op and no
+opentelemetry module is imported (``tests/test_telemetry.py`` checks it). On, the SDK
+reads everything else itself: service name and resource attributes, headers, timeouts,
+compression, sampler. Only the choice of exporter by ``OTEL_EXPORTER_OTLP_PROTOCOL``
+(``http/protobuf``, the specification's default, or ``grpc``) is made here: the SDK
+makes it only inside its private auto-configuration.
+
+Providers are this process's own (not the global ones), so model code or MLflow that set
+up OpenTelemetry for themselves are neither overridden nor overriding. The README's
+"Observability" section lists every span, attribute, event and metric.
+
+Telemetry never decides anything: a collector that is down costs at most the exporter's
+timeout at the end of the run, and nothing here raises into the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from validate.errors import ConfigError
+
+if TYPE_CHECKING:
+    from validate.results import CheckResult
+
+ENDPOINT_VARS = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+)
+TRACEPARENT_ENV = "TRACEPARENT"  # the environment carrier of W3C trace context
+TRACESTATE_ENV = "TRACESTATE"
+# What a check's Job inherits from the runner so its spans reach the same backend. Headers
+# (API keys) and certificate paths are not copied: give them to Jobs through
+# kubernetes.secrets.
+INHERITED_VARS = (
+    *ENDPOINT_VARS,
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_SDK_DISABLED",
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_METRICS_EXPORTER",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+)
+EXPORTER_MODULES = {
+    "http/protobuf": "opentelemetry.exporter.otlp.proto.http",
+    "grpc": "opentelemetry.exporter.otlp.proto.grpc",
+}
+SCOPE = "validate"
+MAX_METRICS_PER_CHECK = 32  # gauge series per check: asserted metrics only, and at most this
+RUN_OUTCOMES = ("pass", "fail", "error", "invalid", "interrupted")
+
+
+def configured() -> bool:
+    """Whether OpenTelemetry's variables ask for export (read without importing it)."""
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    return any(os.environ.get(name, "").strip() for name in ENDPOINT_VARS)
+
+
+class _Telemetry:
+    """This process's tracer and meter, with the run's instruments."""
+
+    def __init__(
+        self,
+        *,
+        span_processor: Any = None,
+        metric_readers: tuple[Any, ...] = (),
+    ) -> None:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+
+        resource = Resource.create()
+        if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+            resource = resource.merge(Resource({"service.name": "validate"}))
+        self.tracer_provider = TracerProvider(resource=resource)
+        if span_processor is not None:
+            self.tracer_provider.add_span_processor(span_processor)
+        self.meter_provider = MeterProvider(resource=resource, metric_readers=metric_readers)
+        self.tracer = self.tracer_provider.get_tracer(SCOPE)
+        meter = self.meter_provider.get_meter(SCOPE)
+        self.check_duration = meter.create_histogram(
+            "validate.check.duration", unit="s", description="How long each check took."
+        )
+        self.runs = meter.create_counter(
+            "validate.runs", unit="{run}", description="Validation runs, by decision."
+        )
+        self.metric_value = meter.create_gauge(
+            "validate.metric.value", unit="1", description="An asserted metric's value."
+        )
+        self.metric_lower = meter.create_gauge(
+            "validate.metric.ci.lower", unit="1", description="Lower end of its interval."
+        )
+        self.metric_upper = meter.create_gauge(
+            "validate.metric.ci.upper", unit="1", description="Upper end of its interval."
+        )
+        self.promotions = meter.create_counter(
+            "validate.promotions", unit="{promotion}", description="Promotions, by outcome."
+        )
+
+    def flush(self) -> None:
+        """Export what is buffered now (the run process ends with ``os._exit``)."""
+        self.tracer_provider.force_flush()
+        self.meter_provider.force_flush()
+
+
+_state: list[_Telemetry] = []
+_ids_wanted: list[bool] = []
+_last_run: list[tuple[str, str] | None] = []  # the last run's root span (log lines after it)
+
+
+def _exporters() -> tuple[Any, tuple[Any, ...]]:
+    """A batching span processor and a metric reader for the configured OTLP protocol."""
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    def module(signal: str, kind: str) -> Any:
+        name = f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL"
+        protocol = (
+            os.environ.get(name) or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+        ).strip()
+        package = EXPORTER_MODULES.get(protocol)
+        if package is None:
+            raise ConfigError(
+                f"OTEL_EXPORTER_OTLP_PROTOCOL '{protocol}' is not supported; use "
+                f"{' or '.join(EXPORTER_MODULES)} (or unset the OTEL_EXPORTER_OTLP_* variables)"
+            )
+        try:
+            return importlib.import_module(f"{package}.{kind}")
+        except ImportError as exc:
+            raise ConfigError(
+                f"OpenTelemetry export ({protocol}) needs {exc.name or package}: pip install "
+                "'validate-gate[otel]' (from a clone: pip install '.[otel]'), or unset "
+                "OTEL_EXPORTER_OTLP_ENDPOINT"
+            ) from None
+
+    processor: Any = None
+    readers: tuple[Any, ...] = ()
+    if _signal_wanted("traces"):
+        processor = BatchSpanProcessor(module("traces", "trace_exporter").OTLPSpanExporter())
+    if _signal_wanted("metrics"):
+        exporter = module("metrics", "metric_exporter").OTLPMetricExporter()
+        # One export at the end of the run (flush); the interval only matters for long runs.
+        readers = (PeriodicExportingMetricReader(exporter),)
+    return processor, readers
+
+
+def _signal_wanted(signal: str) -> bool:
+    exporter = os.environ.get(f"OTEL_{signal.upper()}_EXPORTER", "otlp").strip().lower()
+    endpoint = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    return exporter != "none" and bool(endpoint and endpoint.strip())
+
+
+def setup() -> _Telemetry | None:
+    """This process's telemetry, created on first use when configured; None when off.
+
+    A bad protocol or a missing exporter package is a :class:`ConfigError` (exit 2)."""
+    if _state:
+        return _state[0]
+    if not configured():
+        if _ids_wanted:  # JSON log lines carry trace ids: spans without export
+            _state.append(_Telemetry())
+            return _state[0]
+        return None
+    processor, readers = _exporters()
+    _state.append(_Telemetry(span_processor=processor, metric_readers=readers))
+    return _state[0]
+
+
+def want_trace_ids() -> None:
+    """Create spans even without export, so log lines can carry trace and span ids."""
+    _ids_wanted.append(True)
+
+
+def install(*, span_processor: Any = None, metric_readers: tuple[Any, ...] = ()) -> None:
+    """Use these processors and readers (tests: the SDK's in-memory exporter and reader)."""
+    _state[:] = [_Telemetry(span_processor=span_processor, metric_readers=metric_readers)]
+
+
+def uninstall() -> None:
+    """Back to unconfigured (tests)."""
+    _state.clear()
+
+
+def _active() -> _Telemetry | None:
+    return _state[0] if _state else None
+
+
+# --------------------------------------------------------------------------- spans
+
+
+@contextlib.contextmanager
+def run_span(name: str = "validate.run") -> Iterator[RunSpan]:
+    """The root span of one validation, current while the body runs; flushed at its end.
+
+    Its parent is the context in ``TRACEPARENT`` when the caller passed one."""
+    telemetry = setup()
+    if telemetry is None:
+        yield RunSpan(None, None)
+        return
+    run = RunSpan(telemetry, None)
+    try:
+        with telemetry.tracer.start_as_current_span(
+            name,
+            context=_parent_from_environment(),
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as current:
+            run.span = current
+            _last_run.clear()
+            _last_run.append(_ids_of(current))
+            try:
+                yield run
+            except BaseException as exc:
+                run.failed(exc)
+                raise
+    finally:
+        run.count()
+        telemetry.flush()
+
+
+@contextlib.contextmanager
+def pod_span(check: str, parent_run: str) -> Iterator[Any]:
+    """Inside a check's Job: the pod's span, a child of the check's span in the runner (from
+    ``TRACEPARENT``); flushed at its end. Yields None when telemetry is off."""
+    telemetry = setup()
+    if telemetry is None:
+        yield None
+        return
+    try:
+        with telemetry.tracer.start_as_current_span(
+            "validate.pod",
+            context=_parent_from_environment(),
+            attributes={"validate.check.name": check, "validate.mlflow.run_id": parent_run},
+        ) as current:
+            yield current
+    finally:
+        telemetry.flush()
+
+
+class RunSpan:
+    """The run's root span: attributes as the run learns them, and its decision."""
+
+    def __init__(self, telemetry: _Telemetry | None, span: Any) -> None:
+        self.telemetry = telemetry
+        self.span = span
+        self.outcome = "error"  # until a decision or a refusal says otherwise
+
+    def started(self, state: Any) -> None:
+        """What prepare() resolved: the models, the config hash, the MLflow run."""
+        if self.span is None:
+            return
+        attributes: dict[str, Any] = {
+            "validate.config.hash": state.loaded.digest,
+            "validate.checks": [item.name for item in state.selected],
+            "validate.mlflow.run_id": state.recorder.run_id,
+        }
+        for role, ref in (("candidate", state.candidate), ("baseline", state.baseline)):
+            if ref is None:
+                continue
+            attributes[f"validate.{role}.uri"] = ref.uri
+            if ref.registry is not None:
+                attributes[f"validate.{role}.model"] = ref.registry.name
+                attributes[f"validate.{role}.version"] = ref.registry.version
+        self.span.set_attributes(_clean(attributes))
+
+    def finished(self, state: Any) -> None:
+        """The decision, the exit code, the promotion."""
+        self.outcome = {0: "pass", 1: "fail"}.get(state.exit_code, "error")
+        if self.span is None or self.telemetry is None:
+            return
+        attributes: dict[str, Any] = {
+            "validate.decision": state.decision.verdict if state.complete else "partial",
+            "validate.exit_code": state.exit_code,
+            "validate.complete": state.complete,
+        }
+        if state.promotion is not None:
+            outcome = promotion_outcome(state)
+            self.telemetry.promotions.add(1, {"validate.promotion.outcome": outcome})
+            attributes.update(
+                {
+                    "validate.promotion.outcome": outcome,
+                    "validate.promotion.model": state.promotion.get("model"),
+                    "validate.promotion.alias": state.promotion.get("alias"),
+                    "validate.promotion.version": state.promotion.get("version"),
+                }
+            )
+        self.span.set_attributes(_clean(attributes))
+        if state.exit_code != 0:
+            from opentelemetry.trace import Status, StatusCode
+
+            reasons = list(getattr(state.decision, "reasons", ()) or ())
+            why = state.problem or (reasons[0] if reasons else f"exit {state.exit_code}")
+            self.span.set_status(Status(StatusCode.ERROR, str(why)[:1000]))
+
+    def failed(self, exc: BaseException) -> None:
+        from opentelemetry.trace import Status, StatusCode
+
+        if isinstance(exc, KeyboardInterrupt):
+            self.outcome = "interrupted"
+        elif getattr(exc, "exit_code", None) == 2:
+            self.outcome = "invalid"
+        self.span.set_attribute("validate.exit_code", getattr(exc, "exit_code", 3))
+        self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:1000]))
+
+    def count(self) -> None:
+        if self.telemetry is not None:
+            self.telemetry.runs.add(1, {"validate.decision": self.outcome})
+
+
+@contextlib.contextmanager
+def span(name: str, **attributes: Any) -> Iterator[Any]:
+    """A child of the current span (a no-op when telemetry is off); an exception sets its
+    status to error and propagates."""
+    telemetry = _active()
+    if telemetry is None:
+        yield None
+        return
+    with telemetry.tracer.start_as_current_span(name, attributes=_clean(attributes)) as current:
+        yield current
+
+
+def _parent_from_environment() -> Any:
+    """The context a Kubernetes Job was given (``TRACEPARENT``), or None."""
+    carrier = {
+        key.lower(): os.environ[env]
+        for key, env in (("traceparent", TRACEPARENT_ENV), ("tracestate", TRACESTATE_ENV))
+        if os.environ.get(env)
+    }
+    if not carrier:
+        return None
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    return TraceContextTextMapPropagator().extract(carrier)
+
+
+# --------------------------------------------------------------------------- checks
+
+_open_checks: dict[str, Any] = {}
+
+
+def check_started(name: str) -> None:
+    """Open the span of check ``name`` (a child of the current span: the run's)."""
+    telemetry = _active()
+    if telemetry is None:
+        return
+    _open_checks[name] = telemetry.tracer.start_span(
+        "validate.check", attributes={"validate.check.name": name}
+    )
+
+
+def observe_results(
+    on_result: Callable[[CheckResult], None] | None,
+) -> Callable[[CheckResult], None] | None:
+    """``on_result``, preceded by closing the check's span and recording its metrics."""
+    if _active() is None:
+        return on_result
+
+    def observed(result: CheckResult) -> None:
+        check_finished(result)
+        if on_result is not None:
+            on_result(result)
+
+    return observed
+
+
+def check_finished(result: CheckResult) -> None:
+    """Close check ``result.name``'s span with its outcome (one that never started, such
+    as a Job abandoned before creation, gets a span of its reported duration)."""
+    telemetry = _active()
+    if telemetry is None:
+        return
+    current = _open_checks.pop(result.name, None)
+    if current is None:
+        start = time.time_ns() - int(max(result.duration_s, 0.0) * 1e9)
+        current = telemetry.tracer.start_span(
+            "validate.check", attributes={"validate.check.name": result.name}, start_time=start
+        )
+    describe_check(current, result)
+    current.end()
+    attributes = {"validate.check.name": result.name, "validate.check.status": result.status.value}
+    telemetry.check_duration.record(max(result.duration_s, 0.0), attributes)
+    _record_metric_gauges(telemetry, result)
+
+
+def describe_check(current: Any, result: CheckResult) -> None:
+    """A check's attributes, one event per assertion, and an error status unless it
+    passed or was skipped."""
+    from opentelemetry.trace import Status, StatusCode
+
+    current.set_attributes(
+        _clean(
+            {
+                "validate.check.name": result.name,
+                "validate.check.status": result.status.value,
+                "validate.check.blocking": result.blocking,
+                "validate.check.message": result.message,
+            }
+        )
+    )
+    for assertion in result.assertions:
+        ci = assertion.ci
+        current.add_event(
+            "validate.assertion",
+            _clean(
+                {
+                    "validate.assertion.metric": assertion.metric,
+                    "validate.assertion.op": assertion.op,
+                    "validate.assertion.value": assertion.value,
+                    "validate.assertion.threshold": assertion.threshold,
+                    "validate.assertion.ci.lower": ci[0] if ci else None,
+                    "validate.assertion.ci.upper": ci[1] if ci else None,
+                    "validate.assertion.passed": assertion.passed,
+                    "validate.assertion.sentence": assertion.sentence,
+                }
+            ),
+        )
+    if result.status.value in ("failed", "error"):
+        current.set_status(Status(StatusCode.ERROR, result.message[:1000]))
+
+
+def _record_metric_gauges(telemetry: _Telemetry, result: CheckResult) -> None:
+    """Gauges for asserted metrics only: their names come from the config's thresholds, so
+    the label set stays bounded whatever columns or groups the data holds."""
+    seen: dict[str, Any] = {}
+    for assertion in result.assertions:
+        if assertion.metric not in seen and len(seen) < MAX_METRICS_PER_CHECK:
+            seen[assertion.metric] = assertion
+    for metric, assertion in seen.items():
+        attributes = {"validate.check.name": result.name, "validate.metric.name": metric}
+        if _finite(assertion.value):
+            telemetry.metric_value.set(float(assertion.value), attributes)
+        if assertion.ci and _finite(assertion.ci[0]) and _finite(assertion.ci[1]):
+            telemetry.metric_lower.set(float(assertion.ci[0]), attributes)
+            telemetry.metric_upper.set(float(assertion.ci[1]), attributes)
+
+
+def promotion_outcome(state: Any) -> str:
+    """What became of a promotion the run was asked for: ``promoted``; ``blocked`` (the
+    gate failed, only some checks ran, MLflow could not record); ``refused`` (attempted:
+    the alias moved, the candidate's bytes changed); ``failed`` (attempted or due, but
+    MLflow went away or a report could not be written)."""
+    promotion = state.promotion or {}
+    if promotion.get("promoted"):
+        return "promoted"
+    attempted = state.decision.passed and state.complete and not state.recorder.offline
+    if not attempted:
+        return "blocked"
+    return "refused" if state.exit_code == 1 else "failed"
+
+
+# --------------------------------------------------------------------------- propagation
+
+
+def job_environment(check: str) -> dict[str, str]:
+    """Environment for check ``check``'s Kubernetes Job: ``TRACEPARENT`` (and
+    ``TRACESTATE``) of its span, so the pod's spans join this trace, and the runner's
+    OpenTelemetry settings (endpoints without credentials). Empty when telemetry is off."""
+    telemetry = _active()
+    current = _open_checks.get(check)
+    if telemetry is None or current is None:
+        return {}
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    from validate.tracking import redact_uri
+
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier, context=trace.set_span_in_context(current))
+    env = {name: os.environ[name] for name in INHERITED_VARS if os.environ.get(name)}
+    for name in ENDPOINT_VARS:
+        if name in env:
+            env[name] = redact_uri(env[name])
+    env[TRACEPARENT_ENV] = carrier["traceparent"]
+    if carrier.get("tracestate"):
+        env[TRACESTATE_ENV] = carrier["tracestate"]
+    return env
+
+
+def current_ids() -> tuple[str, str] | None:
+    """The current span's trace and span ids (hex), for log lines; after a run, its root
+    span's; None when telemetry is off."""
+    if _active() is None:
+        return None
+    from opentelemetry import trace
+
+    return _ids_of(trace.get_current_span()) or (_last_run[0] if _last_run else None)
+
+
+def _ids_of(current: Any) -> tuple[str, str] | None:
+    from opentelemetry import trace
+
+    context = current.get_span_context()
+    if not context.is_valid:
+        return None
+    return trace.format_trace_id(context.trace_id), trace.format_span_id(context.span_id)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _clean(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """Attributes the SDK accepts (no None: it drops them with a warning); URIs without
+    credentials."""
+    from validate.tracking import redact_uri
+
+    return {
+        key: redact_uri(value) if key.endswith(".uri") and isinstance(value, str) else value
+        for key, value in attributes.items()
+        if value is not None
+    }
