@@ -231,6 +231,8 @@ def run_span(name: str = "validate.run") -> Iterator[RunSpan]:
                 run.failed(exc)
                 raise
     finally:
+        for name in list(_open_checks):  # interrupted: checks that never reported
+            _open_checks.pop(name).end()
         run.count()
         telemetry.flush()
 
