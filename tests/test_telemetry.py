@@ -291,3 +291,30 @@ def test_help_and_an_unconfigured_run_import_nothing_of_opentelemetry(tmp_path):
     assert {name for name in importers if not name.startswith("mlflow")} == set()
     imported = set().union(*importers.values())
     assert not {m for m in imported if m.startswith("opentelemetry.exporter")}
+
+
+def test_a_collector_that_is_down_changes_no_outcome(tmp_path):
+    """Export failures are the SDK's to log; the exit code and the report stay the gate's."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]  # nothing listens once the socket is closed
+    make_frame(300).to_parquet(tmp_path / "eval.parquet")
+    (tmp_path / "validation.yaml").write_text(CONFIG, encoding="utf-8")
+    env = {
+        **os.environ,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{closed}",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "validate", "run", "-c", "validation.yaml", "--json", "r.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 1, done.stderr[-2000:]  # bias fails, as without telemetry
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["decision"] == "fail" and report["exit_code"] == 1
+    assert "decision: FAIL" in done.stdout

@@ -87,10 +87,14 @@ class _Telemetry:
         resource = Resource.create()
         if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
             resource = resource.merge(Resource({"service.name": "validate"}))
-        self.tracer_provider = TracerProvider(resource=resource)
+        # Each run flushes at its end; exporting again at interpreter exit would only repeat
+        # it (and retry for seconds against a collector that went away).
+        self.tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
         if span_processor is not None:
             self.tracer_provider.add_span_processor(span_processor)
-        self.meter_provider = MeterProvider(resource=resource, metric_readers=metric_readers)
+        self.meter_provider = MeterProvider(
+            resource=resource, metric_readers=metric_readers, shutdown_on_exit=False
+        )
         self.tracer = self.tracer_provider.get_tracer(SCOPE)
         meter = self.meter_provider.get_meter(SCOPE)
         self.check_duration = meter.create_histogram(
