@@ -29,6 +29,7 @@ from validate import telemetry
 from validate.executors.k8s_manifests import JobRequest, build_job
 from validate.executors.staging import MANIFEST_PATH, Stager, manifest_json, stage_inputs
 from validate.kubernetes_settings import KubernetesSection
+from validate.results import CheckResult, Status
 from validate.runner import RunRequest, prepare
 
 ERROR = 2  # opentelemetry.proto's STATUS_CODE_ERROR
@@ -262,3 +263,64 @@ def test_a_checks_job_continues_the_runs_trace(receiver, write_config, tmp_path,
     assert inner == {"validate.pod.inputs", "validate.pod.check", "validate.pod.record"}
     assert {s["trace_id"] for s in spans} == {run_trace}
     assert yaml.safe_dump(job)  # the manifest itself stays plain data
+
+
+def test_grpc_protocol_exports_to_a_grpc_receiver(monkeypatch):
+    """``OTEL_EXPORTER_OTLP_PROTOCOL=grpc`` uses the gRPC exporters (a real gRPC server on
+    127.0.0.1 receives the same messages)."""
+    from concurrent import futures
+
+    import grpc
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_pb2
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as metrics_grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_pb2
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as trace_grpc
+
+    received: list = []
+
+    class Traces(trace_grpc.TraceServiceServicer):
+        def Export(self, request, context):  # noqa: N802 - the service's name
+            received.append(request)
+            return trace_pb2.ExportTraceServiceResponse()
+
+    class Metrics(metrics_grpc.MetricsServiceServicer):
+        def Export(self, request, context):  # noqa: N802
+            received.append(request)
+            return metrics_pb2.ExportMetricsServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_grpc.add_TraceServiceServicer_to_server(Traces(), server)
+    metrics_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
+        telemetry.uninstall()
+        with telemetry.run_span():
+            telemetry.check_started("accuracy")
+            telemetry.check_finished(
+                CheckResult(name="accuracy", status=Status.FAILED, message="roc_auc 0.6 < min 0.7")
+            )
+    finally:
+        telemetry.uninstall()
+        server.stop(grace=None)
+    names = [
+        span.name
+        for request in received
+        if isinstance(request, trace_pb2.ExportTraceServiceRequest)
+        for resource in request.resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+    ]
+    assert sorted(names) == ["validate.check", "validate.run"]
+    metric_names = {
+        metric.name
+        for request in received
+        if isinstance(request, metrics_pb2.ExportMetricsServiceRequest)
+        for resource in request.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+    }
+    assert {"validate.check.duration", "validate.runs"} <= metric_names
