@@ -318,3 +318,23 @@ def test_a_collector_that_is_down_changes_no_outcome(tmp_path):
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["decision"] == "fail" and report["exit_code"] == 1
     assert "decision: FAIL" in done.stdout
+
+
+def test_a_telemetry_failure_changes_no_outcome(otel, tmp_path, monkeypatch):
+    spans, _ = otel
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in telemetry")
+
+    monkeypatch.setattr(telemetry, "_record_metric_gauges", broken)
+    monkeypatch.setattr(telemetry, "promotion_outcome", broken)
+    monkeypatch.setattr(telemetry, "_clean", broken)
+    make_frame(300).to_parquet(tmp_path / "eval.parquet")
+    (tmp_path / "validation.yaml").write_text(CONFIG, encoding="utf-8")
+    seen = []
+    outcome = run_validation(
+        RunRequest(config_path=str(tmp_path / "validation.yaml")), on_result=seen.append
+    )
+    assert outcome.exit_code == 1 and outcome.decision.verdict == "fail"
+    assert [r.name for r in seen] == ["accuracy", "bias"]  # the caller's callback still runs
+    assert {s.name for s in spans.get_finished_spans()} >= {"validate.run", "validate.check"}

@@ -20,12 +20,13 @@ timeout at the end of the run, and nothing here raises into the run.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import math
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from validate.errors import ConfigError
 
@@ -62,6 +63,25 @@ EXPORTER_MODULES = {
 SCOPE = "validate"
 MAX_METRICS_PER_CHECK = 32  # gauge series per check: asserted metrics only, and at most this
 RUN_OUTCOMES = ("pass", "fail", "error", "invalid", "interrupted")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _harmless(default: Callable[[], Any] = lambda: None) -> Callable[[F], F]:
+    """Telemetry never changes a run's outcome: a failure in describing it (a bug here, an
+    SDK that misbehaves) loses that piece of telemetry, nothing else."""
+
+    def wrap(function: F) -> F:
+        @functools.wraps(function)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return function(*args, **kwargs)
+            except Exception:  # noqa: BLE001 - see above
+                return default()
+
+        return cast(F, guarded)
+
+    return wrap
 
 
 def configured() -> bool:
@@ -238,7 +258,8 @@ def run_span(name: str = "validate.run") -> Iterator[RunSpan]:
         for name in list(_open_checks):  # interrupted: checks that never reported
             _open_checks.pop(name).end()
         run.count()
-        telemetry.flush()
+        with contextlib.suppress(Exception):  # see _harmless
+            telemetry.flush()
 
 
 @contextlib.contextmanager
@@ -257,7 +278,8 @@ def pod_span(check: str, parent_run: str) -> Iterator[Any]:
         ) as current:
             yield current
     finally:
-        telemetry.flush()
+        with contextlib.suppress(Exception):  # see _harmless
+            telemetry.flush()
 
 
 class RunSpan:
@@ -268,6 +290,7 @@ class RunSpan:
         self.span = span
         self.outcome = "error"  # until a decision or a refusal says otherwise
 
+    @_harmless()
     def started(self, state: Any) -> None:
         """What prepare() resolved: the models, the config hash, the MLflow run."""
         if self.span is None:
@@ -286,6 +309,7 @@ class RunSpan:
                 attributes[f"validate.{role}.version"] = ref.registry.version
         self.span.set_attributes(_clean(attributes))
 
+    @_harmless()
     def finished(self, state: Any) -> None:
         """The decision, the exit code, the promotion."""
         self.outcome = {0: "pass", 1: "fail"}.get(state.exit_code, "error")
@@ -315,6 +339,7 @@ class RunSpan:
             why = state.problem or (reasons[0] if reasons else f"exit {state.exit_code}")
             self.span.set_status(Status(StatusCode.ERROR, str(why)[:1000]))
 
+    @_harmless()
     def failed(self, exc: BaseException) -> None:
         from opentelemetry.trace import Status, StatusCode
 
@@ -325,6 +350,7 @@ class RunSpan:
         self.span.set_attribute("validate.exit_code", getattr(exc, "exit_code", 3))
         self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:1000]))
 
+    @_harmless()
     def count(self) -> None:
         if self.telemetry is not None:
             self.telemetry.runs.add(1, {"validate.decision": self.outcome})
@@ -334,12 +360,20 @@ class RunSpan:
 def span(name: str, **attributes: Any) -> Iterator[Any]:
     """A child of the current span (a no-op when telemetry is off); an exception sets its
     status to error and propagates."""
-    telemetry = _active()
-    if telemetry is None:
+    manager = _span_manager(name, attributes)
+    if manager is None:
         yield None
         return
-    with telemetry.tracer.start_as_current_span(name, attributes=_clean(attributes)) as current:
+    with manager as current:
         yield current
+
+
+@_harmless()
+def _span_manager(name: str, attributes: Mapping[str, Any]) -> Any:
+    telemetry = _active()
+    if telemetry is None:
+        return None
+    return telemetry.tracer.start_as_current_span(name, attributes=_clean(attributes))
 
 
 def _parent_from_environment() -> Any:
@@ -361,6 +395,7 @@ def _parent_from_environment() -> Any:
 _open_checks: dict[str, Any] = {}
 
 
+@_harmless()
 def check_started(name: str) -> None:
     """Open the span of check ``name`` (a child of the current span: the run's)."""
     telemetry = _active()
@@ -386,6 +421,7 @@ def observe_results(
     return observed
 
 
+@_harmless()
 def check_finished(result: CheckResult) -> None:
     """Close check ``result.name``'s span with its outcome (one that never started, such
     as a Job abandoned before creation, gets a span of its reported duration)."""
@@ -405,6 +441,7 @@ def check_finished(result: CheckResult) -> None:
     _record_metric_gauges(telemetry, result)
 
 
+@_harmless()
 def describe_check(current: Any, result: CheckResult) -> None:
     """A check's attributes, one event per assertion, and an error status unless it
     passed or was skipped."""
@@ -474,6 +511,7 @@ def promotion_outcome(state: Any) -> str:
 # --------------------------------------------------------------------------- propagation
 
 
+@_harmless(dict)
 def job_environment(check: str) -> dict[str, str]:
     """Environment for check ``check``'s Kubernetes Job: ``TRACEPARENT`` (and
     ``TRACESTATE``) of its span, so the pod's spans join this trace, and the runner's
@@ -499,6 +537,7 @@ def job_environment(check: str) -> dict[str, str]:
     return env
 
 
+@_harmless()
 def current_ids() -> tuple[str, str] | None:
     """The current span's trace and span ids (hex), for log lines; after a run, its root
     span's; None when telemetry is off."""
