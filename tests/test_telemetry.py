@@ -133,6 +133,26 @@ def test_a_run_is_one_trace_with_a_span_per_stage_and_check(otel, tmp_path):
     assert lower["roc_auc"] == expected["ci"][0]
     assert "validate.promotions" not in points  # no promotion was asked for
 
+    # `validate promote RUN_ID` (its body, as validate/cli.py runs it) on that failed run:
+    # refused, in a trace of its own.
+    from validate.errors import PromotionError
+    from validate.promotion_step import promote_recorded_run
+
+    spans.clear()
+    with (
+        pytest.raises(PromotionError),
+        telemetry.promote_span(outcome.run_id, dry_run=False) as told,
+    ):
+        told(promote_recorded_run(outcome.run_id))
+    (promote,) = spans.get_finished_spans()
+    assert promote.name == "validate.promote" and promote.parent is None
+    assert promote.attributes["validate.mlflow.run_id"] == outcome.run_id
+    assert promote.status.status_code.name == "ERROR"
+    assert promote.status.description.startswith("PromotionError")
+    (promotions,) = metric_points(reader)["validate.promotions"]
+    assert promotions.value == 1
+    assert dict(promotions.attributes) == {"validate.promotion.outcome": "refused"}
+
 
 def test_a_refused_config_is_counted_as_invalid_with_an_error_span(otel, tmp_path):
     spans, reader = otel

@@ -332,15 +332,18 @@ def promote_command(
 
     def action() -> int:
         from validate.promotion_step import promote_recorded_run
+        from validate.telemetry import promote_span
 
-        outcome = promote_recorded_run(
-            run_id,
-            tracking_uri,
-            config_path=config_path,
-            model_uri=model_uri,
-            dry_run=dry_run,
-            require_signature=require_signature,
-        )
+        with promote_span(run_id, dry_run=dry_run) as told:
+            outcome = promote_recorded_run(
+                run_id,
+                tracking_uri,
+                config_path=config_path,
+                model_uri=model_uri,
+                dry_run=dry_run,
+                require_signature=require_signature,
+            )
+            told(outcome)
         click.echo(f"promotion: {outcome['message']}")
         return 0
 

@@ -282,6 +282,64 @@ def pod_span(check: str, parent_run: str) -> Iterator[Any]:
             telemetry.flush()
 
 
+@contextlib.contextmanager
+def promote_span(run_id: str, *, dry_run: bool) -> Iterator[Callable[[Mapping[str, Any]], None]]:
+    """``validate promote RUN_ID``: a ``validate.promote`` root span, and one count of
+    ``validate.promotions`` (not for a dry run). The body hands the promotion's outcome
+    to the function it is given."""
+    telemetry = setup()
+    if telemetry is None:
+        yield lambda outcome: None
+        return
+    from validate.errors import PromotionError
+
+    told: dict[str, Any] = {}
+    outcome = "failed"
+    try:
+        with telemetry.tracer.start_as_current_span(
+            "validate.promote",
+            context=_parent_from_environment(),
+            attributes={"validate.mlflow.run_id": run_id, "validate.promotion.dry_run": dry_run},
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as current:
+            try:
+                yield told.update
+            except BaseException as exc:
+                outcome = "refused" if isinstance(exc, PromotionError) else "failed"
+                _fail_span(current, exc)
+                raise
+            outcome = "promoted" if told.get("promoted") else "refused"
+            _describe_promotion(current, outcome, told)
+    finally:
+        if not dry_run:
+            with contextlib.suppress(Exception):
+                telemetry.promotions.add(1, {"validate.promotion.outcome": outcome})
+        with contextlib.suppress(Exception):  # see _harmless
+            telemetry.flush()
+
+
+@_harmless()
+def _fail_span(current: Any, exc: BaseException) -> None:
+    from opentelemetry.trace import Status, StatusCode
+
+    current.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:1000]))
+
+
+@_harmless()
+def _describe_promotion(current: Any, outcome: str, promotion: Mapping[str, Any]) -> None:
+    current.set_attributes(
+        _clean(
+            {
+                "validate.promotion.outcome": outcome,
+                "validate.promotion.model": promotion.get("model"),
+                "validate.promotion.alias": promotion.get("alias"),
+                "validate.promotion.version": promotion.get("version"),
+            }
+        )
+    )
+
+
 class RunSpan:
     """The run's root span: attributes as the run learns them, and its decision."""
 
