@@ -182,6 +182,7 @@ def test_a_run_exports_its_trace_and_metrics(
     assert {line["kind"] for line in lines} == {"report"}
     assert any(line["message"].startswith("decision: PASS") for line in lines)
     assert all(len(line["span_id"]) == 16 for line in lines)
+    assert all(json.loads(line)["trace_id"] == run["trace_id"] for line in done.stderr.splitlines())
 
 
 def test_a_checks_job_continues_the_runs_trace(receiver, write_config, tmp_path, monkeypatch):

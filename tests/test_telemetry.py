@@ -358,3 +358,42 @@ def test_a_telemetry_failure_changes_no_outcome(otel, tmp_path, monkeypatch):
     assert outcome.exit_code == 1 and outcome.decision.verdict == "fail"
     assert [r.name for r in seen] == ["accuracy", "bias"]  # the caller's callback still runs
     assert {s.name for s in spans.get_finished_spans()} >= {"validate.run", "validate.check"}
+
+
+def test_json_log_lines_carry_the_current_span(otel):
+    from validate import log_lines
+
+    assert log_lines.render("a\nb", kind="report") == "a\nb"  # text: unchanged
+    log_lines.set_format("json")
+    try:
+        with telemetry.run_span(), telemetry.span("validate.check") as current:
+            lines = log_lines.render("kubernetes: job x: created\nsecond", kind="kubernetes")
+        after = json.loads(log_lines.render("decision: PASS", kind="report"))
+    finally:
+        log_lines.set_format("text")
+    first, second = (json.loads(line) for line in lines.splitlines())
+    context = current.get_span_context()
+    assert first["trace_id"] == f"{context.trace_id:032x}"
+    assert first["span_id"] == f"{context.span_id:016x}"
+    assert first["kind"] == "kubernetes" and first["message"] == "kubernetes: job x: created"
+    assert second["message"] == "second" and first["timestamp"].endswith("Z")
+    run = next(s for s in otel[0].get_finished_spans() if s.name == "validate.run")
+    assert after["span_id"] == f"{run.context.span_id:016x}"  # after the run: its root span
+
+
+def test_json_logs_make_the_one_line_error_json_too(tmp_path):
+    (tmp_path / "validation.yaml").write_text("checks: {nope: {}}\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "validate", "run", "-c", "validation.yaml", "--log-format", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    entry = json.loads(line)
+    assert entry["level"] == "error" and entry["kind"] == "problem"
+    assert entry["message"].startswith("validate: error: validation.yaml: data: required")
+    assert len(entry["trace_id"]) == 32 and len(entry["span_id"]) == 16  # ids, nothing exported
