@@ -4,7 +4,8 @@ object per line, carrying the run's trace and span ids for log-to-trace correlat
 A JSON line has ``timestamp`` (UTC, RFC 3339), ``level`` (``info``, ``warning``,
 ``error``), ``kind`` (``report``, ``notice``, ``kubernetes``, ``progress``, ``problem``),
 ``message`` (the text line as it would print), ``trace_id`` and ``span_id`` (hex, as
-OpenTelemetry writes them; null only when the line comes before any span).
+OpenTelemetry writes them; null when no span is known: the supervising process's line
+about a run process that died).
 """
 
 from __future__ import annotations

@@ -255,8 +255,8 @@ def run_span(name: str = "validate.run") -> Iterator[RunSpan]:
                 run.failed(exc)
                 raise
     finally:
-        for name in list(_open_checks):  # interrupted: checks that never reported
-            _open_checks.pop(name).end()
+        for check in list(_open_checks):  # interrupted: checks that never reported
+            _open_checks.pop(check).end()
         run.count()
         with contextlib.suppress(Exception):  # see _harmless
             telemetry.flush()
@@ -323,7 +323,13 @@ def promote_span(run_id: str, *, dry_run: bool) -> Iterator[Callable[[Mapping[st
 def _fail_span(current: Any, exc: BaseException) -> None:
     from opentelemetry.trace import Status, StatusCode
 
-    current.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:1000]))
+    current.set_status(Status(StatusCode.ERROR, _described(exc)))
+
+
+def _described(exc: BaseException) -> str:
+    from validate.tracking import scrub_credentials
+
+    return scrub_credentials(f"{type(exc).__name__}: {exc}")[:1000]
 
 
 @_harmless()
@@ -395,7 +401,9 @@ class RunSpan:
 
             reasons = list(getattr(state.decision, "reasons", ()) or ())
             why = state.problem or (reasons[0] if reasons else f"exit {state.exit_code}")
-            self.span.set_status(Status(StatusCode.ERROR, str(why)[:1000]))
+            from validate.tracking import scrub_credentials
+
+            self.span.set_status(Status(StatusCode.ERROR, scrub_credentials(str(why))[:1000]))
 
     @_harmless()
     def failed(self, exc: BaseException) -> None:
@@ -403,10 +411,11 @@ class RunSpan:
 
         if isinstance(exc, KeyboardInterrupt):
             self.outcome = "interrupted"
-        elif getattr(exc, "exit_code", None) == 2:
-            self.outcome = "invalid"
-        self.span.set_attribute("validate.exit_code", getattr(exc, "exit_code", 3))
-        self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:1000]))
+        else:
+            code = getattr(exc, "exit_code", 3)
+            self.outcome = "invalid" if code == 2 else "error"
+            self.span.set_attribute("validate.exit_code", code)
+        self.span.set_status(Status(StatusCode.ERROR, _described(exc)))
 
     @_harmless()
     def count(self) -> None:
