@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from otlp_receiver import OtlpReceiver
 
-from validate import telemetry
+from validate import telemetry, telemetry_checks
 from validate.executors.k8s_manifests import JobRequest, build_job
 from validate.executors.staging import MANIFEST_PATH, Stager, manifest_json, stage_inputs
 from validate.kubernetes_settings import KubernetesSection
@@ -179,7 +179,9 @@ def test_a_run_exports_its_trace_and_metrics(
     # --log-format json: every line is one JSON object in the run's trace.
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert lines and all(line["trace_id"] == run["trace_id"] for line in lines)
-    assert {line["kind"] for line in lines} == {"report"}
+    # The report table, and the notice that the candidate is a local model from outside the
+    # config's repository.
+    assert {line["kind"] for line in lines} == {"report", "notice"}
     assert any(line["message"].startswith("decision: PASS") for line in lines)
     assert all(len(line["span_id"]) == 16 for line in lines)
     assert all(json.loads(line)["trace_id"] == run["trace_id"] for line in done.stderr.splitlines())
@@ -220,7 +222,7 @@ def test_a_checks_job_continues_the_runs_trace(receiver, write_config, tmp_path,
                 checks={"accuracy": state.loaded.config.checks["accuracy"] or {}},
             )
             recorder.client.log_text(recorder.run_id, manifest_json(staged), MANIFEST_PATH)
-            telemetry.check_started("accuracy")
+            telemetry_checks.check_started("accuracy")
             job = build_job(
                 KubernetesSection(image="validate:test"),
                 JobRequest(
@@ -228,7 +230,7 @@ def test_a_checks_job_continues_the_runs_trace(receiver, write_config, tmp_path,
                     run_id=recorder.run_id,
                     inputs_uri=f"runs:/{recorder.run_id}/{MANIFEST_PATH}",
                     tracking_uri=recorder.tracking_uri,
-                    environment=telemetry.job_environment("accuracy"),
+                    environment=telemetry_checks.job_environment("accuracy"),
                 ),
             )
             (container,) = job["spec"]["template"]["spec"]["containers"]
@@ -246,7 +248,7 @@ def test_a_checks_job_continues_the_runs_trace(receiver, write_config, tmp_path,
             pod = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True)
             assert pod.returncode == 0, pod.stdout + pod.stderr
             assert json.loads(pod.stdout.splitlines()[-1])["status"] == "passed"
-            check = telemetry._open_checks["accuracy"].get_span_context()
+            check = telemetry_checks._open_checks["accuracy"].get_span_context()
             run_trace, check_id = f"{check.trace_id:032x}", f"{check.span_id:016x}"
         (run,) = [s for s in local.get_finished_spans() if s.name == "validate.run"]
         assert f"{run.context.trace_id:032x}" == run_trace
@@ -300,8 +302,8 @@ def test_grpc_protocol_exports_to_a_grpc_receiver(monkeypatch):
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
         telemetry.uninstall()
         with telemetry.run_span():
-            telemetry.check_started("accuracy")
-            telemetry.check_finished(
+            telemetry_checks.check_started("accuracy")
+            telemetry_checks.check_finished(
                 CheckResult(name="accuracy", status=Status.FAILED, message="roc_auc 0.6 < min 0.7")
             )
     finally:

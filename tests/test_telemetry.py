@@ -15,7 +15,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from validate import telemetry
+from validate import telemetry, telemetry_checks
 from validate.errors import ConfigError
 from validate.executors.k8s_manifests import JobRequest, build_job
 from validate.kubernetes_settings import KubernetesSection
@@ -171,11 +171,11 @@ def test_job_environment_carries_the_check_span_and_no_credentials(otel, monkeyp
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team=s3cret")
     monkeypatch.setenv("OTEL_SERVICE_NAME", "gate")
     with telemetry.run_span():
-        telemetry.check_started("accuracy")
-        env = telemetry.job_environment("accuracy")
-        assert telemetry.job_environment("bias") == {}  # no span: nothing to continue
-        check = telemetry._open_checks["accuracy"]
-    assert telemetry._open_checks == {}  # the run's end closes what it left open
+        telemetry_checks.check_started("accuracy")
+        env = telemetry_checks.job_environment("accuracy")
+        assert telemetry_checks.job_environment("bias") == {}  # no span: nothing to continue
+        check = telemetry_checks._open_checks["accuracy"]
+    assert telemetry_checks._open_checks == {}  # the run's end closes what it left open
     version, trace_id, span_id, flags = env["TRACEPARENT"].split("-")
     assert version == "00" and int(flags, 16) & 1  # sampled
     assert int(trace_id, 16) == check.context.trace_id
@@ -346,7 +346,7 @@ def test_a_telemetry_failure_changes_no_outcome(otel, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("a bug in telemetry")
 
-    monkeypatch.setattr(telemetry, "_record_metric_gauges", broken)
+    monkeypatch.setattr(telemetry_checks, "_record_metric_gauges", broken)
     monkeypatch.setattr(telemetry, "promotion_outcome", broken)
     monkeypatch.setattr(telemetry, "_clean", broken)
     make_frame(300).to_parquet(tmp_path / "eval.parquet")

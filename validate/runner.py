@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from validate import control, evidence, telemetry
+from validate import control, evidence, telemetry, telemetry_checks
 from validate.background import Background
 from validate.check import Input
 from validate.config import LoadedConfig, load_config, sqlite_database
@@ -153,7 +153,7 @@ def run_validation(
             state = prepare(request, artifacts)
         run.started(state)
         try:
-            execute(state, telemetry.observe_results(on_result))
+            execute(state, telemetry_checks.observe_results(on_result))
             conclude(state)
             run.finished(state)
         except KeyboardInterrupt as exc:

@@ -3,7 +3,8 @@
 Telemetry is on when an OTLP endpoint is set (``OTEL_EXPORTER_OTLP_ENDPOINT`` or a
 per-signal ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` / ``..._METRICS_ENDPOINT``) and
 ``OTEL_SDK_DISABLED`` is not ``true``. Off, every function here is a no-op and no
-opentelemetry module is imported (``tests/test_telemetry.py`` checks it). On, the SDK
+opentelemetry module is imported (``tests/test_telemetry.py`` checks it). Checks' spans,
+their metrics and the trace context of Kubernetes Jobs are in ``telemetry_checks``. On, the SDK
 reads everything else itself: service name and resource attributes, headers, timeouts,
 compression, sampler. Only the choice of exporter by ``OTEL_EXPORTER_OTLP_PROTOCOL``
 (``http/protobuf``, the specification's default, or ``grpc``) is made here: the SDK
@@ -22,16 +23,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
-import math
 import os
-import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from validate.errors import ConfigError
-
-if TYPE_CHECKING:
-    from validate.results import CheckResult
 
 ENDPOINT_VARS = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -40,29 +36,11 @@ ENDPOINT_VARS = (
 )
 TRACEPARENT_ENV = "TRACEPARENT"  # the environment carrier of W3C trace context
 TRACESTATE_ENV = "TRACESTATE"
-# What a check's Job inherits from the runner so its spans reach the same backend. Headers
-# (API keys) and certificate paths are not copied: give them to Jobs through
-# kubernetes.secrets.
-INHERITED_VARS = (
-    *ENDPOINT_VARS,
-    "OTEL_EXPORTER_OTLP_PROTOCOL",
-    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
-    "OTEL_SERVICE_NAME",
-    "OTEL_RESOURCE_ATTRIBUTES",
-    "OTEL_SDK_DISABLED",
-    "OTEL_TRACES_EXPORTER",
-    "OTEL_METRICS_EXPORTER",
-    "OTEL_TRACES_SAMPLER",
-    "OTEL_TRACES_SAMPLER_ARG",
-)
 EXPORTER_MODULES = {
     "http/protobuf": "opentelemetry.exporter.otlp.proto.http",
     "grpc": "opentelemetry.exporter.otlp.proto.grpc",
 }
 SCOPE = "validate"
-MAX_METRICS_PER_CHECK = 32  # gauge series per check: asserted metrics only, and at most this
-RUN_OUTCOMES = ("pass", "fail", "error", "invalid", "interrupted")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -255,8 +233,9 @@ def run_span(name: str = "validate.run") -> Iterator[RunSpan]:
                 run.failed(exc)
                 raise
     finally:
-        for check in list(_open_checks):  # interrupted: checks that never reported
-            _open_checks.pop(check).end()
+        from validate.telemetry_checks import end_open_checks
+
+        end_open_checks()  # interrupted: checks that never reported
         run.count()
         with contextlib.suppress(Exception):  # see _harmless
             telemetry.flush()
@@ -457,110 +436,6 @@ def _parent_from_environment() -> Any:
     return TraceContextTextMapPropagator().extract(carrier)
 
 
-# --------------------------------------------------------------------------- checks
-
-_open_checks: dict[str, Any] = {}
-
-
-@_harmless()
-def check_started(name: str) -> None:
-    """Open the span of check ``name`` (a child of the current span: the run's)."""
-    telemetry = _active()
-    if telemetry is None:
-        return
-    _open_checks[name] = telemetry.tracer.start_span(
-        "validate.check", attributes={"validate.check.name": name}
-    )
-
-
-def observe_results(
-    on_result: Callable[[CheckResult], None] | None,
-) -> Callable[[CheckResult], None] | None:
-    """``on_result``, preceded by closing the check's span and recording its metrics."""
-    if _active() is None:
-        return on_result
-
-    def observed(result: CheckResult) -> None:
-        check_finished(result)
-        if on_result is not None:
-            on_result(result)
-
-    return observed
-
-
-@_harmless()
-def check_finished(result: CheckResult) -> None:
-    """Close check ``result.name``'s span with its outcome (one that never started, such
-    as a Job abandoned before creation, gets a span of its reported duration)."""
-    telemetry = _active()
-    if telemetry is None:
-        return
-    current = _open_checks.pop(result.name, None)
-    if current is None:
-        start = time.time_ns() - int(max(result.duration_s, 0.0) * 1e9)
-        current = telemetry.tracer.start_span(
-            "validate.check", attributes={"validate.check.name": result.name}, start_time=start
-        )
-    describe_check(current, result)
-    current.end()
-    attributes = {"validate.check.name": result.name, "validate.check.status": result.status.value}
-    telemetry.check_duration.record(max(result.duration_s, 0.0), attributes)
-    _record_metric_gauges(telemetry, result)
-
-
-@_harmless()
-def describe_check(current: Any, result: CheckResult) -> None:
-    """A check's attributes, one event per assertion, and an error status unless it
-    passed or was skipped."""
-    from opentelemetry.trace import Status, StatusCode
-
-    current.set_attributes(
-        _clean(
-            {
-                "validate.check.name": result.name,
-                "validate.check.status": result.status.value,
-                "validate.check.blocking": result.blocking,
-                "validate.check.message": result.message,
-            }
-        )
-    )
-    for assertion in result.assertions:
-        ci = assertion.ci
-        current.add_event(
-            "validate.assertion",
-            _clean(
-                {
-                    "validate.assertion.metric": assertion.metric,
-                    "validate.assertion.op": assertion.op,
-                    "validate.assertion.value": assertion.value,
-                    "validate.assertion.threshold": assertion.threshold,
-                    "validate.assertion.ci.lower": ci[0] if ci else None,
-                    "validate.assertion.ci.upper": ci[1] if ci else None,
-                    "validate.assertion.passed": assertion.passed,
-                    "validate.assertion.sentence": assertion.sentence,
-                }
-            ),
-        )
-    if result.status.value in ("failed", "error"):
-        current.set_status(Status(StatusCode.ERROR, result.message[:1000]))
-
-
-def _record_metric_gauges(telemetry: _Telemetry, result: CheckResult) -> None:
-    """Gauges for asserted metrics only: their names come from the config's thresholds, so
-    the label set stays bounded whatever columns or groups the data holds."""
-    seen: dict[str, Any] = {}
-    for assertion in result.assertions:
-        if assertion.metric not in seen and len(seen) < MAX_METRICS_PER_CHECK:
-            seen[assertion.metric] = assertion
-    for metric, assertion in seen.items():
-        attributes = {"validate.check.name": result.name, "validate.metric.name": metric}
-        if _finite(assertion.value):
-            telemetry.metric_value.set(float(assertion.value), attributes)
-        if assertion.ci and _finite(assertion.ci[0]) and _finite(assertion.ci[1]):
-            telemetry.metric_lower.set(float(assertion.ci[0]), attributes)
-            telemetry.metric_upper.set(float(assertion.ci[1]), attributes)
-
-
 def promotion_outcome(state: Any) -> str:
     """What became of a promotion the run was asked for: ``promoted``; ``blocked`` (the
     gate failed, only some checks ran, MLflow could not record); ``refused`` (attempted:
@@ -575,33 +450,7 @@ def promotion_outcome(state: Any) -> str:
     return "refused" if state.exit_code == 1 else "failed"
 
 
-# --------------------------------------------------------------------------- propagation
-
-
-@_harmless(dict)
-def job_environment(check: str) -> dict[str, str]:
-    """Environment for check ``check``'s Kubernetes Job: ``TRACEPARENT`` (and
-    ``TRACESTATE``) of its span, so the pod's spans join this trace, and the runner's
-    OpenTelemetry settings (endpoints without credentials). Empty when telemetry is off."""
-    telemetry = _active()
-    current = _open_checks.get(check)
-    if telemetry is None or current is None:
-        return {}
-    from opentelemetry import trace
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-    from validate.tracking import redact_uri
-
-    carrier: dict[str, str] = {}
-    TraceContextTextMapPropagator().inject(carrier, context=trace.set_span_in_context(current))
-    env = {name: os.environ[name] for name in INHERITED_VARS if os.environ.get(name)}
-    for name in ENDPOINT_VARS:
-        if name in env:
-            env[name] = redact_uri(env[name])
-    env[TRACEPARENT_ENV] = carrier["traceparent"]
-    if carrier.get("tracestate"):
-        env[TRACESTATE_ENV] = carrier["tracestate"]
-    return env
+# --------------------------------------------------------------------------- ids
 
 
 @_harmless()
@@ -622,10 +471,6 @@ def _ids_of(current: Any) -> tuple[str, str] | None:
     if not context.is_valid:
         return None
     return trace.format_trace_id(context.trace_id), trace.format_span_id(context.span_id)
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _clean(attributes: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from validate import telemetry
+from validate import telemetry, telemetry_checks
 from validate.check import CheckContext
 from validate.data import read_table
 from validate.executors.local import artifact_folder, run_one
@@ -39,7 +39,7 @@ def run_check_in_pod(inputs_uri: str, check: str, parent_run: str) -> CheckResul
     with telemetry.pod_span(check, parent_run) as span:
         result, child = _run_and_record(inputs_uri, check, parent_run)
         if span is not None:
-            telemetry.describe_check(span, result)
+            telemetry_checks.describe_check(span, result)
     compact = compact_result(result, child)
     _write_termination_message(compact)
     print(compact, flush=True)  # the last log line: the fallback when the message is lost
