@@ -13,6 +13,7 @@ HEAVY = (
     "sklearn",
     "scipy",
     "matplotlib",
+    "opentelemetry",  # MLflow imports parts of it: test_telemetry.py checks a run's share
 )
 
 

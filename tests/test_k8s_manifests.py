@@ -77,7 +77,24 @@ def all_jobs() -> list[tuple[str, dict]]:
                 extra_limits=limits,
             )
             jobs.append((f"{label}-{check[:20]}", build_job(settings, request)))
+    traced = JobRequest(
+        check="accuracy",
+        run_id=REQUEST.run_id,
+        inputs_uri=REQUEST.inputs_uri,
+        tracking_uri=REQUEST.tracking_uri,
+        environment=TRACE_ENVIRONMENT,
+    )
+    jobs.append(("traced", build_job(KubernetesSection.model_validate(EVERYTHING), traced)))
     return jobs
+
+
+TRACE_ENVIRONMENT = {
+    "TRACEPARENT": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    "TRACESTATE": "vendor=opaque",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability:4318",
+    "OTEL_SERVICE_NAME": "validate",
+    "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=prod",
+}
 
 
 JOBS = all_jobs()
@@ -184,3 +201,40 @@ def test_the_validator_is_not_a_no_op():
     broken["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRoot"] = True
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, "1.37.0", strict=True)
+
+
+def test_a_traced_job_carries_the_trace_context_and_keeps_its_own_settings():
+    (container,) = dict(JOBS)["traced"]["spec"]["template"]["spec"]["containers"]
+    env = {entry["name"]: entry for entry in container["env"]}
+    for name, value in TRACE_ENVIRONMENT.items():
+        assert env[name] == {"name": name, "value": value}
+    assert len(env) == len(container["env"])  # no variable twice
+    settings = KubernetesSection.model_validate(
+        {
+            "image": "ghcr.io/acme/validate:1.0",
+            "secrets": [{"secret": "otel", "key": "url", "env": "OTEL_EXPORTER_OTLP_ENDPOINT"}],
+        }
+    )
+    hostile = JobRequest(
+        check="accuracy",
+        run_id="r",
+        inputs_uri=REQUEST.inputs_uri,
+        tracking_uri=REQUEST.tracking_uri,
+        environment={
+            **TRACE_ENVIRONMENT,
+            "MLFLOW_TRACKING_URI": "http://attacker.example.com",
+            "HOME": "/",
+        },
+    )
+    (container,) = build_job(settings, hostile)["spec"]["template"]["spec"]["containers"]
+    env = {entry["name"]: entry for entry in container["env"]}
+    assert len(env) == len(container["env"])
+    assert env["MLFLOW_TRACKING_URI"]["value"] == REQUEST.tracking_uri  # fixed ones stay
+    assert env["HOME"]["value"] == "/tmp"
+    # The cluster's own collector, from a keyed Secret, wins over the runner's endpoint.
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["valueFrom"]["secretKeyRef"]["key"] == "url"
+
+
+def test_an_untraced_job_has_no_trace_variables():
+    (container,) = dict(JOBS)["minimal-accuracy"]["spec"]["template"]["spec"]["containers"]
+    assert not [e for e in container["env"] if e["name"].startswith(("OTEL_", "TRACE"))]

@@ -20,9 +20,10 @@ from validate.gate import EXIT_ERROR, EXIT_USAGE
 
 def _fail(message: str, code: int) -> NoReturn:
     from validate.control import finish
+    from validate.log_lines import echo
     from validate.tracking import scrub_credentials
 
-    click.echo(f"validate: error: {scrub_credentials(message)}", err=True)
+    echo(f"validate: error: {scrub_credentials(message)}", kind="problem", level="error", err=True)
     finish(code)
 
 
@@ -53,8 +54,12 @@ def _guarded(debug: bool, action: Callable[[], int]) -> NoReturn:
     except KeyboardInterrupt as exc:
         if isinstance(exc, Interrupted) or is_real_interrupt(exc):
             signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-            click.echo(
+            from validate.log_lines import echo
+
+            echo(
                 f"validate: interrupted ({signal.Signals(signum).name}); nothing was promoted",
+                kind="problem",
+                level="error",
                 err=True,
             )
             finish(128 + signum)
@@ -155,6 +160,13 @@ def cli() -> None:
 @click.option(
     "--executor", type=click.Choice(["local", "kubernetes"]), help="Override the config's executor."
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: every line one JSON object with the run's trace and span ids.",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def run(
     config_path: str,
@@ -165,6 +177,7 @@ def run(
     html_path: str | None,
     promote: bool,
     executor: str | None,
+    log_format: str,
     debug: bool,
 ) -> None:
     """Run the configured checks, record them in MLflow, and gate promotion."""
@@ -180,7 +193,8 @@ def run(
         "promote": promote,
         "executor": executor,
         "debug": debug,
-        "colour": sys.stdout.isatty(),
+        "log_format": log_format,
+        "colour": sys.stdout.isatty() and log_format == "text",
         "progress": sys.stderr.isatty() and not os.environ.get("CI"),
     }
     if jobs < 1:
@@ -192,6 +206,14 @@ def run(
 
 def run_supervised(request: dict[str, Any]) -> NoReturn:
     """The body of ``validate run``, in the supervised child (see validate/_run_child.py)."""
+
+    from validate import log_lines
+
+    if request.get("log_format") == "json":
+        from validate.telemetry import want_trace_ids
+
+        log_lines.set_format("json")
+        want_trace_ids()
 
     def action() -> int:
         from validate.control import send
@@ -207,8 +229,8 @@ def run_supervised(request: dict[str, Any]) -> NoReturn:
             html_path=request["html_path"],
             promote=request["promote"],
             executor=request["executor"],
-            notify=lambda line: click.echo(f"notice: {line}"),
-            progress=lambda line: click.echo(f"kubernetes: {line}"),
+            notify=lambda line: log_lines.echo(f"notice: {line}", kind="notice"),
+            progress=lambda line: log_lines.echo(f"kubernetes: {line}", kind="kubernetes"),
         )
         printer = _progress_printer() if request["progress"] else None
 
@@ -222,21 +244,27 @@ def run_supervised(request: dict[str, Any]) -> NoReturn:
         # The outcome is decided (and may include a promotion): a console that cannot be
         # written to (model code closed it) must not turn it into a different exit code.
         with contextlib.suppress(OSError, ValueError):
-            click.echo(
+            log_lines.echo(
                 render_console(
                     outcome.results,
                     outcome.decision,
                     outcome.promotion,
                     run_id=outcome.run_id,
                     colour=request["colour"],
-                )
+                ),
+                kind="report",
             )
         if outcome.problem:
             from validate.tracking import scrub_credentials
 
             with contextlib.suppress(OSError, ValueError):
                 kind = "warning" if outcome.exit_code == 0 else "error"  # promoted, say what
-                click.echo(f"validate: {kind}: {scrub_credentials(outcome.problem)}", err=True)
+                log_lines.echo(
+                    f"validate: {kind}: {scrub_credentials(outcome.problem)}",
+                    kind="problem",
+                    level="warning" if outcome.exit_code == 0 else "error",
+                    err=True,
+                )
         return outcome.exit_code
 
     _guarded(request["debug"], action)
@@ -258,8 +286,11 @@ def _progress_printer() -> Callable[[Any], None]:
     started = time.monotonic()
 
     def show(result: Any) -> None:
-        click.echo(
+        from validate.log_lines import echo
+
+        echo(
             f"  [{time.monotonic() - started:6.1f} s] {result.name}: {result.status.value}",
+            kind="progress",
             err=True,
         )
 
@@ -301,15 +332,18 @@ def promote_command(
 
     def action() -> int:
         from validate.promotion_step import promote_recorded_run
+        from validate.telemetry import promote_span
 
-        outcome = promote_recorded_run(
-            run_id,
-            tracking_uri,
-            config_path=config_path,
-            model_uri=model_uri,
-            dry_run=dry_run,
-            require_signature=require_signature,
-        )
+        with promote_span(run_id, dry_run=dry_run) as told:
+            outcome = promote_recorded_run(
+                run_id,
+                tracking_uri,
+                config_path=config_path,
+                model_uri=model_uri,
+                dry_run=dry_run,
+                require_signature=require_signature,
+            )
+            told(outcome)
         click.echo(f"promotion: {outcome['message']}")
         return 0
 

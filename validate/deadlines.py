@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -20,10 +21,12 @@ def call_with_deadline(action: Callable[[], T], *, timeout_s: float, name: str) 
     ``timeout_s`` :class:`Overdue` is."""
     box: list[T] = []
     failure: list[BaseException] = []
+    # The caller's context variables (its current trace span) hold in the thread too.
+    context = contextvars.copy_context()
 
     def target() -> None:
         try:
-            box.append(action())
+            box.append(context.run(action))
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
             failure.append(exc)
 

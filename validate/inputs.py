@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from validate import telemetry
 from validate.check import DEFAULT_NEEDS, CheckContext, Input
 from validate.config import LoadedConfig
 from validate.data import Datasets, brief_list, columns_hint
@@ -94,7 +95,8 @@ def with_reference_scores(
         return context
     if any(column not in reference.columns for column in datasets.features):
         return context
-    scores = candidate.predict(reference, datasets.features)
+    with telemetry.span("validate.score", **_scored(candidate, "reference", len(reference))):
+        scores = candidate.predict(reference, datasets.features)
     return replace(context, extras={**context.extras, "reference_scores": scores})
 
 
@@ -160,8 +162,13 @@ def build_context(
     """Score each model on eval once; every check reads these scores."""
     config = loaded.config
     y_true = _checked_labels(datasets, config.data.task)
-    candidate_scores = candidate.predict(datasets.eval, datasets.features) if candidate else None
-    baseline_scores = baseline.predict(datasets.eval, datasets.features) if baseline else None
+    scored: dict[str, np.ndarray | None] = {}
+    for role, model in (("candidate", candidate), ("baseline", baseline)):
+        scored[role] = None
+        if model is not None:
+            with telemetry.span("validate.score", **_scored(model, "eval", len(datasets.eval))):
+                scored[role] = model.predict(datasets.eval, datasets.features)
+    candidate_scores, baseline_scores = scored["candidate"], scored["baseline"]
     for who, scores in (("model.candidate", candidate_scores), ("model.baseline", baseline_scores)):
         if (
             scores is not None
@@ -187,6 +194,17 @@ def build_context(
         threshold=config.data.threshold,
         seed=config.seed,
     )
+
+
+def _scored(model: ModelRef, dataset: str, rows: int) -> dict[str, object]:
+    """The attributes of a ``validate.score`` span."""
+    return {
+        "validate.model.role": model.role,
+        "validate.model.uri": model.uri,
+        "validate.model.kind": model.kind,
+        "validate.dataset": dataset,
+        "validate.rows": rows,
+    }
 
 
 def _checked_labels(datasets: Datasets, task: str) -> np.ndarray:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from validate import control, evidence
+from validate import control, evidence, telemetry, telemetry_checks
 from validate.background import Background
 from validate.check import Input
 from validate.config import LoadedConfig, load_config, sqlite_database
@@ -147,11 +147,17 @@ def run_validation(
     request: RunRequest, on_result: Callable[[CheckResult], None] | None = None
 ) -> RunOutcome:
     """Validate a candidate end to end. Raises :class:`ValidateError` for bad input (exit 2)."""
-    with tempfile.TemporaryDirectory(prefix="validate-") as artifacts:
-        state = prepare(request, artifacts)
+    with (
+        telemetry.run_span() as run,
+        tempfile.TemporaryDirectory(prefix="validate-") as artifacts,
+    ):
+        with telemetry.span("validate.load"):
+            state = prepare(request, artifacts)
+        run.started(state)
         try:
-            execute(state, on_result)
+            execute(state, telemetry_checks.observe_results(on_result))
             conclude(state)
+            run.finished(state)
         except KeyboardInterrupt as exc:
             state.recorder.kill(exc.reason if isinstance(exc, Interrupted) else "interrupted")
             raise
@@ -477,10 +483,12 @@ def conclude(state: RunState) -> None:
     """Record, decide, seal, write the reports; promote last, then rewrite the reports."""
     _require_unchanged_candidate(state)
     recorder = state.recorder
-    for result in state.results:
-        if not result.details.get("kubernetes", {}).get("recorded_by_pod"):
-            recorder.record_check(result, artifact_folder(state.artifacts, result.name))
-    state.decision = decide(state.results)
+    with telemetry.span("validate.record"):
+        for result in state.results:
+            if not result.details.get("kubernetes", {}).get("recorded_by_pod"):
+                recorder.record_check(result, artifact_folder(state.artifacts, result.name))
+    with telemetry.span("validate.decide"):
+        state.decision = decide(state.results)
     state.exit_code = state.decision.exit_code
     _seal(state)
     state.promotion = _pending_promotion(state)
@@ -500,7 +508,7 @@ def conclude(state: RunState) -> None:
     if not _publish(state):
         return
     if state.promotion is not None and state.promotion.get("pending"):
-        with signals_deferred():
+        with signals_deferred(), telemetry.span("validate.promote"):
             _promote(state)
             state.report = _build_report(state)
             report = state.report

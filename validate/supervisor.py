@@ -267,7 +267,14 @@ def _verdict(
     if killed:
         line += f"; MLflow run {killed} is marked KILLED"
     _write_crash_report(request, state, line, code)
-    print(f"validate: error: {line}", file=sys.stderr, flush=True)
+    from validate.log_lines import render, set_format
+
+    set_format(str(request.get("log_format", "text")))
+    print(
+        render(f"validate: error: {line}", kind="problem", level="error"),
+        file=sys.stderr,
+        flush=True,
+    )
     return code
 
 

@@ -35,6 +35,8 @@ class JobRequest:
     inputs_uri: str  # the staged inputs manifest, an MLflow artifact URI
     tracking_uri: str
     extra_limits: Mapping[str, str] = field(default_factory=dict)  # e.g. nvidia.com/gpu
+    # Trace context (TRACEPARENT) and OpenTelemetry settings, from validate.telemetry.
+    environment: Mapping[str, str] = field(default_factory=dict)
 
 
 def job_name(check: str, run_id: str) -> str:
@@ -171,6 +173,15 @@ def _environment(settings: KubernetesSection, request: JobRequest) -> list[dict[
         {"name": "TF_USE_LEGACY_KERAS", "value": "1"},
         {"name": "MPLCONFIGDIR", "value": "/tmp/matplotlib"},
     ]
+    fixed = {entry["name"] for entry in env}
+    # A variable a keyed secret sets (an OTLP endpoint of the cluster's own) wins over the
+    # one inherited from the runner; nothing inherited replaces the fixed ones above.
+    from_secrets = {secret.env or secret.key for secret in settings.secrets if secret.key}
+    env.extend(
+        {"name": name, "value": value}
+        for name, value in sorted(request.environment.items())
+        if name not in fixed and name not in from_secrets
+    )
     for secret in settings.secrets:
         if secret.key is not None:
             env.append(

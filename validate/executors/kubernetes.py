@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from validate import telemetry_checks
 from validate.check import CheckContext
 from validate.errors import ConfigError, RecorderError
 from validate.executors.k8s_manifests import RUN_LABEL, JobRequest, build_job, label_value
@@ -202,6 +203,7 @@ class KubernetesRun:
 
     def _create(self, item: SelectedCheck, run_id: str, inputs_uri: str) -> _Job:
         extra: dict[str, str] = getattr(item.check, "resource_requests", dict)()
+        telemetry_checks.check_started(item.name)
         manifest = build_job(
             self.settings,
             JobRequest(
@@ -210,6 +212,7 @@ class KubernetesRun:
                 inputs_uri=inputs_uri,
                 tracking_uri=self.recorder.tracking_uri,
                 extra_limits=extra,
+                environment=telemetry_checks.job_environment(item.name),
             ),
         )
         name = manifest["metadata"]["name"]

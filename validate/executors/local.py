@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from validate import control
+from validate import control, telemetry_checks
 from validate.check import CheckContext
 from validate.deadlines import Overdue, call_with_deadline
 from validate.interrupts import is_real_interrupt, kill_workers
@@ -123,6 +123,7 @@ def execute_local(
         results = []
         for item in selected:
             control.send("check_started", name=item.name, timeout_s=item.timeout_s)
+            telemetry_checks.check_started(item.name)
             result = run_in_thread(item, context)
             if on_result:
                 on_result(result)
@@ -156,6 +157,7 @@ class _Worker:
         self.process.start()
         sender.close()
         control.send("check_started", name=item.name, timeout_s=item.timeout_s)
+        telemetry_checks.check_started(item.name)
 
     def poll(self) -> CheckResult | None:
         """The check's result once it is known (finished, died, or timed out)."""

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from validate import telemetry, telemetry_checks
 from validate.check import CheckContext
 from validate.data import read_table
 from validate.executors.local import artifact_folder, run_one
@@ -32,29 +33,43 @@ DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 
 
 def run_check_in_pod(inputs_uri: str, check: str, parent_run: str) -> CheckResult:
-    """Run ``check`` from the manifest at ``inputs_uri``; record it under ``parent_run``."""
-    import mlflow.artifacts
+    """Run ``check`` from the manifest at ``inputs_uri``; record it under ``parent_run``.
 
-    work = Path(tempfile.mkdtemp(prefix="validate-inputs-"))
-    manifest = json.loads(
-        Path(
-            mlflow.artifacts.download_artifacts(artifact_uri=inputs_uri, dst_path=str(work))
-        ).read_text(encoding="utf-8")
-    )
-    section = dict(manifest["checks"][check])
-    (selected,) = select_checks({check: section}, task=manifest["task"])
-    context = _context(manifest, work, needs_models=getattr(selected.check, "needs_models", False))
-    artifacts = tempfile.mkdtemp(prefix="validate-artifacts-")
-    result = run_one(selected, replace(context, artifact_dir=artifacts))
-    recorder = MlflowRecorder(
-        tracking_uri=os.environ["MLFLOW_TRACKING_URI"], experiment="", strict=True
-    )
-    recorder.resume(parent_run)
-    child = recorder.record_check(result, artifact_folder(artifacts, check))
+    With OpenTelemetry configured, its spans continue the run's trace (``TRACEPARENT``)."""
+    with telemetry.pod_span(check, parent_run) as span:
+        result, child = _run_and_record(inputs_uri, check, parent_run)
+        if span is not None:
+            telemetry_checks.describe_check(span, result)
     compact = compact_result(result, child)
     _write_termination_message(compact)
     print(compact, flush=True)  # the last log line: the fallback when the message is lost
     return result
+
+
+def _run_and_record(inputs_uri: str, check: str, parent_run: str) -> tuple[CheckResult, str | None]:
+    import mlflow.artifacts
+
+    work = Path(tempfile.mkdtemp(prefix="validate-inputs-"))
+    with telemetry.span("validate.pod.inputs", **{"validate.inputs.uri": inputs_uri}):
+        manifest = json.loads(
+            Path(
+                mlflow.artifacts.download_artifacts(artifact_uri=inputs_uri, dst_path=str(work))
+            ).read_text(encoding="utf-8")
+        )
+        section = dict(manifest["checks"][check])
+        (selected,) = select_checks({check: section}, task=manifest["task"])
+        needs_models = getattr(selected.check, "needs_models", False)
+        context = _context(manifest, work, needs_models=needs_models)
+    artifacts = tempfile.mkdtemp(prefix="validate-artifacts-")
+    with telemetry.span("validate.pod.check", **{"validate.check.name": check}):
+        result = run_one(selected, replace(context, artifact_dir=artifacts))
+    with telemetry.span("validate.pod.record"):
+        recorder = MlflowRecorder(
+            tracking_uri=os.environ["MLFLOW_TRACKING_URI"], experiment="", strict=True
+        )
+        recorder.resume(parent_run)
+        child = recorder.record_check(result, artifact_folder(artifacts, check))
+    return result, child
 
 
 def compact_result(result: CheckResult, nested_run_id: str | None) -> str:
