@@ -13,6 +13,9 @@ HEAVY = (
     "sklearn",
     "scipy",
     "matplotlib",
+    "onnxruntime",
+    "onnx",
+    "torch",
 )
 
 

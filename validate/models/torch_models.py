@@ -85,7 +85,7 @@ class TorchScorer:
             if self.kind == "torchscript":
                 return torch.jit.load(self.path, map_location=device).eval()
             if self._program is None:
-                self._program = torch.export.load(self.path)
+                self._program = _quiet_export_load(self.path)
             program = self._program
             if device != "cpu":
                 from torch.export.passes import move_to_device_pass
@@ -150,6 +150,22 @@ def load_torch_model(
             "(from a clone of validate: pip install '.[torch]')"
         ) from exc
     return TorchScorer(path, kind=kind, who=who, output=output, activation=activation)
+
+
+def _quiet_export_load(path: str) -> Any:
+    """``torch.export.load``, without the traceback it logs before re-raising a failure
+    (the caller turns the failure into one line)."""
+    import logging
+
+    import torch
+
+    logger = logging.getLogger("torch.export")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        return torch.export.load(path)
+    finally:
+        logger.setLevel(level)
 
 
 def cuda_missing() -> str | None:
