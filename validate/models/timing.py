@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from validate.models.adapter import ModelRef
 
 
-
 @dataclass(frozen=True)
 class Placement:
     """Where timed calls run: ``device`` is cpu or gpu; ``tf_device`` is the TensorFlow
