@@ -433,3 +433,25 @@ def test_sklearn_onnx_and_pytorch_give_the_same_metrics_and_verdicts(built, tmp_
         "onnx": "onnxruntime CPUExecutionProvider",
         "pt2": "torch cpu",
     }
+
+
+def test_a_promoted_onnx_model_loads_and_is_timed_natively(built, tmp_path):
+    """Promotion registers a file model inside validate's pyfunc wrapper, with its output
+    settings; loaded back as a champion it scores and is timed by ONNX Runtime again."""
+    from dataclasses import replace
+
+    from validate.models.pyfunc_wrapper import save_tensorflow_pyfunc
+    from validate.models.timing import runtime_of
+
+    ref = replace(
+        resolve_model(built["onnx"], role="candidate", task="binary"), output="probabilities"
+    )
+    save_tensorflow_pyfunc(ref, tmp_path / "wrapped", tuple(FEATURES))
+    champion = resolve_model(str(tmp_path / "wrapped"), role="baseline", task="binary")
+    assert champion.kind == "mlflow" and runtime_of(champion) == "onnxruntime"
+    frame = built["eval"]
+    np.testing.assert_allclose(
+        champion.predict(frame, tuple(FEATURES)),
+        built["pipeline"].predict_proba(frame[FEATURES])[:, 1],
+        rtol=1e-12,
+    )
