@@ -455,3 +455,27 @@ def test_a_promoted_onnx_model_loads_and_is_timed_natively(built, tmp_path):
         built["pipeline"].predict_proba(frame[FEATURES])[:, 1],
         rtol=1e-12,
     )
+
+
+@pytest.mark.parametrize(
+    ("shipped", "message"),
+    [
+        ("light/light_squeezenet.onnx", "ONNX input 'data_0' has shape [1, 3, 224, 224]"),
+        ("simple/test_sequence_model6", "ONNX input 'X' has shape [2, 3, 4]"),
+        ("simple/test_sign_model", "ONNX input 'x' takes exactly 7 rows; export the model"),
+        ("simple/test_gradient_of_add", "cannot load"),
+        ("simple/test_strnorm_model_monday_casesensintive_lower", "cannot load"),
+    ],
+)
+def test_the_onnx_wheels_own_test_models_are_refused_in_one_line(shipped, message, capfd):
+    """Edge cases for the loader from the models the onnx wheel ships (image inputs, 3-D
+    sequences, a fixed row count, an unregistered training op, a kernel that fails to
+    initialise): a ModelError naming the problem, and nothing on stderr from ONNX Runtime."""
+    import onnx
+
+    location = Path(onnx.__file__).parent / "backend" / "test" / "data" / shipped
+    frame = pd.DataFrame({"x": np.ones(5), "X": np.ones(5)})
+    with pytest.raises(ModelError) as caught:
+        resolve_model(str(location), role="candidate", task="binary").predict(frame, ("x",))
+    assert str(caught.value).startswith("model.candidate: ") and message in str(caught.value)
+    assert capfd.readouterr().err == ""

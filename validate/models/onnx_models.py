@@ -62,6 +62,8 @@ class OnnxScorer:
             raise ModelError(f"{who}: {path}: the ONNX graph declares no inputs")
         self.inputs = [(i.name, list(i.shape), _dtype(i.type, who, i.name)) for i in inputs]
         self.matrix = len(inputs) == 1 and len(inputs[0].shape) == 2
+        for name, shape, _ in self.inputs:
+            _check_tabular(name, shape, matrix=self.matrix, who=who, path=path)
         # Several inputs (or a lone rank-1 one) are columns of the same names.
         self.input_columns = None if self.matrix else tuple(name for name, _, _ in self.inputs)
         self.input_source = "the ONNX graph's input names"
@@ -137,7 +139,9 @@ def _session(path: str, device: str, gpu_index: int, who: str) -> Any:
             "'validate-gate[onnx]' (from a clone of validate: pip install '.[onnx]')"
         ) from exc
     options = ort.SessionOptions()
-    options.log_severity_level = 3  # errors only: warnings would break the one-line rule
+    # Fatal only: ONNX Runtime writes its warnings and errors to stderr itself, which would
+    # break the one-line rule; a failure still raises, and becomes that one line.
+    options.log_severity_level = 4
     providers: list[Any] = ["CPUExecutionProvider"]
     if device == "gpu":
         providers = [("CUDAExecutionProvider", {"device_id": gpu_index}), "CPUExecutionProvider"]
@@ -153,6 +157,26 @@ def _session(path: str, device: str, gpu_index: int, who: str) -> Any:
             f"(it offered {', '.join(session.get_providers())}); check CUDA and cuDNN"
         )
     return session
+
+
+def _check_tabular(name: str, shape: list[Any], *, matrix: bool, who: str, path: str) -> None:
+    """Tables fit two layouts: one (rows, features) matrix, or one (rows,) or (rows, 1)
+    input per column; the row dimension must be free (any batch size)."""
+    if matrix:
+        fits = len(shape) == 2
+    else:
+        width = shape[1] if len(shape) == 2 else 1
+        fits = len(shape) in (1, 2) and (width == 1 or not isinstance(width, int))
+    if not fits:
+        raise ModelError(
+            f"{who}: {path}: ONNX input '{name}' has shape {shape}; validate feeds tables: one "
+            "(rows, features) input, or one (rows,) or (rows, 1) input per column"
+        )
+    if isinstance(shape[0], int):
+        raise ModelError(
+            f"{who}: {path}: ONNX input '{name}' takes exactly {shape[0]} rows; export the "
+            "model with a free batch dimension (None or a name) so any number of rows fits"
+        )
 
 
 def _dtype(onnx_type: str, who: str, name: str) -> Any:
