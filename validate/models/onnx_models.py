@@ -31,6 +31,7 @@ SCORING_ROWS = 65_536
 _DTYPES = {
     "tensor(float)": np.float32,
     "tensor(double)": np.float64,
+    "tensor(float16)": np.float16,
     "tensor(int64)": np.int64,
     "tensor(int32)": np.int32,
     "tensor(bool)": np.bool_,
