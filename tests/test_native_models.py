@@ -479,3 +479,26 @@ def test_the_onnx_wheels_own_test_models_are_refused_in_one_line(shipped, messag
         resolve_model(str(location), role="candidate", task="binary").predict(frame, ("x",))
     assert str(caught.value).startswith("model.candidate: ") and message in str(caught.value)
     assert capfd.readouterr().err == ""
+
+
+def test_a_gpu_the_runtime_cannot_use_is_never_timed_as_one(built, monkeypatch):
+    """A GPU the driver shows, but a CPU build of onnxruntime and of torch (this machine's
+    wheels): device: gpu is refused with each runtime's reason, and auto times the CPU and
+    reports the CPU."""
+    import onnxruntime
+
+    import validate.devices
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers() or (
+        torch.cuda.is_available()
+    ):
+        pytest.skip("GPU builds installed: the CPU-build rule cannot be shown here")
+    monkeypatch.setattr(validate.devices, "driver_gpus", lambda: ["NVIDIA H200"])
+    context = _latency_context(built, built["onnx"], built["pt2"])
+    models = [context.candidate, context.baseline]
+    refused = choose_placement("gpu", models)
+    assert isinstance(refused, str) and refused.startswith("device: gpu, but a GPU is visible")
+    assert "model.candidate: onnxruntime" in refused and "has no CUDAExecutionProvider" in refused
+    assert "model.baseline: torch" in refused and "sees no CUDA device" in refused
+    auto = choose_placement("auto", models)
+    assert not isinstance(auto, str) and auto.device == "cpu"
