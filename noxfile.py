@@ -65,6 +65,9 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Every test: unit, CLI subprocess, real MLflow server on 127.0.0.1, TensorFlow models."""
+    # torch pinned first, exactly: this version's CPU wheel is the one on the CI machines'
+    # disk; a range (or the torch extra alone) would fetch a CUDA build of several GB.
+    session.install("torch==2.13.0")
     session.install("-e", ".[all,dev]")
     args = session.posargs or ["-n", "2", "--durations=15", "--ignore=tests/k8s"]
     session.run("pytest", *args, env=QUIET_TF)

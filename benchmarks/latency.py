@@ -11,6 +11,13 @@
    how much more repeatable the gate's number is than a single timing.
 3. The interleaved ratio of the model against itself (two compiled copies, A B A B):
    its spread across runs shows how much of the run-to-run drift interleaving cancels.
+4. Model formats (``--formats``, or alone with ``--formats-only``): one small MLP
+   (scikit-learn, 6 → 64 → 64 → 1, trained on the credit sample's applicants) timed
+   through MLflow pyfunc, as its skl2onnx conversion on ONNX Runtime, and re-implemented
+   in PyTorch (``torch.export`` .pt2 and TorchScript), at batch sizes 1, 64 and 1024,
+   interleaved through the latency check's own timed calls. With ``--device gpu`` the
+   ONNX model runs on the CUDA execution provider and PyTorch on CUDA tensors (pyfunc
+   stays where scikit-learn runs: the CPU).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,15 +65,122 @@ def spread(values: list[float]) -> tuple[float, float]:
     return (max(values) - min(values)) / median, statistics.stdev(values) / statistics.mean(values)
 
 
+def build_formats(folder: Path) -> tuple[dict[str, str], Any]:
+    """The same MLP as an MLflow folder, an ONNX file, a .pt2 and a TorchScript file."""
+    import mlflow.sklearn
+    import torch
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    sys.path.insert(0, str(REPO))
+    import warnings
+
+    from sample_models.credit.build import make_applicants
+
+    frame = make_applicants(np.random.default_rng(0), 5000, drift=0.0)
+    warnings.simplefilter("ignore")  # an MLP stopped early warns; its speed is what counts
+    pipeline = make_pipeline(
+        StandardScaler(), MLPClassifier((64, 64), max_iter=30, random_state=0)
+    ).fit(frame[FEATURES], frame["default"])
+    mlflow.sklearn.save_model(
+        pipeline,
+        str(folder / "sklearn"),
+        skops_trusted_types=["sklearn.neural_network._stochastic_optimizers.AdamOptimizer"],
+    )
+    graph = convert_sklearn(
+        pipeline,
+        initial_types=[("input", FloatTensorType([None, len(FEATURES)]))],
+        options={MLPClassifier: {"zipmap": False}},
+    )
+    (folder / "model.onnx").write_bytes(graph.SerializeToString())
+    scaler, mlp = pipeline.steps[0][1], pipeline.steps[1][1]
+    layers: list[Any] = []
+    for i, (weights, bias) in enumerate(zip(mlp.coefs_, mlp.intercepts_, strict=True)):
+        linear = torch.nn.Linear(*weights.shape)
+        with torch.no_grad():
+            linear.weight.copy_(torch.tensor(weights.T))
+            linear.bias.copy_(torch.tensor(bias))
+        layers += [linear, torch.nn.ReLU() if i < len(mlp.coefs_) - 1 else torch.nn.Sigmoid()]
+
+    class Scaled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("mean", torch.tensor(scaler.mean_, dtype=torch.float32))
+            self.register_buffer("scale", torch.tensor(scaler.scale_, dtype=torch.float32))
+            self.net = torch.nn.Sequential(*layers)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net((x - self.mean) / self.scale)
+
+    module = Scaled().eval()
+    example = (torch.zeros(4, len(FEATURES)),)
+    program = torch.export.export(module, example, dynamic_shapes=({0: torch.export.Dim("batch")},))
+    torch.export.save(program, str(folder / "model.pt2"))
+    torch.jit.save(torch.jit.script(module), str(folder / "model.pt"))
+    paths = {
+        "MLflow pyfunc (sklearn)": str(folder / "sklearn"),
+        "ONNX Runtime": str(folder / "model.onnx"),
+        "torch.export .pt2": str(folder / "model.pt2"),
+        "TorchScript": str(folder / "model.pt"),
+    }
+    return paths, frame
+
+
+def formats_table(device: str, iterations: int) -> None:
+    """Section 4: each format's p50/p95/throughput per batch size, interleaved."""
+    from validate.models.adapter import resolve_model
+    from validate.models.timing import Placement, timed_call
+    from validate.stats.latency import summarize
+    from validate.timing import Budget, measure_interleaved
+
+    with tempfile.TemporaryDirectory() as scratch:
+        paths, frame = build_formats(Path(scratch))
+        refs = {
+            name: resolve_model(path, role="candidate", task="binary")
+            for name, path in paths.items()
+        }
+        scores = {name: ref.predict(frame, tuple(FEATURES)) for name, ref in refs.items()}
+        reference = scores["MLflow pyfunc (sklearn)"]
+        placement = Placement(
+            device=device, tf_device=None, gpu_index=0 if device == "gpu" else None
+        )
+        budget = Budget(warmup=20, iterations=iterations, max_seconds=60)
+        print(f"\nmodel formats on {device}, {iterations} timed calls each, interleaved")
+        for name, got in scores.items():
+            print(f"  {name}: max |score - sklearn| = {np.abs(got - reference).max():.2e}")
+        print(f"{'format':<24} {'batch':>6} {'p50 ms':>8} {'p95 ms':>8} {'rows/s':>12}")
+        for size in (1, 64, 1024):
+            batch = frame.iloc[:size]
+            calls = {}
+            for name, ref in refs.items():
+                on = placement if ref.kind != "mlflow" else Placement("cpu", None)
+                calls[name] = timed_call(ref, batch, tuple(FEATURES), on)
+            timings = measure_interleaved(calls, budget)
+            for name, series in timings.items():
+                summary = summarize(series, size)
+                print(
+                    f"{name:<24} {size:>6} {summary.p50_ms:8.3f} {summary.p95_ms:8.3f} "
+                    f"{summary.throughput_rps:12,.0f}"
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     parser.add_argument("--artifacts", type=Path, default=SAMPLE / "artifacts")
+    parser.add_argument("--formats", action="store_true", help="also time ONNX and PyTorch")
+    parser.add_argument("--formats-only", action="store_true", help="only section 4")
     args = parser.parse_args()
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.formats_only:
+        formats_table(args.device, args.iterations)
+        return
 
     empty = overhead_ns()
     print(f"measurement overhead: {empty:.0f} ns per timed call (median of 200,000 empty calls)")
@@ -123,6 +238,8 @@ def main() -> None:
                 f"{theirs[0] / ours[0]:12.1f}x {statistics.median(self_ratios):14.3f} "
                 f"{spread(self_ratios)[0]:10.1%}"
             )
+    if args.formats:
+        formats_table(args.device, args.iterations)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ from validate.errors import ConfigError, ModelError
 from validate.models.adapter import ModelRef
 from validate.models.timing import (
     Placement,
+    gpu_unusable,
     runs_on_tensorflow,
+    runtime_of,
     tensorflow_fallback,
     timed_call,
 )
@@ -346,7 +348,10 @@ def choose_placement(requested: str, models: list[ModelRef]) -> Placement | str:
     """The device the timed calls run on, or (a string) why ``device: gpu`` cannot run.
 
     TensorFlow models are asked through TensorFlow (what it can use is what counts);
-    other models through the NVIDIA driver, without importing a framework.
+    other models through the NVIDIA driver, without importing a framework. ONNX and
+    PyTorch models also need their runtime's CUDA support (the CUDA execution provider, a
+    CUDA build of torch): without it ``gpu`` is refused and ``auto`` times the CPU, never
+    a CPU run reported as a GPU one.
     """
     from validate import devices
 
@@ -355,7 +360,15 @@ def choose_placement(requested: str, models: list[ModelRef]) -> Placement | str:
     on_tensorflow = any(runs_on_tensorflow(model) for model in models)
     found = len(devices.tensorflow_gpus()) if on_tensorflow else len(devices.driver_gpus())
     if found:
-        return Placement(device="gpu", tf_device="/GPU:0", gpu_index=0)
+        unusable = [f"model.{m.role}: {why}" for m in models if (why := gpu_unusable(m))]
+        if not unusable:
+            return Placement(device="gpu", tf_device="/GPU:0", gpu_index=0)
+        if requested == "gpu":
+            return (
+                f"device: gpu, but a GPU is visible and {'; '.join(unusable)}; install the "
+                "runtime's GPU build, or set device: auto"
+            )
+        return Placement(device="cpu", tf_device="/CPU:0")
     if requested == "gpu":
         seen_by = "TensorFlow lists no GPU" if on_tensorflow else "no NVIDIA driver or GPU found"
         return (
@@ -371,7 +384,14 @@ def _environment(placement: Placement, models: list[ModelRef]) -> dict[str, Any]
     where = {}
     for model in models:
         fallback = tensorflow_fallback(model)
-        if runs_on_tensorflow(model):
+        runtime = runtime_of(model)
+        on_gpu = placement.device == "gpu"
+        if runtime == "onnxruntime":
+            provider = "CUDAExecutionProvider" if on_gpu else "CPUExecutionProvider"
+            where[model.role] = f"onnxruntime {provider}"
+        elif runtime == "torch":
+            where[model.role] = f"torch {f'cuda:{placement.gpu_index or 0}' if on_gpu else 'cpu'}"
+        elif runtime == "tensorflow":
             where[model.role] = f"tensorflow {placement.tf_device}"
         elif fallback:
             where[model.role] = f"MLflow pyfunc, not TensorFlow ({fallback})"

@@ -14,6 +14,9 @@ HEAVY = (
     "scipy",
     "matplotlib",
     "opentelemetry",  # MLflow imports parts of it: test_telemetry.py checks a run's share
+    "onnxruntime",
+    "onnx",
+    "torch",
 )
 
 

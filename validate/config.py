@@ -64,13 +64,33 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+class OutputSection(_Section):
+    """Which output of an ONNX or PyTorch model holds the scores, and how to read it."""
+
+    name: str | None = Field(
+        default=None,
+        description="ONNX output name, PyTorch dict key or tuple index; default: the "
+        "probability output (scikit-learn converters) or the only output.",
+    )
+    activation: Literal["none", "sigmoid", "softmax"] = Field(
+        default="none", description="Turns logits into probabilities: sigmoid or softmax."
+    )
+
+
 class ModelSection(_Section):
     candidate: str | None = Field(
         default=None,
-        description="MLflow URI, MLflow model folder, .keras file or SavedModel folder.",
+        description="MLflow URI, MLflow model folder, .keras file, SavedModel folder, .onnx "
+        "file, torch.export .pt2 or TorchScript file.",
     )
     baseline: str | None = Field(
         default=None, description="Champion to compare against (optional)."
+    )
+    output: OutputSection | None = Field(
+        default=None, description="The candidate's score output (ONNX and PyTorch models)."
+    )
+    baseline_output: OutputSection | None = Field(
+        default=None, description="The champion's score output (ONNX and PyTorch models)."
     )
     scoring_timeout_seconds: float = Field(
         default=3600.0,

@@ -22,6 +22,7 @@ _FRAMEWORKS = {
     "mlflow": "mlflow",
     "sklearn": "scikit-learn",
     "torch": "torch",
+    "onnxruntime": "onnxruntime",
     "numpy": "numpy",
 }
 
@@ -77,6 +78,10 @@ def gpu_details(index: int) -> dict[str, Any]:
         build = tf.sysconfig.get_build_info()
         details["cuda_build"] = build.get("cuda_version")
         details["cudnn_build"] = build.get("cudnn_version")
+    if "torch" in sys.modules:
+        import torch
+
+        details["torch_cuda_build"] = torch.version.cuda
     if "driver" not in details:
         version = Path("/proc/driver/nvidia/version")
         if version.is_file():
@@ -109,6 +114,10 @@ def thread_settings() -> dict[str, Any]:
 
         settings["tf_intra_op"] = tf.config.threading.get_intra_op_parallelism_threads()
         settings["tf_inter_op"] = tf.config.threading.get_inter_op_parallelism_threads()
+    if "torch" in sys.modules:
+        import torch
+
+        settings["torch_intra_op"] = torch.get_num_threads()
     return settings
 
 

@@ -8,10 +8,10 @@ import numpy as np
 
 from validate import telemetry
 from validate.check import DEFAULT_NEEDS, CheckContext, Input
-from validate.config import LoadedConfig
+from validate.config import LoadedConfig, OutputSection
 from validate.data import Datasets, brief_list, columns_hint
 from validate.errors import ConfigError, DataError
-from validate.models.adapter import ModelRef, precomputed, resolve_model
+from validate.models.adapter import NATIVE_KINDS, ModelRef, precomputed, resolve_model
 from validate.registry import SelectedCheck
 
 
@@ -142,6 +142,7 @@ def resolve_models(loaded: LoadedConfig) -> tuple[ModelRef | None, ModelRef | No
         candidate = resolve_model(location, role="candidate", task=task)
     else:
         candidate = None
+    candidate = _with_output(candidate, config.model.output, "model.output")
     baseline = None
     baseline_location = loaded.resolve(config.model.baseline)
     if config.data.baseline_prediction:
@@ -150,7 +151,22 @@ def resolve_models(loaded: LoadedConfig) -> tuple[ModelRef | None, ModelRef | No
         )
     elif baseline_location:
         baseline = resolve_model(baseline_location, role="baseline", task=task)
+    baseline = _with_output(baseline, config.model.baseline_output, "model.baseline_output")
     return candidate, baseline
+
+
+def _with_output(ref: ModelRef | None, output: OutputSection | None, key: str) -> ModelRef | None:
+    """``ref`` reading the score output ``key`` names; only ONNX and PyTorch models have
+    outputs to choose from (others return their scores)."""
+    if output is None or ref is None:
+        return ref
+    if ref.kind not in NATIVE_KINDS:
+        what = "precomputed scores" if ref.kind == "column" else f"a {ref.kind} model"
+        raise ConfigError(
+            f"{key}: applies to ONNX and PyTorch models; model.{ref.role} is {what}, which "
+            f"returns its scores itself; remove {key}"
+        )
+    return replace(ref, output=output.name, activation=output.activation)
 
 
 def build_context(

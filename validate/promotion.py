@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from validate.errors import PromotionError, RecorderError, ValidateError
-from validate.models.adapter import ModelRef
+from validate.models.adapter import FILE_KINDS, ModelRef
 
 LOCK_SUFFIX = ".validate-lock"
 DIGEST_TAG = "validate.candidate_digest"
@@ -371,7 +371,7 @@ def _wrapper_matcher(
         rebuilt = Path(folder) / CANDIDATE_ARTIFACT
 
         def is_our_wrapper(stored: Path) -> bool:
-            if candidate is None or candidate.kind not in ("keras", "savedmodel"):
+            if candidate is None or candidate.kind not in FILE_KINDS:
                 return False
             if not stored.is_dir():
                 return False
@@ -424,7 +424,7 @@ def _log_candidate(client: Any, candidate: ModelRef, run_id: str) -> None:
 
 
 def _save_wrapper(candidate: ModelRef, target: Path) -> None:
-    """The pyfunc folder a Keras/SavedModel candidate is registered as."""
+    """The pyfunc folder a model file (Keras, SavedModel, ONNX, PyTorch) is registered as."""
     with contextlib.redirect_stderr(io.StringIO()):
         # MLflow warns, when a PythonModel subclass is defined, that it has no type hints;
         # ours has none on purpose (hints would become an enforced schema).

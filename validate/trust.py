@@ -1,5 +1,7 @@
-"""Models run code when they load (pickle, MLflow pyfunc, Keras layers): say so when one
-comes from outside the repository being validated and outside the MLflow registry."""
+"""Models run code when they load (pickle, MLflow pyfunc, Keras layers, TorchScript and
+torch.export archives): say so when one comes from outside the repository being validated
+and outside the MLflow registry. ONNX files hold a graph of standard operators and run
+none, so they get no notice."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from pathlib import Path
 
 from validate.models.adapter import MLFLOW_URI_PREFIXES, ModelRef
 
-LOADABLE_KINDS = ("mlflow", "keras", "savedmodel")
+LOADABLE_KINDS = ("mlflow", "keras", "savedmodel", "torch_export", "torchscript")
 
 
 def foreign_model_notices(models: Iterable[ModelRef | None], root: Path) -> list[str]:
@@ -24,7 +26,8 @@ def foreign_model_notices(models: Iterable[ModelRef | None], root: Path) -> list
             continue
         notices.append(
             f"model.{ref.role} {ref.location} is outside this repository ({root}) and the "
-            "MLflow registry; loading a model runs its code (pickle, pyfunc, Keras layers): "
+            "MLflow registry; loading a model runs its code (pickle, pyfunc, Keras layers, "
+            "TorchScript): "
             "validate only models you trust (see SECURITY.md)"
         )
     return notices

@@ -1,4 +1,5 @@
-"""Resolve a model location (MLflow URI, MLflow folder, .keras, SavedModel) to a scorer."""
+"""Resolve a model location (MLflow URI, MLflow folder, .keras, SavedModel, ONNX, PyTorch
+program) to a scorer."""
 
 from __future__ import annotations
 
@@ -15,6 +16,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
 MLFLOW_URI_PREFIXES = ("models:/", "runs:/", "mlflow-artifacts:/")
+TENSORFLOW_KINDS = ("keras", "savedmodel")
+# Scored by their own runtime (ONNX Runtime, torch), not through TensorFlow or pyfunc.
+NATIVE_KINDS = ("onnx", "torch_export", "torchscript")
+# Local model files that promotion registers inside validate's pyfunc wrapper.
+FILE_KINDS = TENSORFLOW_KINDS + NATIVE_KINDS
 
 
 @dataclass(frozen=True)
@@ -39,12 +45,14 @@ class ModelRef:
 
     uri: str  # as the user wrote it
     location: str  # resolved: an absolute path, or an MLflow URI pinned to a version
-    kind: str  # mlflow | keras | savedmodel | column
+    kind: str  # mlflow | keras | savedmodel | onnx | torch_export | torchscript | column
     role: str  # candidate | baseline
     task: str
     registry: RegistryVersion | None = None
     column: str | None = None
     features: tuple[str, ...] = ()  # the config's model inputs, recorded when it is registered
+    output: str | None = None  # ONNX/PyTorch: which output holds the scores (model.output)
+    activation: str = "none"  # ONNX/PyTorch: none | sigmoid | softmax, applied to that output
     _loaded: list[Any] = field(default_factory=list, compare=False, repr=False)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -141,7 +149,8 @@ def resolve_model(location: str, *, role: str, task: str) -> ModelRef:
     if not path.exists():
         raise ModelError(
             f"{who}: {location}: no such file or folder; give an MLflow URI (models:/name@alias), "
-            "an MLflow model folder, a .keras file or a SavedModel folder"
+            "an MLflow model folder, a .keras file, a SavedModel folder, an .onnx file, a "
+            "torch.export .pt2 or a TorchScript file"
         )
     if path.is_dir() and (path / "MLmodel").is_file():
         kind = "mlflow"
@@ -151,10 +160,14 @@ def resolve_model(location: str, *, role: str, task: str) -> ModelRef:
         kind = "savedmodel"
     elif path.is_file() and path.suffix.lower() in PICKLE_SUFFIXES:
         raise ModelError(bare_pickle_message(who, path))
+    elif _is_onnx(path):
+        kind = "onnx"
+    elif path.is_file() and (found := _torch_kind(path, who)):
+        kind = found
     else:
         raise ModelError(
             f"{who}: {location}: not a model this tool loads (no MLmodel file, not .keras, "
-            "no saved_model.pb)"
+            "no saved_model.pb, not .onnx, .pt2 or TorchScript)"
         )
     return ModelRef(uri=location, location=str(path.resolve()), kind=kind, role=role, task=task)
 
@@ -233,7 +246,38 @@ def _mlflow_message(exc: Exception) -> str:
     return scrub_credentials(" ".join(str(message).split()))[:300]
 
 
+def _is_onnx(path: Path) -> bool:
+    from validate.models.onnx_models import onnx_file
+
+    return onnx_file(path) is not None
+
+
+def _torch_kind(path: Path, who: str) -> str | None:
+    from validate.models.torch_models import torch_kind
+
+    return torch_kind(path, who)
+
+
+def load_native(location: str, *, kind: str, who: str, output: str | None, activation: str) -> Any:
+    """An ONNX or PyTorch scorer for the file at ``location``."""
+    if kind == "onnx":
+        from validate.models.onnx_models import load_onnx_model
+
+        return load_onnx_model(location, who=who, output=output, activation=activation)
+    from validate.models.torch_models import load_torch_model
+
+    return load_torch_model(location, kind=kind, who=who, output=output, activation=activation)
+
+
 def _load(ref: ModelRef) -> Any:
+    if ref.kind in NATIVE_KINDS:
+        return load_native(
+            ref.location,
+            kind=ref.kind,
+            who=f"model.{ref.role}",
+            output=ref.output,
+            activation=ref.activation,
+        )
     if ref.kind == "mlflow":
         from validate.models.mlflow_models import load_mlflow_model
 

@@ -1,4 +1,5 @@
-"""Keras files and SavedModels registered as MLflow pyfunc models that return scores."""
+"""Keras files, SavedModels, ONNX files and PyTorch programs registered as MLflow pyfunc
+models that return scores."""
 
 from __future__ import annotations
 
@@ -10,17 +11,32 @@ from typing import Any
 import mlflow.pyfunc
 from mlflow.pyfunc import PythonModel
 
-from validate.models.adapter import ModelRef
+from validate.models.adapter import NATIVE_KINDS, ModelRef, load_native
 
 
 class TensorFlowScores(PythonModel):
-    """pyfunc wrapper: loads the Keras/SavedModel artifact, predicts scores."""
+    """pyfunc wrapper: loads the model file artifact (Keras, SavedModel, ONNX, PyTorch
+    program), predicts scores. The name stays for the versions already registered with it."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, output: str | None = None, activation: str = "none") -> None:
         self.kind = kind
         self._scorer: Any = None
+        if output is not None or activation != "none":
+            # Only when set: a Keras wrapper pickles as it always did, so promotion still
+            # recognises the versions it registered before (promotion._wrapper_matcher).
+            self.output = output
+            self.activation = activation
 
     def load_context(self, context: Any) -> None:
+        if self.kind in NATIVE_KINDS:
+            self._scorer = load_native(
+                context.artifacts["model"],
+                kind=self.kind,
+                who="registered model",
+                output=getattr(self, "output", None),
+                activation=getattr(self, "activation", "none"),
+            )
+            return
         from validate.models.keras_models import load_tensorflow_model
 
         self._scorer = load_tensorflow_model(
@@ -29,7 +45,7 @@ class TensorFlowScores(PythonModel):
 
     @property
     def scorer(self) -> Any:
-        """The loaded Keras/SavedModel scorer (latency times it directly)."""
+        """The loaded model file's scorer (latency times it directly)."""
         return self._scorer
 
     def predict(self, context, model_input, params=None):
@@ -50,7 +66,7 @@ def save_tensorflow_pyfunc(
         try:
             mlflow.pyfunc.save_model(
                 path=str(destination),
-                python_model=TensorFlowScores(ref.kind),
+                python_model=TensorFlowScores(ref.kind, ref.output, ref.activation),
                 artifacts={"model": ref.location},
                 # Keras models take a bare matrix: remember which columns, in which order,
                 # so a later validation scores this version with its own inputs.

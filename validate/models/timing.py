@@ -12,6 +12,15 @@ What is timed is the serving path of each kind of model:
   registered champion are compared model to model, not pyfunc overhead to model.
   When that wrapper's TensorFlow model cannot be reached, pyfunc is timed instead and
   :func:`tensorflow_fallback` says why (the latency check turns it into a warning).
+* ONNX models: ``InferenceSession.run`` on host arrays, on the CPU provider or the CUDA
+  provider (``device: gpu``). ``run`` returns host arrays, so on a GPU the copy in, the
+  kernels and the copy back (which waits for the device) are inside the clock.
+* PyTorch programs (``.pt2``, TorchScript): the forward pass under
+  ``torch.inference_mode()``; on a GPU the host batch is copied to the device, and
+  ``torch.cuda.synchronize()`` and the copy back are inside the clock.
+
+A promoted ONNX or PyTorch model (our pyfunc wrapper around the file) is unwrapped and
+timed the same way.
 """
 
 from __future__ import annotations
@@ -23,13 +32,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from validate.errors import ModelError
+from validate.models.adapter import FILE_KINDS
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from validate.models.adapter import ModelRef
-
-TENSORFLOW_KINDS = ("keras", "savedmodel")
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,37 @@ class Placement:
 
 def runs_on_tensorflow(ref: ModelRef) -> bool:
     """Whether the timed call of ``ref`` is a TensorFlow call we place ourselves."""
-    return _tensorflow_scorer(ref)[0] is not None
+    return runtime_of(ref) == "tensorflow"
+
+
+def runtime_of(ref: ModelRef) -> str | None:
+    """``tensorflow``, ``onnxruntime`` or ``torch`` for a model we time natively (file kinds,
+    and our pyfunc wrapper around one); None for models timed through pyfunc."""
+    scorer = _tensorflow_scorer(ref)[0]
+    if scorer is None:
+        return None
+    from validate.models.keras_models import KerasScorer, SignatureScorer
+
+    if isinstance(scorer, (KerasScorer, SignatureScorer)):
+        return "tensorflow"
+    from validate.models.onnx_models import OnnxScorer
+
+    return "onnxruntime" if isinstance(scorer, OnnxScorer) else "torch"
+
+
+def gpu_unusable(ref: ModelRef) -> str | None:
+    """Why ``ref``'s runtime cannot run on a GPU here, for runtimes that need more than a
+    driver (the ONNX Runtime CUDA provider, a CUDA build of torch); None otherwise."""
+    runtime = runtime_of(ref)
+    if runtime == "onnxruntime":
+        from validate.models.onnx_models import cuda_provider_missing
+
+        return cuda_provider_missing()
+    if runtime == "torch":
+        from validate.models.torch_models import cuda_missing
+
+        return cuda_missing()
+    return None
 
 
 def tensorflow_fallback(ref: ModelRef) -> str | None:
@@ -64,6 +102,11 @@ def timed_call(
     """
     inputs = ref.model_inputs(batch, features)
     scorer, _ = _tensorflow_scorer(ref)
+    runtime = runtime_of(ref) if scorer is not None else None
+    if runtime == "onnxruntime":
+        return _onnx_call(scorer, inputs, placement)
+    if runtime == "torch":
+        return _torch_call(scorer, inputs, placement)
     if scorer is not None:
         return _tensorflow_call(scorer, inputs, placement.tf_device or "/CPU:0")
     if ref.kind == "mlflow":
@@ -73,6 +116,40 @@ def timed_call(
         f"model.{ref.role} ({ref.uri}): a model of kind '{ref.kind}' cannot be timed; "
         "latency needs a model file or an MLflow model, not precomputed scores"
     )
+
+
+def _onnx_call(scorer: Any, inputs: pd.DataFrame, placement: Placement) -> Callable[[], Any]:
+    session = scorer.session(placement.device, placement.gpu_index or 0)
+    feeds = scorer.feeds(inputs)
+    outputs = [scorer.output]
+    # run() takes and returns host arrays: on the CUDA provider it copies in, runs and copies
+    # back before returning, so the device work is inside the caller's clock.
+    return lambda: session.run(outputs, feeds)
+
+
+def _torch_call(scorer: Any, inputs: pd.DataFrame, placement: Placement) -> Callable[[], Any]:
+    import torch
+
+    host = torch.from_numpy(scorer.matrix(inputs))
+    if placement.device == "gpu":
+        device = f"cuda:{placement.gpu_index or 0}"
+        module = scorer.module(device)
+
+        def call_cuda() -> Any:
+            with torch.inference_mode():
+                output = scorer.select(module(host.to(device)))
+                # Kernels run asynchronously: wait for them inside the clock.
+                torch.cuda.synchronize(device)
+                return output.to("cpu")
+
+        return call_cuda
+    module = scorer.module("cpu")
+
+    def call_cpu() -> Any:
+        with torch.inference_mode():
+            return scorer.select(module(host))
+
+    return call_cpu
 
 
 def _tensorflow_call(scorer: Any, inputs: pd.DataFrame, device: str) -> Callable[[], Any]:
@@ -104,7 +181,7 @@ def _tensorflow_call(scorer: Any, inputs: pd.DataFrame, device: str) -> Callable
 def _tensorflow_scorer(ref: ModelRef) -> tuple[Any, str | None]:
     """The loaded Keras/SavedModel scorer behind ``ref`` (None for other models), and why
     a model wrapped by our pyfunc wrapper has none we can time (None when it has one)."""
-    if ref.kind in TENSORFLOW_KINDS:
+    if ref.kind in FILE_KINDS:
         return ref.scorer(), None
     if ref.kind != "mlflow":
         return None, None
