@@ -13,6 +13,7 @@ HEAVY = (
     "sklearn",
     "scipy",
     "matplotlib",
+    "kopf",
 )
 
 

@@ -233,3 +233,16 @@ def test_conditions_move_their_transition_time_only_on_change():
     assert changed[0]["lastTransitionTime"] != "2020-01-01T00:00:00Z"
     both = cond.set_condition(changed, cond.ACCEPTED, True, "Valid", "d", 2)
     assert [c["type"] for c in both] == [cond.ACCEPTED, cond.PASSED]
+
+
+def test_the_operator_command_refuses_a_bad_tracking_uri_in_one_line():
+    from click.testing import CliRunner
+
+    from validate.cli import cli
+
+    done = CliRunner().invoke(
+        cli, ["operator", "--namespace", "ml", "--tracking-uri", "nope://x"], env={}
+    )
+    assert done.exit_code == 2
+    assert "--tracking-uri: scheme 'nope' is not one MLflow can track to" in done.output
+    assert "Traceback" not in done.output

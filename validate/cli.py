@@ -336,7 +336,10 @@ def operator_command(namespace: str, tracking_uri: str, liveness: str | None, de
     def action() -> int:
         from validate.config import check_tracking_uri
 
-        check_tracking_uri(tracking_uri)
+        try:
+            check_tracking_uri(tracking_uri)
+        except ValueError as exc:
+            raise ConfigError(f"--tracking-uri: {exc}") from exc
         try:
             from validate.operator.handlers import run as run_operator
         except ImportError as exc:

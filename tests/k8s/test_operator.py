@@ -62,6 +62,9 @@ def installed(cluster):
     """ci/operator, server-side dry-run first, then applied as an administrator would."""
     if shutil.which("kubectl") is None:
         pytest.fail("kubectl (with kustomize) is needed to apply ci/operator")
+    # A server-side dry run of namespaced objects needs their namespace to exist.
+    namespace = kubectl(cluster, "apply", "-f", str(REPO / "ci/k8s/namespace.yaml"))
+    assert namespace.returncode == 0, namespace.stderr
     dry = kubectl(cluster, "apply", "-k", str(REPO / "ci/operator"), "--dry-run=server")
     assert dry.returncode == 0, dry.stderr
     assert "customresourcedefinition.apiextensions.k8s.io/modelvalidations.validate.dev" in (
@@ -248,7 +251,7 @@ def test_the_operator_validates_promotes_refuses_survives_a_kill_and_cleans_up(
     custom, batch = installed
     from mlflow.tracking import MlflowClient
 
-    mlflow = MlflowClient(mlflow_url)
+    mlflow = MlflowClient(tracking_uri=mlflow_url, registry_uri=mlflow_url)
     champion = mlflow.get_model_version_by_alias("credit", "champion").version
     registered = time.monotonic()
     good = register(sample, mlflow_url, "candidate_good.keras")

@@ -66,7 +66,9 @@ class Cluster:
         if self._mlflow is None:
             from mlflow.tracking import MlflowClient
 
-            self._mlflow = MlflowClient(tracking_uri=self.tracking_uri)
+            self._mlflow = MlflowClient(
+                tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri
+            )
         return self._mlflow
 
 
