@@ -89,6 +89,7 @@ def test_every_rendered_manifest_is_valid_and_strict(version):
             "Role",
             "RoleBinding",  # ci/k8s: the runner's
             "CustomResourceDefinition",
+            "CustomResourceDefinition",
             "ServiceAccount",
             "Role",
             "RoleBinding",
@@ -197,7 +198,7 @@ def test_bad_specs_and_configs_are_one_line():
 
 
 def test_the_crd_schema_and_the_spec_model_agree():
-    (crd,) = [d for d in RENDERED if d["kind"] == "CustomResourceDefinition"]
+    (crd,) = [d for d in RENDERED if d["metadata"]["name"] == "modelvalidations.validate.dev"]
     (version,) = crd["spec"]["versions"]
     schema = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
     fields = {f.alias or name for name, f in ModelValidationSpec.model_fields.items()}
@@ -213,8 +214,10 @@ def test_the_operator_role_is_least_privilege():
     ]
     rules = {(tuple(r["apiGroups"]), tuple(r["resources"])): set(r["verbs"]) for r in role["rules"]}
     assert rules == {
-        (("validate.dev",), ("modelvalidations",)): {"get", "list", "watch", "patch"},
+        (("validate.dev",), ("modelvalidations",)): {"get", "list", "watch", "patch", "create"},
         (("validate.dev",), ("modelvalidations/status",)): {"get", "patch"},
+        (("validate.dev",), ("modelvalidationpolicies",)): {"get", "list", "watch", "patch"},
+        (("validate.dev",), ("modelvalidationpolicies/status",)): {"get", "patch"},
         (("batch",), ("jobs",)): {"create", "get", "list", "delete"},
         (("",), ("pods",)): {"list"},
         (("",), ("configmaps",)): {"get"},
@@ -246,3 +249,12 @@ def test_the_operator_command_refuses_a_bad_tracking_uri_in_one_line():
     assert done.exit_code == 2
     assert "--tracking-uri: scheme 'nope' is not one MLflow can track to" in done.output
     assert "Traceback" not in done.output
+
+
+def test_policy_names_are_one_per_version_and_valid():
+    from validate.operator.policy import validation_name
+
+    assert validation_name("credit", 7) == "credit-v7"
+    long = validation_name("x" * 80, 12345)
+    assert len(long) <= 63 and long.endswith("-v12345")
+    assert validation_name("credit", 7) != validation_name("credit", 8)

@@ -35,16 +35,17 @@ import mlflow
 from mlflow.tracking import MlflowClient
 from validate.models.adapter import resolve_model
 from validate.promotion import CANDIDATE_ARTIFACT, _log_candidate
-path, features = sys.argv[1], tuple(sys.argv[2].split(","))
+features = tuple(sys.argv[1].split(","))
 client = MlflowClient()
 experiment = client.get_experiment_by_name("training") or client.get_experiment(
     client.create_experiment("training"))
-run = client.create_run(experiment.experiment_id)
-ref = replace(resolve_model(path, role="candidate", task="binary"), features=features)
-_log_candidate(client, ref, run.info.run_id)
-client.set_terminated(run.info.run_id)
-version = mlflow.register_model(f"runs:/{run.info.run_id}/{CANDIDATE_ARTIFACT}", "credit")
-print(version.version)
+for path in sys.argv[2:]:
+    run = client.create_run(experiment.experiment_id)
+    ref = replace(resolve_model(path, role="candidate", task="binary"), features=features)
+    _log_candidate(client, ref, run.info.run_id)
+    client.set_terminated(run.info.run_id)
+    version = mlflow.register_model(f"runs:/{run.info.run_id}/{CANDIDATE_ARTIFACT}", "credit")
+    print(version.version)
 """
 
 
@@ -177,19 +178,26 @@ class Operator:
                 self.process.kill()
 
 
-def register(sample: Path, mlflow_url: str, model: str) -> str:
+def register(sample: Path, mlflow_url: str, *models: str) -> list[str]:
+    """Register each Keras file as the next version of 'credit' (one process: one import)."""
     features = yaml.safe_load((REPO / "sample_models/credit/good.yaml").read_text())["data"][
         "features"
     ]
     done = subprocess.run(
-        [sys.executable, "-c", REGISTER, str(sample / "artifacts" / model), ",".join(features)],
+        [
+            sys.executable,
+            "-c",
+            REGISTER,
+            ",".join(features),
+            *(str(sample / "artifacts" / m) for m in models),
+        ],
         env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_url, "TF_CPP_MIN_LOG_LEVEL": "2"},
         capture_output=True,
         text=True,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout.strip().splitlines()[-1]
+    return done.stdout.strip().splitlines()[-len(models) :]
 
 
 def validation_config(sample: Path) -> dict:
@@ -253,9 +261,8 @@ def test_the_operator_validates_promotes_refuses_survives_a_kill_and_cleans_up(
 
     mlflow = MlflowClient(tracking_uri=mlflow_url, registry_uri=mlflow_url)
     champion = mlflow.get_model_version_by_alias("credit", "champion").version
-    registered = time.monotonic()
-    good = register(sample, mlflow_url, "candidate_good.keras")
-    biased = register(sample, mlflow_url, "candidate_biased.keras")
+    good, biased = register(sample, mlflow_url, "candidate_good.keras", "candidate_biased.keras")
+    created = time.monotonic()
     versions_before = len(mlflow.search_model_versions("name='credit'"))
     settings = validation_config(sample)
     log = tmp_path / "operator.log"
@@ -274,7 +281,7 @@ def test_the_operator_validates_promotes_refuses_survives_a_kill_and_cleans_up(
         good_mv = wait_status(
             custom, "credit-good", lambda s: s.get("phase") in FINAL, 420, operator
         )
-        to_promoted = time.monotonic() - registered
+        to_promoted = time.monotonic() - created
         biased_mv = wait_status(
             custom, "credit-biased", lambda s: s.get("phase") in FINAL, 300, operator
         )
@@ -339,6 +346,6 @@ def test_the_operator_validates_promotes_refuses_survives_a_kill_and_cleans_up(
         assert left == []
         gone = custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)
         assert "credit-biased" not in [i["metadata"]["name"] for i in gone["items"]]
-        print(f"\noperator: registration to Promoted {to_promoted:.1f} s (a kill included)")
+        print(f"\noperator: ModelValidation created to Promoted {to_promoted:.1f} s (a kill included)")
     finally:
         operator.stop()

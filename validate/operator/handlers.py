@@ -14,6 +14,7 @@ from typing import Any
 import kopf
 
 from validate.operator import conditions as cond
+from validate.operator.policy import POLICY_PLURAL, reconcile_policy
 from validate.operator.reconcile import Cluster, Unavailable, delete_jobs, reconcile
 from validate.operator.resource import GROUP, PLURAL, VERSION
 
@@ -35,7 +36,10 @@ def _cluster() -> Cluster:
         except config.ConfigException:
             config.load_kube_config()
         STATE["cluster"] = Cluster(
-            batch=client.BatchV1Api(), core=client.CoreV1Api(), tracking_uri=STATE["tracking_uri"]
+            batch=client.BatchV1Api(),
+            core=client.CoreV1Api(),
+            tracking_uri=STATE["tracking_uri"],
+            custom=client.CustomObjectsApi(),
         )
     cluster: Cluster = STATE["cluster"]
     return cluster
@@ -80,6 +84,35 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> Non
     if status != {k: mv["status"].get(k) for k in status}:
         for key, value in status.items():
             patch.status[key] = value
+
+
+@kopf.timer(GROUP, VERSION, POLICY_PLURAL, interval=2.0, sharp=False)
+def _poll(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+    policy = {"metadata": dict(body.metadata), "spec": dict(body.spec), "status": dict(body.status)}
+    if policy["metadata"].get("deletionTimestamp"):
+        return
+    generation = int(policy["metadata"]["generation"])
+    previous = policy["status"].get("conditions") or []
+    try:
+        status = reconcile_policy(policy, _cluster())
+    except Unavailable as exc:
+        patch.status["conditions"] = cond.set_condition(
+            previous, "Ready", None, exc.reason, f"{exc}; retrying", generation
+        )
+        logger.warning(f"{exc.reason}: {exc}")
+        return
+    if status is None:
+        return
+    status["conditions"] = cond.set_condition(
+        previous,
+        "Ready",
+        True,
+        "Polling",
+        f"watching '{policy['spec']['model']}' for versions after {status['baselineVersion']}",
+        generation,
+    )
+    for key, value in status.items():
+        patch.status[key] = value
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)

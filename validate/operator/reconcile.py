@@ -59,6 +59,7 @@ class Cluster:
     batch: Any
     core: Any
     tracking_uri: str
+    custom: Any = None  # CustomObjectsApi: the policy watcher creates ModelValidations
     _mlflow: Any = field(default=None, repr=False)
 
     @property
