@@ -188,6 +188,9 @@ def test_bad_specs_and_configs_are_one_line():
         parse_spec(model_validation(model={"name": "credit"})["spec"])
     with pytest.raises(ConfigError, match=r"^spec\.runner"):
         parse_spec({**model_validation()["spec"], "runner": {}})
+    # The runner's service account is the operator's choice, not the spec's.
+    with pytest.raises(ConfigError, match=r"^spec\.runner\.serviceAccountName: Extra inputs"):
+        parse_spec(model_validation(runner={"image": "i", "serviceAccountName": "admin"})["spec"])
     mv = model_validation()
     mv["spec"]["config"]["inline"] = {**CONFIG, "checks": {}}
     with pytest.raises(ConfigError, match="checks is empty"):

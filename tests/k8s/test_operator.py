@@ -216,30 +216,40 @@ def validation_config(sample: Path) -> dict:
     return data
 
 
-def model_validation(name: str, version: str, config_data: dict) -> dict:
+def policy(config_data: dict) -> dict:
+    """Watch 'credit'; validate each new version with the config, promote on a pass."""
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ModelValidation",
-        "metadata": {"name": name, "namespace": NAMESPACE},
+        "kind": "ModelValidationPolicy",
+        "metadata": {"name": "credit", "namespace": NAMESPACE},
         "spec": {
-            "model": {"name": "credit", "version": version},
-            "config": {"inline": config_data},
-            "promotion": {"policy": "auto", "alias": "champion"},
-            "runner": {
-                "image": "ghcr.io/acme/validate:test",
-                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
+            "model": "credit",
+            "pollSeconds": 5,
+            "template": {
+                "config": {"inline": config_data},
+                "promotion": {"policy": "auto", "alias": "champion"},
+                "runner": {
+                    "image": "ghcr.io/acme/validate:test",
+                    "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
+                },
             },
         },
     }
 
 
-def wait_status(custom, name: str, done, timeout_s: float, operator: Operator) -> dict:
+def wait_status(
+    custom, name: str, done, timeout_s: float, operator: Operator, plural: str = PLURAL
+) -> dict:
     deadline = time.monotonic() + timeout_s
     body: dict = {}
     while time.monotonic() < deadline:
-        body = custom.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, name)
-        if done(body.get("status") or {}):
-            return body
+        try:
+            body = custom.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, plural, name)
+        except client.exceptions.ApiException as exc:  # not created yet
+            assert exc.status == 404, exc
+        else:
+            if done(body.get("status") or {}):
+                return body
         assert operator.process is not None and operator.process.poll() is None, (
             operator.log.read_text()[-3000:]
         )
@@ -261,29 +271,38 @@ def test_the_operator_validates_promotes_refuses_survives_a_kill_and_cleans_up(
 
     mlflow = MlflowClient(tracking_uri=mlflow_url, registry_uri=mlflow_url)
     champion = mlflow.get_model_version_by_alias("credit", "champion").version
-    good, biased = register(sample, mlflow_url, "candidate_good.keras", "candidate_biased.keras")
-    created = time.monotonic()
-    versions_before = len(mlflow.search_model_versions("name='credit'"))
-    settings = validation_config(sample)
     log = tmp_path / "operator.log"
     operator = Operator(operator_kubeconfig, mlflow_url, log).start()
     try:
-        for name, version in (("credit-good", good), ("credit-biased", biased)):
-            custom.create_namespaced_custom_object(
-                GROUP, VERSION, NAMESPACE, PLURAL, model_validation(name, version, settings)
-            )
+        custom.create_namespaced_custom_object(
+            GROUP, VERSION, NAMESPACE, "modelvalidationpolicies", policy(validation_config(sample))
+        )
+        watching = wait_status(
+            custom,
+            "credit",
+            lambda s: "baselineVersion" in s,
+            120,
+            operator,
+            plural="modelvalidationpolicies",
+        )
+        assert watching["status"]["baselineVersion"] == int(champion)  # history is left alone
+        # Registering versions is all it takes: the policy creates one ModelValidation each.
+        good, biased = register(
+            sample, mlflow_url, "candidate_good.keras", "candidate_biased.keras"
+        )
+        registered = time.monotonic()
+        versions_before = len(mlflow.search_model_versions("name='credit'"))
+        good_name, biased_name = f"credit-v{good}", f"credit-v{biased}"
         # Kill the operator once both runner Jobs exist, mid-validation, and start another.
-        for name in ("credit-good", "credit-biased"):
+        for name in (good_name, biased_name):
             wait_status(custom, name, lambda s: s.get("phase") == "Running", 120, operator)
         operator.kill()
         operator = Operator(operator_kubeconfig, mlflow_url, log).start()
 
-        good_mv = wait_status(
-            custom, "credit-good", lambda s: s.get("phase") in FINAL, 420, operator
-        )
-        to_promoted = time.monotonic() - created
+        good_mv = wait_status(custom, good_name, lambda s: s.get("phase") in FINAL, 420, operator)
+        to_promoted = time.monotonic() - registered
         biased_mv = wait_status(
-            custom, "credit-biased", lambda s: s.get("phase") in FINAL, 300, operator
+            custom, biased_name, lambda s: s.get("phase") in FINAL, 300, operator
         )
         status = good_mv["status"]
         assert status["phase"] == "Promoted", json.dumps(status, indent=1)
@@ -332,7 +351,7 @@ def test_the_operator_validates_promotes_refuses_survives_a_kill_and_cleans_up(
 
         # Deleting a resource deletes its Jobs (the finalizer; owner references too).
         uid = biased_mv["metadata"]["uid"]
-        custom.delete_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, "credit-biased")
+        custom.delete_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, biased_name)
         deadline = time.monotonic() + 60
         left = ["?"]
         while time.monotonic() < deadline and left:
@@ -344,8 +363,10 @@ def test_the_operator_validates_promotes_refuses_survives_a_kill_and_cleans_up(
             ]
             time.sleep(1)
         assert left == []
+        # One ModelValidation per version, and the deleted one is not created again.
+        time.sleep(6)  # more than one poll period
         gone = custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)
-        assert "credit-biased" not in [i["metadata"]["name"] for i in gone["items"]]
-        print(f"\noperator: ModelValidation created to Promoted {to_promoted:.1f} s (a kill included)")
+        assert sorted(i["metadata"]["name"] for i in gone["items"]) == [good_name]
+        print(f"\noperator: version registered to Promoted {to_promoted:.1f} s (a kill included)")
     finally:
         operator.stop()

@@ -1,11 +1,12 @@
 """ModelValidationPolicy: watch a registered model and create one ModelValidation for each
 new version, never two.
 
-"Never two" rests on the name: the ModelValidation for version N of policy P is always
-``<P>-v<N>``, so a second replica, a restart or a repeated poll creating it again gets a
-409. "New" means registered after the policy started watching: the first poll records the
-newest version then (``status.baselineVersion``, or ``spec.startAfterVersion``), and only
-later versions are validated.
+"Never two" rests on the name and a high-water mark: the ModelValidation for version N of
+policy P is always ``<P>-v<N>``, so a second replica or a restart creating it again gets a
+409; and the status remembers the last version handled, so one deleted on purpose is not
+created again. "New" means registered after the policy started watching: the first poll
+records the newest version then (``status.baselineVersion``, or
+``spec.startAfterVersion``), and only later versions are validated.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ def reconcile_policy(
     period = max(int(spec.get("pollSeconds", 30)), 5)
     if now - float(status.get("lastPolledEpoch", 0)) < period:
         return None
-    model = spec["model"]
+    model = str(spec["model"])
+    if "'" in model or "\\" in model:  # it goes into an MLflow filter string
+        raise Unavailable("InvalidSpec", f"spec.model {model!r}: not a registered model name")
     try:
         found = cluster.mlflow.search_model_versions(f"name='{model}'")
     except Exception as exc:  # noqa: BLE001 - MLflow down: say so, poll again
@@ -51,15 +54,20 @@ def reconcile_policy(
     if baseline is None:
         start = spec.get("startAfterVersion")
         baseline = int(start) if start is not None else (versions[-1] if versions else 0)
+    # A high-water mark, not the list of what exists: a ModelValidation someone deleted is
+    # not created again (that would be a second validation of the same version).
+    handled = max(int(baseline), int(status.get("lastCreatedVersion") or 0))
     created = list(status.get("created") or [])
-    for version in (v for v in versions if v > int(baseline)):
+    for version in (v for v in versions if v > handled):
         name = validation_name(meta["name"], version)
         if _create(cluster, meta, spec, name, version):
             created.append(name)
+        handled = version
     return {
         "baselineVersion": int(baseline),
         "lastPolledEpoch": int(now),
         "latestVersion": versions[-1] if versions else None,
+        "lastCreatedVersion": handled,
         "created": created[-50:],
         "observedGeneration": meta.get("generation"),
     }

@@ -40,6 +40,7 @@ RUN_UID_TAG = "k8s.modelvalidation.uid"
 RUN_GENERATION_TAG = "k8s.modelvalidation.generation"
 RUN_NAME_TAG = "k8s.modelvalidation.name"
 CONFIG_ENV = "VALIDATE_CONFIG"
+RUNNER_SERVICE_ACCOUNT = "validate-runner"  # ci/k8s: manages check Jobs, nothing else
 RUNNER_CONTAINER = "runner"
 # The runner writes the config it is handed to its own emptyDir and runs it; HOME is that
 # emptyDir (/tmp), so nothing is written to the read-only root file system.
@@ -89,7 +90,6 @@ class PromotionSpec(_Spec):
 
 class RunnerSpec(_Spec):
     image: str
-    service_account_name: str = Field(default="validate-runner", alias="serviceAccountName")
     resources: Resources = Field(
         default_factory=lambda: Resources(
             requests={"cpu": "500m", "memory": "1Gi"}, limits={"memory": "4Gi"}
@@ -210,6 +210,7 @@ def runner_job(
     *,
     version: str,
     kubernetes: KubernetesSection,
+    service_account: str = RUNNER_SERVICE_ACCOUNT,
 ) -> dict[str, Any]:
     """The Job that runs ``validate run`` for one generation of ``mv``: owned by it,
     hardened like the check Jobs, never retried (a retry would be a second validation)."""
@@ -288,7 +289,9 @@ def runner_job(
         )
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
-        "serviceAccountName": spec.runner.service_account_name,
+        # The operator's choice, never the spec's: a spec that named the service account
+        # would run its own model code with any token of the namespace.
+        "serviceAccountName": service_account,
         # The runner creates and watches the check Jobs: it needs its token (and only the
         # runner Role of ci/k8s); the check pods it creates mount none.
         "automountServiceAccountToken": True,
