@@ -13,6 +13,7 @@ from typing import Any
 
 import kopf
 
+from validate.errors import ConfigError
 from validate.operator import conditions as cond
 from validate.operator.policy import POLICY_PLURAL, reconcile_policy
 from validate.operator.reconcile import Cluster, Unavailable, delete_jobs, reconcile
@@ -129,6 +130,15 @@ def _delete(meta: kopf.Meta, logger: Any, **_: Any) -> None:
 def run(*, namespace: str, tracking_uri: str, liveness: str | None = None) -> None:
     """Serve until interrupted (kopf handles SIGINT and SIGTERM)."""
     configure(tracking_uri=tracking_uri, interval_s=2.0)
+    try:
+        cluster = _cluster()
+        cluster.batch.list_namespaced_job(namespace, limit=1, _request_timeout=10)
+    except Exception as exc:  # noqa: BLE001 - no kubeconfig, unreachable, or refused
+        reason = getattr(exc, "reason", None) or " ".join(str(exc).split())[:200]
+        raise ConfigError(
+            f"kubernetes: the operator cannot use the API server ({reason}); run it in the "
+            "cluster as validate-operator (ci/operator) or set KUBECONFIG"
+        ) from exc
     kopf.run(
         standalone=True,
         namespaces=[namespace],
