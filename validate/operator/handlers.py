@@ -56,6 +56,9 @@ def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     )
     settings.persistence.finalizer = f"{GROUP}/jobs"
     settings.posting.level = logging.WARNING
+    # No cluster-wide observation of CRDs and namespaces: the resources are found once at
+    # start-up, so the operator needs no ClusterRole at all (ci/operator has none).
+    settings.scanning.disabled = True
     settings.watching.server_timeout = 60
 
 
