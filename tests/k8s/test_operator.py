@@ -45,7 +45,7 @@ for path in sys.argv[2:]:
     _log_candidate(client, ref, run.info.run_id)
     client.set_terminated(run.info.run_id)
     version = mlflow.register_model(f"runs:/{run.info.run_id}/{CANDIDATE_ARTIFACT}", "credit")
-    print(version.version)
+    print("REGISTERED", version.version)
 """
 
 
@@ -153,6 +153,7 @@ class Operator:
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
             "MLFLOW_TRACKING_URI": self.mlflow_url,
+            "MLFLOW_REGISTRY_URI": self.mlflow_url,
         }
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
@@ -191,13 +192,19 @@ def register(sample: Path, mlflow_url: str, *models: str) -> list[str]:
             ",".join(features),
             *(str(sample / "artifacts" / m) for m in models),
         ],
-        env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_url, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        env={
+            **os.environ,
+            "MLFLOW_TRACKING_URI": mlflow_url,
+            # The suite's autouse fixture points the registry at a per-test sqlite file.
+            "MLFLOW_REGISTRY_URI": mlflow_url,
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+        },
         capture_output=True,
         text=True,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout.strip().splitlines()[-len(models) :]
+    return [line.split()[1] for line in done.stdout.splitlines() if line.startswith("REGISTERED ")]
 
 
 def validation_config(sample: Path) -> dict:
