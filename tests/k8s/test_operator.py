@@ -35,11 +35,12 @@ import mlflow
 from mlflow.tracking import MlflowClient
 from validate.models.adapter import resolve_model
 from validate.promotion import CANDIDATE_ARTIFACT, _log_candidate
-features = tuple(sys.argv[1].split(","))
 client = MlflowClient()
 experiment = client.get_experiment_by_name("training") or client.get_experiment(
     client.create_experiment("training"))
-for path in sys.argv[2:]:
+for argument in sys.argv[1:]:
+    path, names = argument.split("|")
+    features = tuple(names.split(","))
     run = client.create_run(experiment.experiment_id)
     ref = replace(resolve_model(path, role="candidate", task="binary"), features=features)
     _log_candidate(client, ref, run.info.run_id)
@@ -179,19 +180,16 @@ class Operator:
                 self.process.kill()
 
 
-def register(sample: Path, mlflow_url: str, *models: str) -> list[str]:
-    """Register each Keras file as the next version of 'credit' (one process: one import)."""
-    features = yaml.safe_load((REPO / "sample_models/credit/good.yaml").read_text())["data"][
-        "features"
-    ]
+def register(sample: Path, mlflow_url: str, *configs: str) -> list[str]:
+    """Register each config's Keras candidate as the next version of 'credit', with the
+    model inputs that config names (one process: one TensorFlow import)."""
+    arguments = []
+    for name in configs:
+        data = yaml.safe_load((REPO / "sample_models/credit" / name).read_text())
+        model = Path(data["model"]["candidate"]).name
+        arguments.append(f"{sample / 'artifacts' / model}|{','.join(data['data']['features'])}")
     done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            REGISTER,
-            ",".join(features),
-            *(str(sample / "artifacts" / m) for m in models),
-        ],
+        [sys.executable, "-c", REGISTER, *arguments],
         env={
             **os.environ,
             "MLFLOW_TRACKING_URI": mlflow_url,
@@ -213,6 +211,9 @@ def validation_config(sample: Path) -> dict:
     data = yaml.safe_load((REPO / "sample_models/credit/good.yaml").read_text())
     for key in ("eval", "reference", "train"):
         data["data"][key] = str(sample / data["data"][key])
+    # Every column either candidate reads; each takes the inputs recorded at registration.
+    biased = yaml.safe_load((REPO / "sample_models/credit/biased.yaml").read_text())
+    data["data"]["features"] = biased["data"]["features"]
     data["checks"] = {name: data["checks"][name] for name in ("accuracy", "bias", "drift")}
     data["mlflow"] = {"experiment": "operator"}
     data["kubernetes"] = {
@@ -294,9 +295,7 @@ def test_the_operator_validates_promotes_refuses_survives_a_kill_and_cleans_up(
         )
         assert watching["status"]["baselineVersion"] == int(champion)  # history is left alone
         # Registering versions is all it takes: the policy creates one ModelValidation each.
-        good, biased = register(
-            sample, mlflow_url, "candidate_good.keras", "candidate_biased.keras"
-        )
+        good, biased = register(sample, mlflow_url, "good.yaml", "biased.yaml")
         registered = time.monotonic()
         versions_before = len(mlflow.search_model_versions("name='credit'"))
         good_name, biased_name = f"credit-v{good}", f"credit-v{biased}"
