@@ -17,6 +17,7 @@ HEAVY = (
     "onnxruntime",
     "onnx",
     "torch",
+    "kopf",
 )
 
 

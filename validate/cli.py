@@ -14,7 +14,7 @@ import click
 
 from validate._install_check import foreign_validate_problem
 from validate._version import __version__
-from validate.errors import ValidateError
+from validate.errors import ConfigError, ValidateError
 from validate.gate import EXIT_ERROR, EXIT_USAGE
 
 
@@ -345,6 +345,43 @@ def promote_command(
             )
             told(outcome)
         click.echo(f"promotion: {outcome['message']}")
+        return 0
+
+    _guarded(debug, action)
+
+
+@cli.command("operator")
+@click.option(
+    "--namespace",
+    required=True,
+    help="Namespace whose ModelValidations to reconcile (the Jobs run there too).",
+)
+@click.option(
+    "--tracking-uri",
+    envvar="MLFLOW_TRACKING_URI",
+    required=True,
+    help="MLflow tracking server for every validation (default: $MLFLOW_TRACKING_URI).",
+)
+@click.option("--liveness", help="Serve a liveness endpoint, e.g. http://0.0.0.0:8080/healthz.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def operator_command(namespace: str, tracking_uri: str, liveness: str | None, debug: bool) -> None:
+    """Run the Kubernetes operator for ModelValidation resources (needs the operator extra)."""
+
+    def action() -> int:
+        from validate.config import check_tracking_uri
+
+        try:
+            check_tracking_uri(tracking_uri)
+        except ValueError as exc:
+            raise ConfigError(f"--tracking-uri: {exc}") from exc
+        try:
+            from validate.operator.handlers import run as run_operator
+        except ImportError as exc:
+            raise ConfigError(
+                f"validate operator needs kopf and the kubernetes client ({exc.name} is "
+                "missing); pip install 'validate-gate[operator]'"
+            ) from exc
+        run_operator(namespace=namespace, tracking_uri=tracking_uri, liveness=liveness)
         return 0
 
     _guarded(debug, action)

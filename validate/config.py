@@ -139,6 +139,26 @@ class MlflowSection(_Section):
         default=None, description="Default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db."
     )
     experiment: str = "validate"
+    tags: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra tags on the validation's MLflow run (not validate.* or mlflow.*).",
+    )
+
+    @field_validator("tags")
+    @classmethod
+    def _user_tags(cls, value: dict[str, str]) -> dict[str, str]:
+        # validate.* tags are the run's evidence (validate.live, validate.decision_record):
+        # a config that could set them could forge a promotable record.
+        reserved = sorted(k for k in value if k.lower().startswith(("validate.", "mlflow.")))
+        if reserved:
+            raise ValueError(
+                f"tag names {', '.join(reserved)} are reserved (validate.*, mlflow.*); "
+                "choose another prefix"
+            )
+        long = sorted(k for k in value if not k or len(k) > 250)
+        if long:
+            raise ValueError("tag names must have 1 to 250 characters")
+        return value
 
     @field_validator("tracking_uri")
     @classmethod

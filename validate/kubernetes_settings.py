@@ -68,6 +68,26 @@ class CheckPlacement(_Strict):
     active_deadline_seconds: int | None = Field(default=None, ge=1)
 
 
+class OwnerReference(_Strict):
+    """The object a validation's Jobs belong to (the operator's ModelValidation): deleting
+    it lets Kubernetes' garbage collector delete them."""
+
+    api_version: str
+    kind: str
+    name: str
+    uid: str
+
+
+# What the executor sets and reads back (its watch selects on the run label).
+_OWN_LABELS = {
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/component",
+    "validate.dev/run-id",
+    "validate.dev/check",
+}
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+
+
 class KubernetesSection(_Strict):
     image: str = Field(description="The runner image (ci/Dockerfile), with validate installed.")
     namespace: str = "default"
@@ -91,6 +111,12 @@ class KubernetesSection(_Strict):
     secrets: list[SecretEnv] = Field(default_factory=list)
     volume: ClaimVolume | None = None
     checks: dict[str, CheckPlacement] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Extra labels on every check Job and its pod."
+    )
+    owner: OwnerReference | None = Field(
+        default=None, description="Owner of the check Jobs (set by the operator)."
+    )
     kubeconfig: str | None = Field(default=None, description="Default: $KUBECONFIG, in-cluster.")
     context: str | None = None
 
@@ -99,4 +125,18 @@ class KubernetesSection(_Strict):
     def _namespace(cls, value: str) -> str:
         if not _DNS_LABEL.match(value) or len(value) > 63:
             raise ValueError(f"'{value}' is not a namespace name (lowercase letters, digits, -)")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [k for k, v in value.items() if len(v) > 63 or not _LABEL_VALUE.match(v)]
+        if bad:
+            raise ValueError(
+                f"label values of {', '.join(sorted(bad))} are not label values (at most 63 "
+                "of A-Z a-z 0-9 - _ . starting and ending alphanumeric)"
+            )
+        taken = sorted(set(value) & _OWN_LABELS)
+        if taken:
+            raise ValueError(f"labels {', '.join(taken)} are set by validate; remove them")
         return value

@@ -282,6 +282,7 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
     run_name = f"validate {Path(request.config_path).name}"
     params = _run_params(loaded, candidate, baseline, selected, target, checkout.commit)
     tags = {
+        **loaded.config.mlflow.tags,
         **_run_tags(loaded, candidate, target, checkout.commit, digest),
         "validate.report_id": report_id,
     }

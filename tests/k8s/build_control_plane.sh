@@ -11,7 +11,8 @@
 set -euo pipefail
 
 VERSION="1.20.5+really1.20.2-1.1+deb12u1"
-CACHE="${VALIDATE_K8S_CACHE:-$HOME/.cache/validate-k8s/v1.20.2}"
+# The cache key names the reflect2 fix below: binaries built without it are not reused.
+CACHE="${VALIDATE_K8S_CACHE:-$HOME/.cache/validate-k8s/v1.20.2-reflect2-1.0.2}"
 BINARIES=(kube-apiserver kube-controller-manager kube-scheduler)
 
 have_all() {
@@ -46,12 +47,18 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-1.19-go rsync etcd-server dpkg-dev make
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-1.19-go rsync etcd-server dpkg-dev make \
+    golang-github-modern-go-reflect2-dev
   work="$(mktemp -d -t validate-k8s-src.XXXXXX)"
   cd "$work"
   apt-get source --download-only "kubernetes=$VERSION"
   dpkg-source -x ./*.dsc src
   cd src
+  # Kubernetes 1.20 vendors reflect2 1.0.1, whose map iteration faults under Go >= 1.18:
+  # kube-apiserver dies (SIGSEGV in json-iterator) the first time it encodes a custom
+  # resource. reflect2 1.0.2 (Debian's package) is the upstream fix, same API.
+  rm -rf vendor/github.com/modern-go/reflect2
+  cp -r /usr/share/gocode/src/github.com/modern-go/reflect2 vendor/github.com/modern-go/reflect2
   # Debian's source tree carries its vendored Go modules: no module download is needed.
   PATH="/usr/lib/go-1.19/bin:$PATH" GOFLAGS=-mod=vendor GOCACHE="$work/gocache" \
     KUBE_GIT_VERSION=v1.20.2 make WHAT="cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler"

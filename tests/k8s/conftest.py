@@ -5,6 +5,7 @@ run skips this folder with a message saying so."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -15,8 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from control_plane import ControlPlane, binaries  # noqa: E402
+from mlflow_server import MlflowServer  # noqa: E402
 from node_agent import NodeAgent  # noqa: E402
 
+REPO = Path(__file__).resolve().parents[2]
 ENABLED = os.environ.get("VALIDATE_K8S") == "1"
 
 
@@ -48,3 +51,31 @@ def cluster(tmp_path_factory):
     finally:
         agent.stop()
         plane.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_url(tmp_path_factory):
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow")).start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory, mlflow_url):
+    """The credit sample, built once, its champion registered on the MLflow server."""
+    folder = tmp_path_factory.mktemp("credit")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_url, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    built = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "sample_models/credit/build.py"),
+            "--out",
+            str(folder / "artifacts"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    return folder

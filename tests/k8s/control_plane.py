@@ -116,7 +116,11 @@ class ControlPlane:
             [
                 str(self.bin_dir / "kube-controller-manager"),
                 *common,
-                "--controllers=job,ttl-after-finished,garbagecollector,serviceaccount",
+                # serviceaccount-token: a 1.20 API server admits a pod that mounts its
+                # service account's token only once the account has a token Secret.
+                "--controllers=job,ttl-after-finished,garbagecollector,serviceaccount,"
+                "serviceaccount-token",
+                f"--service-account-private-key-file={self.folder / 'sa.key'}",
                 "--feature-gates=TTLAfterFinished=true",
                 "--use-service-account-credentials=false",
             ],

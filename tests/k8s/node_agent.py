@@ -191,6 +191,7 @@ class NodeAgent:
             **{k: v for k, v in os.environ.items() if k.startswith(("PYTHON", "LANG", "LC_"))},
         }
         env.update(self._environment(pod.metadata.namespace, spec))
+        env.update(self._service_account(pod, folder))
         env["HOME"] = str(folder)  # the pod's emptyDir /tmp
         env["MPLCONFIGDIR"] = str(folder / "matplotlib")
         log = open(folder / "log", "wb")  # noqa: SIM115 - the process holds it
@@ -217,6 +218,41 @@ class NodeAgent:
             log.close()
         self._status(pod, "Running", {"running": {"startedAt": container.started}}, ready=True)
         threading.Thread(target=self._wait, args=(container,), daemon=True).start()
+
+    def _service_account(self, pod: Any, folder: Path) -> dict[str, str]:
+        """The kubelet's token projection, for a pod that mounts its service account's token:
+        a bound token from the TokenRequest API, handed over as a kubeconfig ($KUBECONFIG)
+        since a local process cannot read /var/run/secrets. Check pods mount none."""
+        if pod.spec.automount_service_account_token is False:
+            return {}
+        account = pod.spec.service_account_name or "default"
+        body = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {
+                "expirationSeconds": 3600,
+                "boundObjectRef": {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "name": pod.metadata.name,
+                    "uid": pod.metadata.uid,
+                },
+            },
+        }
+        token = self.core.create_namespaced_service_account_token(
+            account, pod.metadata.namespace, body
+        ).status.token
+        path = folder / "kubeconfig.yaml"
+        server = self.api_client.configuration.host
+        path.write_text(
+            "apiVersion: v1\nkind: Config\ncurrent-context: pod\n"
+            f"clusters: [{{name: c, cluster: {{server: '{server}', "
+            "insecure-skip-tls-verify: true}}]\n"
+            f"users: [{{name: {account}, user: {{token: '{token}'}}}}]\n"
+            "contexts: [{name: pod, context: {cluster: c, user: "
+            f"{account}, namespace: {pod.metadata.namespace}}}}}]\n"
+        )
+        return {"KUBECONFIG": str(path)}
 
     def _wait(self, container: _Container) -> None:
         assert container.process is not None

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import yaml
 from kubernetes import client, config
-from mlflow_server import MlflowServer
 from processes import start_validate, wait_for
 
 from validate.executors.k8s_manifests import RUN_LABEL, label_value
@@ -23,13 +22,6 @@ from validate.executors.k8s_manifests import RUN_LABEL, label_value
 REPO = Path(__file__).resolve().parents[2]
 VALIDATE = str(Path(sys.executable).parent / "validate")
 NAMESPACE = "ml-validation"
-
-
-@pytest.fixture(scope="module")
-def mlflow_url(tmp_path_factory):
-    server = MlflowServer(tmp_path_factory.mktemp("mlflow")).start()
-    yield server.url
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -42,27 +34,6 @@ def apis(cluster):
         for document in yaml.safe_load_all(path.read_text()):
             _apply(document)
     return core, batch
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory, mlflow_url):
-    """The credit sample, built once, its champion registered on the MLflow server."""
-    folder = tmp_path_factory.mktemp("credit")
-    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_url, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    built = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "sample_models/credit/build.py"),
-            "--out",
-            str(folder / "artifacts"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert built.returncode == 0, built.stderr[-2000:]
-    return folder
 
 
 def credit_config(sample: Path, mlflow_url: str, cluster, name: str, **kubernetes) -> Path:

@@ -14,7 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from validate.kubernetes_settings import KubernetesSection, Resources, Toleration
+from validate.kubernetes_settings import (
+    KubernetesSection,
+    OwnerReference,
+    Resources,
+    Toleration,
+)
 from validate.tracking import redact_uri
 
 APP_LABEL = "app.kubernetes.io/name"
@@ -60,6 +65,7 @@ def build_job(settings: KubernetesSection, request: JobRequest) -> dict[str, Any
         request.extra_limits,
     )
     labels = {
+        **settings.labels,
         APP_LABEL: "validate",
         COMPONENT_LABEL: "check",
         RUN_LABEL: label_value(request.run_id),
@@ -147,20 +153,34 @@ def build_job(settings: KubernetesSection, request: JobRequest) -> dict[str, Any
         if override and override.active_deadline_seconds
         else settings.active_deadline_seconds
     )
+    metadata: dict[str, Any] = {
+        "name": job_name(request.check, request.run_id),
+        "namespace": settings.namespace,
+        "labels": labels,
+    }
+    if settings.owner is not None:
+        metadata["ownerReferences"] = [owner_reference(settings.owner)]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {
-            "name": job_name(request.check, request.run_id),
-            "namespace": settings.namespace,
-            "labels": labels,
-        },
+        "metadata": metadata,
         "spec": {
             "backoffLimit": settings.backoff_limit,
             "activeDeadlineSeconds": deadline,
             "ttlSecondsAfterFinished": settings.ttl_seconds_after_finished,
             "template": {"metadata": {"labels": labels}, "spec": pod_spec},
         },
+    }
+
+
+def owner_reference(owner: OwnerReference) -> dict[str, Any]:
+    """An ownerReference without blockOwnerDeletion (which would need update rights on the
+    owner's finalizers): the garbage collector deletes the Job after its owner."""
+    return {
+        "apiVersion": owner.api_version,
+        "kind": owner.kind,
+        "name": owner.name,
+        "uid": owner.uid,
     }
 
 

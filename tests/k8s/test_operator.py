@@ -1,0 +1,378 @@
+"""The operator on the real control plane, with a real MLflow server, running as its own
+ServiceAccount (a token from the TokenRequest API, bound only by the RBAC in ci/operator):
+the credit sample's good model is validated and promoted, the biased one is refused with
+its failing sentences; killing the operator mid-validation and starting it again yields one
+runner Job, one MLflow run and one promotion per resource; deleting a resource leaves no
+Job behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client, config
+
+from validate.operator.resource import OWNER_LABEL, RUN_UID_TAG
+
+REPO = Path(__file__).resolve().parents[2]
+VALIDATE = str(Path(sys.executable).parent / "validate")
+NAMESPACE = "ml-validation"
+GROUP, VERSION, PLURAL = "validate.dev", "v1alpha1", "modelvalidations"
+FINAL = ("Promoted", "Passed", "Failed", "Error", "Invalid")
+# Register a Keras candidate as a version of 'credit', wrapped as validate promotes one.
+REGISTER = """
+import sys
+from dataclasses import replace
+import mlflow
+from mlflow.tracking import MlflowClient
+from validate.models.adapter import resolve_model
+from validate.promotion import CANDIDATE_ARTIFACT, _log_candidate
+client = MlflowClient()
+experiment = client.get_experiment_by_name("training") or client.get_experiment(
+    client.create_experiment("training"))
+for argument in sys.argv[1:]:
+    path, names = argument.split("|")
+    features = tuple(names.split(","))
+    run = client.create_run(experiment.experiment_id)
+    ref = replace(resolve_model(path, role="candidate", task="binary"), features=features)
+    _log_candidate(client, ref, run.info.run_id)
+    client.set_terminated(run.info.run_id)
+    version = mlflow.register_model(f"runs:/{run.info.run_id}/{CANDIDATE_ARTIFACT}", "credit")
+    print("REGISTERED", version.version)
+"""
+
+
+def kubectl(cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [shutil.which("kubectl") or "kubectl", f"--kubeconfig={cluster.kubeconfig}", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def installed(cluster):
+    """ci/operator, server-side dry-run first, then applied as an administrator would."""
+    if shutil.which("kubectl") is None:
+        pytest.fail("kubectl (with kustomize) is needed to apply ci/operator")
+    # A server-side dry run of namespaced objects needs their namespace to exist.
+    namespace = kubectl(cluster, "apply", "-f", str(REPO / "ci/k8s/namespace.yaml"))
+    assert namespace.returncode == 0, namespace.stderr
+    dry = kubectl(cluster, "apply", "-k", str(REPO / "ci/operator"), "--dry-run=server")
+    assert dry.returncode == 0, dry.stderr
+    assert "customresourcedefinition.apiextensions.k8s.io/modelvalidations.validate.dev" in (
+        dry.stdout
+    )
+    applied = kubectl(cluster, "apply", "-k", str(REPO / "ci/operator"))
+    assert applied.returncode == 0, applied.stderr
+    waited = kubectl(
+        cluster,
+        "wait",
+        "--for=condition=Established",
+        "crd/modelvalidations.validate.dev",
+        "--timeout=60s",
+    )
+    assert waited.returncode == 0, waited.stderr
+    config.load_kube_config(str(cluster.kubeconfig))
+    return client.CustomObjectsApi(), client.BatchV1Api()
+
+
+@pytest.fixture(scope="module")
+def operator_kubeconfig(cluster, installed, tmp_path_factory):
+    """A kubeconfig holding the operator ServiceAccount's token, not the admin's."""
+    core = client.CoreV1Api()
+    token = core.create_namespaced_service_account_token(
+        "validate-operator",
+        NAMESPACE,
+        {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 3600},
+        },
+    ).status.token
+    path = tmp_path_factory.mktemp("operator") / "kubeconfig.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "operator",
+                "clusters": [
+                    {
+                        "name": "c",
+                        "cluster": {"server": cluster.server, "insecure-skip-tls-verify": True},
+                    }
+                ],
+                "users": [{"name": "validate-operator", "user": {"token": token}}],
+                "contexts": [
+                    {
+                        "name": "operator",
+                        "context": {
+                            "cluster": "c",
+                            "user": "validate-operator",
+                            "namespace": NAMESPACE,
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    # The token really is the ServiceAccount's: it may create Jobs, but not read Secrets.
+    can = kubectl(
+        cluster,
+        f"--token={token}",
+        "--kubeconfig=/dev/null",
+        f"--server={cluster.server}",
+        "--insecure-skip-tls-verify",
+        "auth",
+        "can-i",
+        "list",
+        "secrets",
+        "-n",
+        NAMESPACE,
+    )
+    assert can.stdout.strip() == "no", can.stdout + can.stderr
+    return path
+
+
+class Operator:
+    def __init__(self, kubeconfig: Path, mlflow_url: str, log: Path) -> None:
+        self.kubeconfig, self.mlflow_url, self.log = kubeconfig, mlflow_url, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Operator:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "MLFLOW_TRACKING_URI": self.mlflow_url,
+            "MLFLOW_REGISTRY_URI": self.mlflow_url,
+        }
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(
+                [VALIDATE, "operator", "--namespace", NAMESPACE],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind, as when a node dies."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def register(sample: Path, mlflow_url: str, *configs: str) -> list[str]:
+    """Register each config's Keras candidate as the next version of 'credit', with the
+    model inputs that config names (one process: one TensorFlow import)."""
+    arguments = []
+    for name in configs:
+        data = yaml.safe_load((REPO / "sample_models/credit" / name).read_text())
+        model = Path(data["model"]["candidate"]).name
+        arguments.append(f"{sample / 'artifacts' / model}|{','.join(data['data']['features'])}")
+    done = subprocess.run(
+        [sys.executable, "-c", REGISTER, *arguments],
+        env={
+            **os.environ,
+            "MLFLOW_TRACKING_URI": mlflow_url,
+            # The suite's autouse fixture points the registry at a per-test sqlite file.
+            "MLFLOW_REGISTRY_URI": mlflow_url,
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return [line.split()[1] for line in done.stdout.splitlines() if line.startswith("REGISTERED ")]
+
+
+def validation_config(sample: Path) -> dict:
+    """good.yaml with absolute data paths (the runner pod's folder is not the sample's),
+    accuracy, bias and drift only (the sample's slowest checks are left out for time)."""
+    data = yaml.safe_load((REPO / "sample_models/credit/good.yaml").read_text())
+    for key in ("eval", "reference", "train"):
+        data["data"][key] = str(sample / data["data"][key])
+    # Every column either candidate reads; each takes the inputs recorded at registration.
+    biased = yaml.safe_load((REPO / "sample_models/credit/biased.yaml").read_text())
+    data["data"]["features"] = biased["data"]["features"]
+    data["checks"] = {name: data["checks"][name] for name in ("accuracy", "bias", "drift")}
+    data["mlflow"] = {"experiment": "operator"}
+    data["kubernetes"] = {
+        "image": "ignored",  # the ModelValidation's runner image wins
+        "max_parallel": 3,
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
+    }
+    return data
+
+
+def policy(config_data: dict) -> dict:
+    """Watch 'credit'; validate each new version with the config, promote on a pass."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelValidationPolicy",
+        "metadata": {"name": "credit", "namespace": NAMESPACE},
+        "spec": {
+            "model": "credit",
+            "pollSeconds": 5,
+            "template": {
+                "config": {"inline": config_data},
+                "promotion": {"policy": "auto", "alias": "champion"},
+                "runner": {
+                    "image": "ghcr.io/acme/validate:test",
+                    "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
+                },
+            },
+        },
+    }
+
+
+def wait_status(
+    custom, name: str, done, timeout_s: float, operator: Operator, plural: str = PLURAL
+) -> dict:
+    deadline = time.monotonic() + timeout_s
+    body: dict = {}
+    while time.monotonic() < deadline:
+        try:
+            body = custom.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, plural, name)
+        except client.exceptions.ApiException as exc:  # not created yet
+            assert exc.status == 404, exc
+        else:
+            if done(body.get("status") or {}):
+                return body
+        assert operator.process is not None and operator.process.poll() is None, (
+            operator.log.read_text()[-3000:]
+        )
+        time.sleep(1)
+    raise AssertionError(
+        f"{name}: {json.dumps(body.get('status'), indent=1)}\n{operator.log.read_text()[-3000:]}"
+    )
+
+
+def condition(status: dict, kind: str) -> dict:
+    return next(c for c in status["conditions"] if c["type"] == kind)
+
+
+def test_the_operator_validates_promotes_refuses_survives_a_kill_and_cleans_up(
+    sample, mlflow_url, cluster, installed, operator_kubeconfig, tmp_path
+):
+    custom, batch = installed
+    from mlflow.tracking import MlflowClient
+
+    mlflow = MlflowClient(tracking_uri=mlflow_url, registry_uri=mlflow_url)
+    champion = mlflow.get_model_version_by_alias("credit", "champion").version
+    log = tmp_path / "operator.log"
+    operator = Operator(operator_kubeconfig, mlflow_url, log).start()
+    try:
+        custom.create_namespaced_custom_object(
+            GROUP, VERSION, NAMESPACE, "modelvalidationpolicies", policy(validation_config(sample))
+        )
+        watching = wait_status(
+            custom,
+            "credit",
+            lambda s: "baselineVersion" in s,
+            120,
+            operator,
+            plural="modelvalidationpolicies",
+        )
+        assert watching["status"]["baselineVersion"] == int(champion)  # history is left alone
+        # Registering versions is all it takes: the policy creates one ModelValidation each.
+        good, biased = register(sample, mlflow_url, "good.yaml", "biased.yaml")
+        registered = time.monotonic()
+        versions_before = len(mlflow.search_model_versions("name='credit'"))
+        good_name, biased_name = f"credit-v{good}", f"credit-v{biased}"
+        # Kill the operator once both runner Jobs exist, mid-validation, and start another.
+        for name in (good_name, biased_name):
+            wait_status(custom, name, lambda s: s.get("phase") == "Running", 120, operator)
+        operator.kill()
+        operator = Operator(operator_kubeconfig, mlflow_url, log).start()
+
+        good_mv = wait_status(custom, good_name, lambda s: s.get("phase") in FINAL, 420, operator)
+        to_promoted = time.monotonic() - registered
+        biased_mv = wait_status(
+            custom, biased_name, lambda s: s.get("phase") in FINAL, 300, operator
+        )
+        status = good_mv["status"]
+        assert status["phase"] == "Promoted", json.dumps(status, indent=1)
+        assert condition(status, "Accepted")["status"] == "True"
+        assert condition(status, "ChecksRunning")["status"] == "False"
+        assert condition(status, "Passed")["status"] == "True"
+        assert condition(status, "Promoted")["status"] == "True"
+        assert status["promotedVersion"] == good and status["decision"] == "pass"
+        assert {c["name"] for c in status["checks"]} == {"accuracy", "bias", "drift"}
+        assert all(c["observedGeneration"] == 1 for c in status["conditions"])
+        holder = mlflow.get_model_version_by_alias("credit", "champion")
+        assert holder.version == good != champion
+        assert holder.tags["validate.validation_run_id"] == status["mlflowRunId"]
+
+        status = biased_mv["status"]
+        assert status["phase"] == "Failed", json.dumps(status, indent=1)
+        passed = condition(status, "Passed")
+        assert passed["status"] == "False" and passed["reason"] == "ChecksFailed"
+        assert "bias: demographic_parity_difference" in passed["message"]
+        assert "> max 0.1" in passed["message"]
+        assert condition(status, "Promoted")["status"] == "False"
+        assert mlflow.get_model_version_by_alias("credit", "champion").version == good
+
+        # One runner Job, one run, one set of check results, one promotion per resource,
+        # the kill notwithstanding.
+        for mv in (good_mv, biased_mv):
+            uid = mv["metadata"]["uid"]
+            jobs = batch.list_namespaced_job(NAMESPACE, label_selector=f"{OWNER_LABEL}={uid}")
+            components = sorted(
+                j.metadata.labels["app.kubernetes.io/component"] for j in jobs.items
+            )
+            assert components == ["check", "check", "check", "runner"], components
+            experiment = mlflow.get_experiment_by_name("operator").experiment_id
+            runs = mlflow.search_runs(
+                [experiment],
+                f"tags.`{RUN_UID_TAG}` = '{uid}' and tags.`validate.kind` = 'validation'",
+            )
+            assert [r.info.run_id for r in runs] == [mv["status"]["mlflowRunId"]]
+            nested = mlflow.search_runs(
+                [experiment],
+                f"tags.mlflow.parentRunId = '{runs[0].info.run_id}' and "
+                "tags.`validate.kind` = 'check'",
+            )
+            assert len(nested) == 3
+        assert len(mlflow.search_model_versions("name='credit'")) == versions_before
+
+        # Deleting a resource deletes its Jobs (the finalizer; owner references too).
+        uid = biased_mv["metadata"]["uid"]
+        custom.delete_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, biased_name)
+        deadline = time.monotonic() + 60
+        left = ["?"]
+        while time.monotonic() < deadline and left:
+            left = [
+                j.metadata.name
+                for j in batch.list_namespaced_job(
+                    NAMESPACE, label_selector=f"{OWNER_LABEL}={uid}"
+                ).items
+            ]
+            time.sleep(1)
+        assert left == []
+        # One ModelValidation per version, and the deleted one is not created again.
+        time.sleep(6)  # more than one poll period
+        gone = custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)
+        assert sorted(i["metadata"]["name"] for i in gone["items"]) == [good_name]
+        print(f"\noperator: version registered to Promoted {to_promoted:.1f} s (a kill included)")
+    finally:
+        operator.stop()
