@@ -466,15 +466,25 @@ def growth(args: argparse.Namespace) -> None:
         f"{data.GROWTH_REFERENCE_ROWS:,} rows at every size",
         flush=True,
     )
-    measured: list[tuple[int, Timing]] = []
+    measured: dict[str, list[tuple[int, Timing]]] = {"fresh store": [], "store kept": []}
+    env = ours_env(args.source)
     for rows in sizes:
         case = data.growth_case(Path(args.scratch), args.seed, rows)
         print(f"{case.name} {rows:,}: {case.folder}", flush=True)
-        runner = ours(case, args.timeout, ours_env(args.source))
-        result = measure([runner], args.runs, args.warmup)[0]
-        assert isinstance(result, Timing)
-        measured.append((rows, result))
-    print()
+        runners = [
+            ours(case, args.timeout, env),
+            ours(case, args.timeout, env, fresh_store=False),
+        ]
+        fresh, kept = measure(runners, args.runs, args.warmup)
+        assert isinstance(fresh, Timing) and isinstance(kept, Timing)
+        measured["fresh store"].append((rows, fresh))
+        measured["store kept"].append((rows, kept))
+    for store, timings in measured.items():
+        print(f"\n{store}:")
+        print_growth(timings)
+
+
+def print_growth(measured: list[tuple[int, Timing]]) -> None:
     sizes_rows = [float(r) for r, _ in measured]
     fixed, per_row = fit_fixed_per_row(sizes_rows, [t.wall for _, t in measured])
     cpu_fixed, cpu_per_row = fit_fixed_per_row(sizes_rows, [t.cpu for _, t in measured])
