@@ -94,6 +94,14 @@ def test_credentials_and_tls_settings_leave_it_to_mlflow(server, monkeypatch, se
     assert RestStore.open(server.url, "Default") is None
 
 
+def test_a_netrc_leaves_it_to_mlflow(server, monkeypatch, tmp_path):
+    """requests (MLflow's client) sends a .netrc's credentials; this store would not."""
+    assert RestStore.open(server.url, "Default") is not None
+    (tmp_path / ".netrc").write_text("machine 127.0.0.1 login u password p\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert RestStore.open(server.url, "Default") is None
+
+
 def test_what_it_does_not_handle_goes_to_mlflow(server):
     host = server.url.removeprefix("http://")
     assert RestStore.open(server.url, "no such experiment") is None

@@ -9,9 +9,9 @@ client, so what is recorded is the same (``tests/test_rest_store.py`` compares).
 Used only where that is certain; :meth:`RestStore.open` returns None (the caller then
 uses MLflow) for anything else: HTTPS (MLflow's client verifies certificates with its own
 CA bundle), any credential or TLS setting (``MLFLOW_TRACKING_TOKEN``, ``…_USERNAME``,
-``…_INSECURE_TLS``, client certificates, custom auth, AWS SigV4), user info in the URI,
-request-header or auth plug-ins, a server that does not answer, an experiment that does
-not exist yet or is deleted, and artifacts the server does not proxy.
+``…_INSECURE_TLS``, client certificates, custom auth, AWS SigV4, a ``.netrc``), user info
+in the URI, request-header or auth plug-ins, a server that does not answer, an experiment
+that does not exist yet or is deleted, and artifacts the server does not proxy.
 """
 
 from __future__ import annotations
@@ -72,6 +72,8 @@ class RestStore:
             return None
         if any(os.environ.get(name) for name in _ENV_FOR_MLFLOW) or _plugins_installed():
             return None
+        if os.environ.get("NETRC") or Path("~/.netrc").expanduser().exists():
+            return None  # MLflow's HTTP client (requests) sends .netrc credentials; ours not
         base = uri.rstrip("/")
         store = cls(base, "", timeout)
         try:
