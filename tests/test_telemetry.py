@@ -229,7 +229,7 @@ def test_a_bad_protocol_is_one_clear_line(monkeypatch):
         ConfigError, match="'http/json' is not supported; use http/protobuf or grpc"
     ):
         telemetry.setup()
-    assert telemetry._active() is None
+    assert telemetry.active_telemetry() is None
 
 
 @pytest.mark.parametrize(
@@ -348,7 +348,7 @@ def test_a_telemetry_failure_changes_no_outcome(otel, tmp_path, monkeypatch):
 
     monkeypatch.setattr(telemetry_checks, "_record_metric_gauges", broken)
     monkeypatch.setattr(telemetry, "promotion_outcome", broken)
-    monkeypatch.setattr(telemetry, "_clean", broken)
+    monkeypatch.setattr(telemetry, "clean_attributes", broken)
     make_frame(300).to_parquet(tmp_path / "eval.parquet")
     (tmp_path / "validation.yaml").write_text(CONFIG, encoding="utf-8")
     seen = []

@@ -144,7 +144,7 @@ def require_promotable(client: Any, run: Any, *, require_signature: bool) -> dic
         sealed = record["checks"]
     except (ValueError, KeyError, TypeError) as exc:
         raise PromotionError(f"{lead}: its decision record is unreadable") from exc
-    nested = _nested_check_results(client, run)
+    nested = nested_check_results(client, run)
     ran = set(nested)
     if ran != configured or set(sealed) != configured:
         missing = sorted(configured - ran) or sorted(set(sealed) ^ configured)
@@ -175,7 +175,7 @@ def require_promotable(client: Any, run: Any, *, require_signature: bool) -> dic
     return record
 
 
-def _nested_check_results(client: Any, run: Any) -> dict[str, CheckResult]:
+def nested_check_results(client: Any, run: Any) -> dict[str, CheckResult]:
     """Each check's status and blocking flag as its own nested run recorded them."""
     found = client.search_runs(
         [run.info.experiment_id],

@@ -45,7 +45,7 @@ SCOPE = "validate"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _harmless(default: Callable[[], Any] = lambda: None) -> Callable[[F], F]:
+def harmless(default: Callable[[], Any] = lambda: None) -> Callable[[F], F]:
     """Telemetry never changes a run's outcome: a failure in describing it (a bug here, an
     SDK that misbehaves) loses that piece of telemetry, nothing else."""
 
@@ -69,7 +69,7 @@ def configured() -> bool:
     return any(os.environ.get(name, "").strip() for name in ENDPOINT_VARS)
 
 
-class _Telemetry:
+class Telemetry:
     """This process's tracer and meter, with the run's instruments."""
 
     def __init__(
@@ -120,7 +120,7 @@ class _Telemetry:
         self.meter_provider.force_flush()
 
 
-_state: list[_Telemetry] = []
+_state: list[Telemetry] = []
 _ids_wanted: list[bool] = []
 _last_run: list[tuple[str, str] | None] = []  # the last run's root span (log lines after it)
 
@@ -169,7 +169,7 @@ def _signal_wanted(signal: str) -> bool:
     return exporter != "none" and bool(endpoint and endpoint.strip())
 
 
-def setup() -> _Telemetry | None:
+def setup() -> Telemetry | None:
     """This process's telemetry, created on first use when configured; None when off.
 
     A bad protocol or a missing exporter package is a :class:`ConfigError` (exit 2)."""
@@ -177,11 +177,11 @@ def setup() -> _Telemetry | None:
         return _state[0]
     if not configured():
         if _ids_wanted:  # JSON log lines carry trace ids: spans without export
-            _state.append(_Telemetry())
+            _state.append(Telemetry())
             return _state[0]
         return None
     processor, readers = _exporters()
-    _state.append(_Telemetry(span_processor=processor, metric_readers=readers))
+    _state.append(Telemetry(span_processor=processor, metric_readers=readers))
     return _state[0]
 
 
@@ -192,7 +192,7 @@ def want_trace_ids() -> None:
 
 def install(*, span_processor: Any = None, metric_readers: tuple[Any, ...] = ()) -> None:
     """Use these processors and readers (tests: the SDK's in-memory exporter and reader)."""
-    _state[:] = [_Telemetry(span_processor=span_processor, metric_readers=metric_readers)]
+    _state[:] = [Telemetry(span_processor=span_processor, metric_readers=metric_readers)]
 
 
 def uninstall() -> None:
@@ -200,7 +200,7 @@ def uninstall() -> None:
     _state.clear()
 
 
-def _active() -> _Telemetry | None:
+def active_telemetry() -> Telemetry | None:
     return _state[0] if _state else None
 
 
@@ -237,7 +237,7 @@ def run_span(name: str = "validate.run") -> Iterator[RunSpan]:
 
         end_open_checks()  # interrupted: checks that never reported
         run.count()
-        with contextlib.suppress(Exception):  # see _harmless
+        with contextlib.suppress(Exception):  # see harmless
             telemetry.flush()
 
 
@@ -257,7 +257,7 @@ def pod_span(check: str, parent_run: str) -> Iterator[Any]:
         ) as current:
             yield current
     finally:
-        with contextlib.suppress(Exception):  # see _harmless
+        with contextlib.suppress(Exception):  # see harmless
             telemetry.flush()
 
 
@@ -294,11 +294,11 @@ def promote_span(run_id: str, *, dry_run: bool) -> Iterator[Callable[[Mapping[st
         if not dry_run:
             with contextlib.suppress(Exception):
                 telemetry.promotions.add(1, {"validate.promotion.outcome": outcome})
-        with contextlib.suppress(Exception):  # see _harmless
+        with contextlib.suppress(Exception):  # see harmless
             telemetry.flush()
 
 
-@_harmless()
+@harmless()
 def _fail_span(current: Any, exc: BaseException) -> None:
     from opentelemetry.trace import Status, StatusCode
 
@@ -311,10 +311,10 @@ def _described(exc: BaseException) -> str:
     return scrub_credentials(f"{type(exc).__name__}: {exc}")[:1000]
 
 
-@_harmless()
+@harmless()
 def _describe_promotion(current: Any, outcome: str, promotion: Mapping[str, Any]) -> None:
     current.set_attributes(
-        _clean(
+        clean_attributes(
             {
                 "validate.promotion.outcome": outcome,
                 "validate.promotion.model": promotion.get("model"),
@@ -328,12 +328,12 @@ def _describe_promotion(current: Any, outcome: str, promotion: Mapping[str, Any]
 class RunSpan:
     """The run's root span: attributes as the run learns them, and its decision."""
 
-    def __init__(self, telemetry: _Telemetry | None, span: Any) -> None:
+    def __init__(self, telemetry: Telemetry | None, span: Any) -> None:
         self.telemetry = telemetry
         self.span = span
         self.outcome = "error"  # until a decision or a refusal says otherwise
 
-    @_harmless()
+    @harmless()
     def started(self, state: Any) -> None:
         """What prepare() resolved: the models, the config hash, the MLflow run."""
         if self.span is None:
@@ -350,9 +350,9 @@ class RunSpan:
             if ref.registry is not None:
                 attributes[f"validate.{role}.model"] = ref.registry.name
                 attributes[f"validate.{role}.version"] = ref.registry.version
-        self.span.set_attributes(_clean(attributes))
+        self.span.set_attributes(clean_attributes(attributes))
 
-    @_harmless()
+    @harmless()
     def finished(self, state: Any) -> None:
         """The decision, the exit code, the promotion."""
         self.outcome = {0: "pass", 1: "fail"}.get(state.exit_code, "error")
@@ -374,7 +374,7 @@ class RunSpan:
                     "validate.promotion.version": state.promotion.get("version"),
                 }
             )
-        self.span.set_attributes(_clean(attributes))
+        self.span.set_attributes(clean_attributes(attributes))
         if state.exit_code != 0:
             from opentelemetry.trace import Status, StatusCode
 
@@ -384,7 +384,7 @@ class RunSpan:
 
             self.span.set_status(Status(StatusCode.ERROR, scrub_credentials(str(why))[:1000]))
 
-    @_harmless()
+    @harmless()
     def failed(self, exc: BaseException) -> None:
         from opentelemetry.trace import Status, StatusCode
 
@@ -396,7 +396,7 @@ class RunSpan:
             self.span.set_attribute("validate.exit_code", code)
         self.span.set_status(Status(StatusCode.ERROR, _described(exc)))
 
-    @_harmless()
+    @harmless()
     def count(self) -> None:
         if self.telemetry is not None:
             self.telemetry.runs.add(1, {"validate.decision": self.outcome})
@@ -414,12 +414,12 @@ def span(name: str, **attributes: Any) -> Iterator[Any]:
         yield current
 
 
-@_harmless()
+@harmless()
 def _span_manager(name: str, attributes: Mapping[str, Any]) -> Any:
-    telemetry = _active()
+    telemetry = active_telemetry()
     if telemetry is None:
         return None
-    return telemetry.tracer.start_as_current_span(name, attributes=_clean(attributes))
+    return telemetry.tracer.start_as_current_span(name, attributes=clean_attributes(attributes))
 
 
 def _parent_from_environment() -> Any:
@@ -453,11 +453,11 @@ def promotion_outcome(state: Any) -> str:
 # --------------------------------------------------------------------------- ids
 
 
-@_harmless()
+@harmless()
 def current_ids() -> tuple[str, str] | None:
     """The current span's trace and span ids (hex), for log lines; after a run, its root
     span's; None when telemetry is off."""
-    if _active() is None:
+    if active_telemetry() is None:
         return None
     from opentelemetry import trace
 
@@ -473,7 +473,7 @@ def _ids_of(current: Any) -> tuple[str, str] | None:
     return trace.format_trace_id(context.trace_id), trace.format_span_id(context.span_id)
 
 
-def _clean(attributes: Mapping[str, Any]) -> dict[str, Any]:
+def clean_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
     """Attributes the SDK accepts (no None: it drops them with a warning); URIs without
     credentials."""
     from validate.tracking import redact_uri

@@ -13,11 +13,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from validate import telemetry
-from validate.telemetry import ENDPOINT_VARS, TRACEPARENT_ENV, TRACESTATE_ENV, _active, _harmless
+from validate.telemetry import (
+    ENDPOINT_VARS,
+    TRACEPARENT_ENV,
+    TRACESTATE_ENV,
+    active_telemetry,
+    harmless,
+)
 
 if TYPE_CHECKING:
     from validate.results import CheckResult
-    from validate.telemetry import _Telemetry
+    from validate.telemetry import Telemetry
 
 # What a check's Job inherits from the runner so its spans reach the same backend. Headers
 # (API keys) and certificate paths are not copied: give them to Jobs through
@@ -40,10 +46,10 @@ MAX_METRICS_PER_CHECK = 32  # gauge series per check: asserted metrics only, and
 _open_checks: dict[str, Any] = {}
 
 
-@_harmless()
+@harmless()
 def check_started(name: str) -> None:
     """Open the span of check ``name`` (a child of the current span: the run's)."""
-    active = _active()
+    active = active_telemetry()
     if active is None:
         return
     _open_checks[name] = active.tracer.start_span(
@@ -55,7 +61,7 @@ def observe_results(
     on_result: Callable[[CheckResult], None] | None,
 ) -> Callable[[CheckResult], None] | None:
     """``on_result``, preceded by closing the check's span and recording its metrics."""
-    if _active() is None:
+    if active_telemetry() is None:
         return on_result
 
     def observed(result: CheckResult) -> None:
@@ -66,11 +72,11 @@ def observe_results(
     return observed
 
 
-@_harmless()
+@harmless()
 def check_finished(result: CheckResult) -> None:
     """Close check ``result.name``'s span with its outcome (one that never started, such
     as a Job abandoned before creation, gets a span of its reported duration)."""
-    active = _active()
+    active = active_telemetry()
     if active is None:
         return
     current = _open_checks.pop(result.name, None)
@@ -86,14 +92,14 @@ def check_finished(result: CheckResult) -> None:
     _record_metric_gauges(active, result)
 
 
-@_harmless()
+@harmless()
 def describe_check(current: Any, result: CheckResult) -> None:
     """A check's attributes, one event per assertion, and an error status unless it
     passed or was skipped."""
     from opentelemetry.trace import Status, StatusCode
 
     current.set_attributes(
-        telemetry._clean(
+        telemetry.clean_attributes(
             {
                 "validate.check.name": result.name,
                 "validate.check.status": result.status.value,
@@ -106,7 +112,7 @@ def describe_check(current: Any, result: CheckResult) -> None:
         ci = assertion.ci
         current.add_event(
             "validate.assertion",
-            telemetry._clean(
+            telemetry.clean_attributes(
                 {
                     "validate.assertion.metric": assertion.metric,
                     "validate.assertion.op": assertion.op,
@@ -123,7 +129,7 @@ def describe_check(current: Any, result: CheckResult) -> None:
         current.set_status(Status(StatusCode.ERROR, result.message[:1000]))
 
 
-def _record_metric_gauges(active: _Telemetry, result: CheckResult) -> None:
+def _record_metric_gauges(active: Telemetry, result: CheckResult) -> None:
     """Gauges for asserted metrics only: their names come from the config's thresholds, so
     the label set stays bounded whatever columns or groups the data holds."""
     seen: dict[str, Any] = {}
@@ -139,12 +145,12 @@ def _record_metric_gauges(active: _Telemetry, result: CheckResult) -> None:
             active.metric_upper.set(float(assertion.ci[1]), attributes)
 
 
-@_harmless(dict)
+@harmless(dict)
 def job_environment(check: str) -> dict[str, str]:
     """Environment for check ``check``'s Kubernetes Job: ``TRACEPARENT`` (and
     ``TRACESTATE``) of its span, so the pod's spans join this trace, and the runner's
     OpenTelemetry settings (endpoints without credentials). Empty when telemetry is off."""
-    active = _active()
+    active = active_telemetry()
     current = _open_checks.get(check)
     if active is None or current is None:
         return {}

@@ -187,7 +187,7 @@ def _verdict(
     """The final status from a finished run: Passed only when ``validate promote`` would
     accept the run as it stands in MLflow now."""
     from validate.promotion import ref_from_json
-    from validate.promotion_step import _nested_check_results, require_promotable
+    from validate.promotion_step import nested_check_results, require_promotable
 
     run_id = run.info.run_id
     out["mlflowRunId"] = run_id
@@ -195,7 +195,7 @@ def _verdict(
     decision = tags.get("validate.decision") or "unfinished"
     out["decision"] = decision
     try:
-        nested = _nested_check_results(cluster.mlflow, run)
+        nested = nested_check_results(cluster.mlflow, run)
     except PromotionError as exc:
         nested = {}
         refused: str | None = str(exc)
