@@ -27,6 +27,24 @@ COMPONENT_LABEL = "app.kubernetes.io/component"
 RUN_LABEL = "validate.dev/run-id"
 CHECK_LABEL = "validate.dev/check"
 RUNNER_UID = 10001  # the non-root user of ci/Dockerfile
+
+
+def hardened_security_context() -> dict[str, Any]:
+    """The container security context of every pod validate creates (check Jobs, the
+    operator's runner Jobs): non-root, no privilege escalation, read-only root, no
+    capabilities, the runtime's default seccomp profile."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUNNER_UID,
+        "runAsGroup": RUNNER_UID,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
 CONTAINER = "check"
 WORK_DIR = "/tmp/work"  # an empty folder on the pod's own emptyDir
 
@@ -88,16 +106,7 @@ def build_job(settings: KubernetesSection, request: JobRequest) -> dict[str, Any
         "workingDir": WORK_DIR,
         "env": _environment(settings, request),
         "resources": resources,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUNNER_UID,
-            "runAsGroup": RUNNER_UID,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "privileged": False,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": hardened_security_context(),
         # The result comes back as the termination message (compact JSON, under 4 KiB).
         "terminationMessagePath": "/dev/termination-log",
         "terminationMessagePolicy": "FallbackToLogsOnError",

@@ -23,7 +23,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from validate.errors import ConfigError
-from validate.executors.k8s_manifests import APP_LABEL, COMPONENT_LABEL, RUNNER_UID
+from validate.executors.k8s_manifests import (
+    APP_LABEL,
+    COMPONENT_LABEL,
+    RUNNER_UID,
+    hardened_security_context,
+)
 from validate.kubernetes_settings import KubernetesSection, Resources
 from validate.tracking import redact_uri
 
@@ -252,16 +257,7 @@ def runner_job(
         "workingDir": "/tmp",
         "env": env,
         "resources": resources,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUNNER_UID,
-            "runAsGroup": RUNNER_UID,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "privileged": False,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": hardened_security_context(),
         "terminationMessagePath": "/dev/termination-log",
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
