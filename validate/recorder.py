@@ -61,9 +61,8 @@ class MlflowRecorder:
         self.check_runs: dict[str, str] = {}
         self._client: Any = None
         self._experiment_id: str | None = None
-        # Writes go to the sqlite store directly where that is what MLflow would write
-        # (validate.sqlite_store), else through MLflow's client.
-        self._native = native
+        # Writes go to the store directly where that is what MLflow would write
+        # (validate.sqlite_store, validate.rest_store), else through MLflow's client.
         self._writer: Writer | None = native
 
     @property
@@ -72,11 +71,6 @@ class MlflowRecorder:
         if self._writer is None:
             self._writer = _MlflowWriter(self)
         return self._writer
-
-    @property
-    def records_natively(self) -> bool:
-        """Whether writes bypass MLflow (an existing sqlite store, a plain-HTTP server)."""
-        return self._native is not None
 
     @property
     def client(self) -> Any:
@@ -306,8 +300,8 @@ class MlflowRecorder:
 
 
 class Writer(Protocol):
-    """The writes a validation makes: :class:`validate.sqlite_store.SqliteStore` or
-    :class:`_MlflowWriter`."""
+    """The writes a validation makes: :class:`validate.sqlite_store.SqliteStore`,
+    :class:`validate.rest_store.RestStore` or :class:`_MlflowWriter`."""
 
     @property
     def experiment_id(self) -> str: ...

@@ -236,12 +236,11 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
     # import, is imported here first, so the two threads do not import it at once.
     import pandas  # noqa: F401
 
-    uses_mlflow = native is None or bool(
-        config.model.candidate or config.model.baseline or config.promote
-    )
+    # Registry URIs, model digests, pyfunc loading and the promotion target use MLflow.
+    models_need_mlflow = bool(config.model.candidate or config.model.baseline or config.promote)
     mlflow_open = (
         Background(lambda: _open_mlflow(recorder), name="validate-mlflow-open")
-        if uses_mlflow
+        if native is None or models_need_mlflow
         else None
     )
     wants_promotion = request.allow_promotion and (
@@ -259,10 +258,7 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
     datasets = load_datasets(
         loaded, features_needed_by=who_needs(features_by) if features_by else ""
     )
-    if mlflow_open is not None and (
-        config.model.candidate or config.model.baseline or config.promote
-    ):
-        # Registry URIs, model digests, pyfunc loading and the promotion target use MLflow.
+    if mlflow_open is not None and models_need_mlflow:
         mlflow_open.wait()
     candidate, baseline = resolve_models(loaded)
     checkout = git_checkout(loaded.path.parent)

@@ -82,14 +82,12 @@ class SqliteStore:
     artifacts, or :class:`StoreRefused`.
     """
 
-    def __init__(
-        self, database: Path, experiment_id: str, artifact_root: Path, artifact_location: str
-    ) -> None:
+    def __init__(self, database: Path, experiment: str) -> None:
         self.database = database
-        self.experiment_id = experiment_id
-        self._artifact_root = artifact_root  # the experiment's artifact folder
-        self._artifact_location = artifact_location  # as MLflow spells it (path or file URI)
-        self._experiment_row: tuple[str, str] | None = None  # (name, location) when opened
+        self.experiment = experiment  # its name: looked up again when a run is created
+        self.experiment_id = ""
+        self._artifact_root = Path()  # the experiment's artifact folder
+        self._artifact_location = ""  # as MLflow spells it (path or file URI)
         self._connection: sqlite3.Connection | None = None
 
     @classmethod
@@ -117,15 +115,8 @@ class SqliteStore:
             return None  # MLflow opens it and reports what is wrong in its own words
         finally:
             connection.close()
-        if found is None:
-            return None
-        experiment_id, location = found
-        root = _local_folder(location)
-        if root is None:
-            return None
-        store = cls(database, str(experiment_id), root, location.rstrip("/"))
-        store._experiment_row = (experiment, location)
-        return store
+        store = cls(database, experiment)
+        return store if store._use_experiment(found) else None
 
     # ------------------------------------------------------------------ writes
 
@@ -245,22 +236,23 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ helpers
 
+    def _use_experiment(self, found: tuple[int, str] | None) -> bool:
+        """Write into ``found`` (id, artifact location) if its artifacts are local."""
+        root = _local_folder(found[1]) if found is not None else None
+        if found is None or root is None:
+            return False
+        self.experiment_id = str(found[0])
+        self._artifact_root, self._artifact_location = root, found[1].rstrip("/")
+        return True
+
     def _resolve_experiment_again(self, db: sqlite3.Connection) -> None:
         """Look the experiment up by name again, as MLflow does when it creates a run: it
         may have been renamed, replaced or deleted while the data loaded."""
-        if self._experiment_row is None:
-            return
-        name = self._experiment_row[0]
-        found = _experiment(db, name)
-        root = _local_folder(found[1]) if found is not None else None
-        if found is None or root is None:
+        if not self._use_experiment(_experiment(db, self.experiment)):
             raise StoreRefused(
-                f"experiment {name!r} was deleted, or moved its artifacts off this machine, "
-                "while the run was starting"
+                f"experiment {self.experiment!r} was deleted, or moved its artifacts off this "
+                "machine, while the run was starting"
             )
-        self.experiment_id = str(found[0])
-        self._artifact_root, self._artifact_location = root, found[1].rstrip("/")
-        self._experiment_row = (name, found[1])
 
     def _artifact_folder(self, run_id: str) -> Path:
         if not run_id.isalnum():  # ours are uuid hex; never a path to follow
