@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from validate.config import DataSection, LoadedConfig
+    from validate.prefetch import ParquetPrefetch
 
 _READERS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 # Column lists in errors are shortened: a 2,000-column mismatch stays one readable line.
@@ -38,8 +39,10 @@ class Datasets:
         return self.eval[self.target].to_numpy()
 
 
-def read_table(path: str, *, field: str) -> pd.DataFrame:
-    """Read one parquet or CSV file; ``field`` (e.g. ``data.eval``) names it in errors."""
+def read_table(path: str, *, field: str, prefetch: ParquetPrefetch | None = None) -> pd.DataFrame:
+    """Read one parquet or CSV file; ``field`` (e.g. ``data.eval``) names it in errors.
+
+    With ``prefetch``, a parquet file it already decoded is taken from there."""
     import pandas as pd
 
     file = Path(path)
@@ -54,7 +57,9 @@ def read_table(path: str, *, field: str) -> pd.DataFrame:
     if kind == "csv":
         _refuse_duplicate_csv_header(file, field)
     try:
-        frame = pd.read_parquet(file) if kind == "parquet" else pd.read_csv(file)
+        frame = prefetch.frame(path) if prefetch is not None and kind == "parquet" else None
+        if frame is None:
+            frame = pd.read_parquet(file) if kind == "parquet" else pd.read_csv(file)
     except Exception as exc:  # noqa: BLE001 - any reader failure is a data problem for users
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{field}: {path}: cannot read as {kind} ({reason})") from exc
@@ -65,6 +70,16 @@ def read_table(path: str, *, field: str) -> pd.DataFrame:
             "rename them"
         )
     return frame
+
+
+def prefetch_datasets(loaded: LoadedConfig) -> ParquetPrefetch:
+    """Start reading the config's parquet files in the background (validate.prefetch);
+    :func:`load_datasets` takes them from there."""
+    from validate.prefetch import ParquetPrefetch
+
+    section = loaded.config.data
+    paths = (loaded.resolve(p) for p in (section.eval, section.reference, section.train) if p)
+    return ParquetPrefetch(p for p in paths if p)
 
 
 def _refuse_duplicate_csv_header(file: Path, field: str) -> None:
@@ -85,15 +100,21 @@ def _refuse_duplicate_csv_header(file: Path, field: str) -> None:
         )
 
 
-def load_datasets(loaded: LoadedConfig, *, features_needed_by: str = "") -> Datasets:
+def load_datasets(
+    loaded: LoadedConfig,
+    *,
+    features_needed_by: str = "",
+    prefetch: ParquetPrefetch | None = None,
+) -> Datasets:
     """Load every configured dataset and check the columns the config names.
 
     ``features_needed_by`` ("checks.drift needs") is who needs feature columns; without
-    one, a table of only the label and score columns is fine."""
+    one, a table of only the label and score columns is fine. ``prefetch`` holds files
+    already being read (:func:`prefetch_datasets`)."""
     section = loaded.config.data
     eval_path = loaded.resolve(section.eval)
     assert eval_path is not None
-    eval_frame = read_table(eval_path, field="data.eval")
+    eval_frame = read_table(eval_path, field="data.eval", prefetch=prefetch)
     if len(eval_frame) == 0:
         raise DataError(f"data.eval: {section.eval}: no rows; the eval set must not be empty")
     features = _check_columns(
@@ -102,10 +123,14 @@ def load_datasets(loaded: LoadedConfig, *, features_needed_by: str = "") -> Data
 
     reference = train = None
     if section.reference:
-        reference = read_table(loaded.resolve(section.reference) or "", field="data.reference")
+        reference = read_table(
+            loaded.resolve(section.reference) or "", field="data.reference", prefetch=prefetch
+        )
         _require(reference, features, field="data.reference", what="feature")
     if section.train:
-        train = read_table(loaded.resolve(section.train) or "", field="data.train")
+        train = read_table(
+            loaded.resolve(section.train) or "", field="data.train", prefetch=prefetch
+        )
         _require(train, (*features, section.target), field="data.train", what="column")
     return Datasets(
         eval=eval_frame, features=features, target=section.target, reference=reference, train=train

@@ -235,16 +235,23 @@ def _checked_labels(datasets: Datasets, task: str) -> np.ndarray:
             ) from exc
     if y.dtype == bool:
         return y.astype(np.int64)
-    try:
-        as_float = y.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DataError(
-            f"data.target: column '{target}' holds non-numeric labels; encode them as 0..k-1"
-        ) from exc
-    if not np.all(as_float == np.round(as_float)) or as_float.min() < 0:
-        raise DataError(f"data.target: column '{target}' must hold integer class labels 0..k-1")
-    labels = as_float.astype(np.int64)
-    if task == "binary" and not set(np.unique(labels)) <= {0, 1}:
+    if np.issubdtype(y.dtype, np.integer):
+        # Integers are whole already: only the range needs checking, without a float copy.
+        labels = y.astype(np.int64)
+        if len(labels) and labels.min() < 0:
+            raise DataError(f"data.target: column '{target}' must hold integer class labels 0..k-1")
+    else:
+        try:
+            as_float = y.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise DataError(
+                f"data.target: column '{target}' holds non-numeric labels; encode them as 0..k-1"
+            ) from exc
+        if not np.all(as_float == np.round(as_float)) or as_float.min() < 0:
+            raise DataError(f"data.target: column '{target}' must hold integer class labels 0..k-1")
+        labels = as_float.astype(np.int64)
+    # Labels are >= 0 here, so "only 0 and 1" is a maximum, not a sort of every row.
+    if task == "binary" and len(labels) and labels.max() > 1:
         found = ", ".join(map(str, np.unique(labels)[:5]))
         raise DataError(
             f"data.target: binary task needs labels 0 and 1, found {found}; "

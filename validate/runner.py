@@ -29,7 +29,7 @@ from validate import control, evidence, telemetry, telemetry_checks
 from validate.background import Background
 from validate.check import Input
 from validate.config import LoadedConfig, load_config, sqlite_database
-from validate.data import load_datasets
+from validate.data import load_datasets, prefetch_datasets
 from validate.digest import candidate_digest, model_source
 from validate.errors import (
     ConfigError,
@@ -221,6 +221,7 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
     """Everything before the first check: any problem here is exit 2 and records nothing."""
     loaded = load_config(request.config_path)
     config = loaded.config
+    prefetch = prefetch_datasets(loaded)  # decoded while the checks' libraries import
     kube = _kubernetes_run(loaded, request)  # connects now: a bad kubeconfig fails fast
     _check_outputs(request, loaded)
     selected = select_checks(config.checks, task=config.data.task, only=request.only_checks)
@@ -256,7 +257,9 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
     require_configured_inputs(loaded, needed, promoting=wants_promotion)
     features_by = needed.get(Input.FEATURES)
     datasets = load_datasets(
-        loaded, features_needed_by=who_needs(features_by) if features_by else ""
+        loaded,
+        features_needed_by=who_needs(features_by) if features_by else "",
+        prefetch=prefetch,
     )
     if mlflow_open is not None and models_need_mlflow:
         mlflow_open.wait()

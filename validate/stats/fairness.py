@@ -77,7 +77,7 @@ def group_codes(columns: Sequence[Any], missing_label: str = "<missing>") -> Gro
     """
     import pandas as pd
 
-    codes = np.zeros(len(columns[0]), dtype=np.int64)
+    codes: np.ndarray | None = None
     uniques_per_column: list[list[str]] = []
     for column in columns:
         column_codes, uniques = pd.factorize(column, sort=True, use_na_sentinel=True)
@@ -91,12 +91,15 @@ def group_codes(columns: Sequence[Any], missing_label: str = "<missing>") -> Gro
         rank = np.empty(len(labels), dtype=np.int64)
         rank[order] = np.arange(len(labels))
         uniques_per_column.append([labels[k] for k in order])
-        codes = codes * len(labels) + rank[column_codes]
+        # Each step below copies a column of row codes: skip the ones that change nothing
+        # (on millions of rows, each is a fresh array the kernel must map).
+        if not np.array_equal(rank, np.arange(len(labels))):
+            column_codes = rank[column_codes]
+        codes = column_codes if codes is None else codes * len(labels) + column_codes
+    assert codes is not None, "group_codes needs at least one column"
     # Dense group indices without sorting the rows: the code space is small (product of levels).
     space = int(np.prod([len(u) for u in uniques_per_column]))
     present = np.flatnonzero(np.bincount(codes, minlength=space))
-    lookup = np.zeros(space, dtype=np.int64)
-    lookup[present] = np.arange(len(present))
     labels_out = []
     for present_code in present:
         parts = []
@@ -105,7 +108,11 @@ def group_codes(columns: Sequence[Any], missing_label: str = "<missing>") -> Gro
             remainder, index = divmod(remainder, len(uniques))
             parts.append(uniques[index])
         labels_out.append(tuple(reversed(parts)))
-    return GroupCodes(codes=lookup[codes], labels=tuple(labels_out))
+    if len(present) < space:
+        lookup = np.zeros(space, dtype=np.int64)
+        lookup[present] = np.arange(len(present))
+        codes = lookup[codes]
+    return GroupCodes(codes=codes, labels=tuple(labels_out))
 
 
 def confusion_cells(

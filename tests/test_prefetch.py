@@ -1,0 +1,105 @@
+"""Parquet decoded in the background gives exactly the frame ``pandas.read_parquet`` gives,
+and a file it cannot read is reported by the main reader as before."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from validate.data import read_table
+from validate.errors import DataError
+from validate.prefetch import ParquetPrefetch, frame_from_arrow
+
+
+def _every_dtype(rows: int = 50) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "f64": rng.normal(size=rows),
+            "f32": rng.normal(size=rows).astype(np.float32),
+            "i8": rng.integers(0, 2, rows).astype(np.int8),
+            "u32": rng.integers(0, 9, rows).astype(np.uint32),
+            "nullable": pd.array([None if i % 7 == 0 else i for i in range(rows)], dtype="Int64"),
+            "flag": rng.integers(0, 2, rows).astype(bool),
+            "text": [None if i % 5 == 0 else f"g{i % 3}" for i in range(rows)],
+            "category": pd.Categorical([f"c{i % 4}" for i in range(rows)]),
+            "when": pd.date_range("2026-01-01", periods=rows, freq="h", tz="Europe/Berlin"),
+            "day": [dt.date(2026, 1, 1 + i % 28) for i in range(rows)],
+        },
+        index=pd.RangeIndex(100, 100 + rows, name="row"),
+    )
+    frame.attrs = {"source": "test"}
+    return frame
+
+
+@pytest.mark.parametrize("index", [True, False])
+def test_background_frame_equals_read_parquet(tmp_path, index):
+    path = tmp_path / "data.parquet"
+    _every_dtype().to_parquet(path, index=index)
+    prefetch = ParquetPrefetch([str(path)])
+    frame = prefetch.frame(str(path))
+    assert frame is not None, "this pandas must convert in the background, or the speed-up is gone"
+    expected = pd.read_parquet(path)
+    pd.testing.assert_frame_equal(frame, expected, check_exact=True)
+    assert frame.attrs == expected.attrs == {"source": "test"}
+    assert list(frame.dtypes) == list(expected.dtypes)
+
+
+def test_table_written_by_arrow_alone(tmp_path):
+    # No pandas metadata at all: dictionary columns and large strings, as Spark or DuckDB write.
+    path = tmp_path / "arrow.parquet"
+    table = pa.table(
+        {
+            "group": pa.array(["a", "b", None, "a"]).dictionary_encode(),
+            "text": pa.array(["x", "y", "z", None], type=pa.large_string()),
+            "score": pa.array([0.1, 0.2, None, 0.4]),
+        }
+    )
+    pq.write_table(table, path)
+    frame = ParquetPrefetch([str(path)]).frame(str(path))
+    pd.testing.assert_frame_equal(frame, pd.read_parquet(path), check_exact=True)
+    direct = frame_from_arrow(pq.read_table(path, use_pandas_metadata=True))
+    pd.testing.assert_frame_equal(direct, frame, check_exact=True)
+
+
+def test_many_row_groups(tmp_path):
+    path = tmp_path / "groups.parquet"
+    frame = _every_dtype(rows=1000)
+    frame.to_parquet(path, row_group_size=64)
+    got = ParquetPrefetch([str(path)]).frame(str(path))
+    pd.testing.assert_frame_equal(got, pd.read_parquet(path), check_exact=True)
+
+
+def test_each_table_is_handed_over_once(tmp_path):
+    path = tmp_path / "data.parquet"
+    _every_dtype().to_parquet(path)
+    prefetch = ParquetPrefetch([str(path), str(path)])
+    assert prefetch.frame(str(path)) is not None
+    assert prefetch.frame(str(path)) is None  # the reader then reads the file itself
+
+
+def test_unreadable_file_is_reported_by_the_reader(tmp_path):
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"PAR1 not really parquet")
+    prefetch = ParquetPrefetch([str(path)])
+    with pytest.raises(DataError, match=r"data\.eval: .*broken\.parquet: cannot read as parquet"):
+        read_table(str(path), field="data.eval", prefetch=prefetch)
+
+
+def test_csv_and_missing_files_are_left_to_the_reader(tmp_path):
+    csv = tmp_path / "data.csv"
+    csv.write_text("a,b\n1,2\n")
+    missing = tmp_path / "absent.parquet"
+    prefetch = ParquetPrefetch([str(csv), str(missing)])
+    assert prefetch.frame(str(csv)) is None and prefetch.frame(str(missing)) is None
+    assert read_table(str(csv), field="data.eval", prefetch=prefetch).to_dict("list") == {
+        "a": [1],
+        "b": [2],
+    }
+    with pytest.raises(DataError, match="file not found"):
+        read_table(str(missing), field="data.eval", prefetch=prefetch)
