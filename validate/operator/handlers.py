@@ -1,9 +1,11 @@
 """The kopf handlers: a timer that reconciles every ModelValidation (level-triggered: the
 world is re-read each time, nothing is remembered between calls) and a deletion handler
-(kopf's finalizer) that deletes the resource's Jobs before it goes.
+(kopf's finalizer) that deletes the resource's Jobs before it goes; with admission on, the
+validating webhook's handler (the verdicts are ``validate.operator.admission``'s); and the
+Prometheus metrics of all of them (``validate.operator.metrics``).
 
-Imported only by ``validate operator``: kopf and the kubernetes client stay out of
-``import validate`` and the CLI's start-up.
+Imported only by ``validate operator``: kopf, the kubernetes client and prometheus-client
+stay out of ``import validate`` and the CLI's start-up.
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = f"{GROUP}/jobs"
     settings.posting.level = logging.WARNING
     # No cluster-wide observation of CRDs and namespaces: the resources are found once at
-    # start-up, so the operator needs no ClusterRole at all (ci/operator has none).
+    # start-up, so the operator needs no ClusterRole for them (its one ClusterRole is for
+    # its own webhook configuration).
     settings.scanning.disabled = True
     settings.watching.server_timeout = 60
     served: Admission | None = STATE.get("admission")
