@@ -100,3 +100,65 @@ def test_the_self_signed_certificate_names_the_hosts_and_serves_tls(tmp_path):
             assert tls.version() is not None  # the handshake verified against the CA
             tls.send(b"x")
         thread.join(timeout=30)
+
+
+def registered_version(client, name: str = "credit") -> str:
+    """A registered version of ``name`` (its artifacts are irrelevant to admission)."""
+    client.create_registered_model(name)
+    experiment = client.create_experiment("training")
+    run = client.create_run(experiment)
+    client.set_terminated(run.info.run_id)
+    return str(
+        client.create_model_version(name, f"runs:/{run.info.run_id}/m", run.info.run_id).version
+    )
+
+
+def validation_run(client, name: str, version: str, **tags: str) -> str:
+    """A validation run recorded for ``models:/name/version``, finished, with ``tags``."""
+    from validate.models.adapter import ModelRef, RegistryVersion
+    from validate.promotion import ref_to_json
+
+    experiment = client.get_experiment_by_name("checks") or client.get_experiment(
+        client.create_experiment("checks")
+    )
+    ref = ModelRef(
+        uri=f"models:/{name}/{version}",
+        location=f"models:/{name}/{version}",
+        kind="mlflow",
+        role="candidate",
+        task="binary",
+        registry=RegistryVersion(name, version),
+    )
+    run = client.create_run(
+        experiment.experiment_id,
+        tags={"validate.kind": "validation", "validate.candidate_ref": ref_to_json(ref), **tags},
+    )
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id
+
+
+def test_verdicts_from_what_mlflow_records():
+    """Against a real (sqlite) MLflow: no validation, a failed one, one that is not
+    promotable (no sealed decision record), each with its reason and run."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    version = registered_version(client)
+    uri = f"models:/credit/{version}"
+    verdict = admission.model_verdict(uri, client)
+    assert (verdict.allowed, verdict.reason) == (False, admission.NOT_VALIDATED), verdict
+
+    unsealed = validation_run(client, "credit", version, **{"validate.decision": "pass"})
+    verdict = admission.model_verdict(uri, client)
+    assert (verdict.allowed, verdict.reason) == (False, admission.NOT_PROMOTABLE), verdict
+    assert unsealed in verdict.message and "no decision record sealed live" in verdict.message
+
+    failed = validation_run(client, "credit", version, **{"validate.decision": "fail"})
+    verdict = admission.model_verdict(uri, client)
+    assert (verdict.allowed, verdict.reason) == (False, admission.FAILED), verdict
+    assert failed in verdict.message
+
+    # Another version's runs never speak for this one (the LIKE search only narrows).
+    other = str(client.create_model_version("credit", "runs:/x/m").version)
+    verdict = admission.model_verdict(f"models:/credit/{other}", client)
+    assert verdict.reason == admission.NOT_VALIDATED, verdict
