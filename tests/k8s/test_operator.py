@@ -491,3 +491,38 @@ def admission(cluster, operator: Operator, biased: str, good: str):
         apps.create_namespaced_deployment(serving, deployment(name, version))
         admitted.append(name)
     return denied.value, admitted
+
+
+def test_the_operator_writes_its_ca_into_the_installs_service_webhook(installed):
+    """In a cluster the API server calls the webhook through the install's Service: the
+    operator adds its certificate's CA and leaves the rest of the configuration as shipped.
+    (A copy of ci/operator/webhook.yaml, selecting no namespace, patched as an admin.)"""
+    import base64
+
+    from validate.operator.webhook import AdmissionServer, self_signed
+
+    shipped = yaml.safe_load((REPO / "ci/operator/webhook.yaml").read_text())
+    shipped["metadata"]["name"] = "validate-admission-copy"
+    shipped["webhooks"][0]["namespaceSelector"] = {"matchLabels": {"validate.dev/none": "x"}}
+    api = client.AdmissionregistrationV1Api()
+    api.create_validating_webhook_configuration(shipped)
+    try:
+        cert, _ = self_signed(["validate-operator.ml-validation.svc"])
+        bundle = base64.b64encode(cert).decode()
+        server = AdmissionServer(
+            configuration="validate-admission-copy", by_url=False, admissionregistration=api
+        )
+        server.write_client_config({"url": "https://ignored:9443", "caBundle": bundle})
+        (hook,) = api.read_validating_webhook_configuration("validate-admission-copy").webhooks
+        assert hook.client_config.ca_bundle == bundle
+        assert hook.client_config.url is None
+        service = hook.client_config.service
+        assert (service.namespace, service.name, service.port, service.path) == (
+            "ml-validation",
+            "validate-operator",
+            443,
+            "/validate-workloads",
+        )
+        assert hook.failure_policy == "Fail"
+    finally:
+        api.delete_validating_webhook_configuration("validate-admission-copy")

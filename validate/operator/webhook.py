@@ -95,10 +95,12 @@ class AdmissionServer(kopf.WebhookServer):
     async def __call__(self, fn: Any) -> AsyncIterator[Any]:
         async for client_config in super().__call__(fn):
             if self.configuration:
-                await asyncio.to_thread(self._configure, dict(client_config))
+                await asyncio.to_thread(self.write_client_config, dict(client_config))
             yield client_config
 
-    def _configure(self, client_config: dict[str, Any]) -> None:
+    def write_client_config(self, client_config: dict[str, Any]) -> None:
+        """Write ``client_config``'s CA bundle (and, ``by_url``, its URL) into every webhook
+        of the configuration; everything else stays as the install shipped it."""
         found = self.api.read_validating_webhook_configuration(self.configuration)
         patch: list[dict[str, Any]] = []
         for index, _ in enumerate(found.webhooks or []):
