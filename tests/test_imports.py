@@ -18,6 +18,7 @@ HEAVY = (
     "onnx",
     "torch",
     "kopf",
+    "prometheus_client",  # the operator's metrics: only `validate operator` imports it
 )
 
 

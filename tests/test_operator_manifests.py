@@ -95,6 +95,9 @@ def test_every_rendered_manifest_is_valid_and_strict(version):
             "RoleBinding",
             "Deployment",
             "Service",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ValidatingWebhookConfiguration",
         ]
     )
     for document in RENDERED:
@@ -226,7 +229,37 @@ def test_the_operator_role_is_least_privilege():
         (("",), ("configmaps",)): {"get"},
         (("",), ("events",)): {"create"},
     }
-    assert not [d for d in RENDERED if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+    # Cluster-wide: only its own webhook configuration's CA bundle, nothing to list or create.
+    (cluster_role,) = [d for d in RENDERED if d["kind"] == "ClusterRole"]
+    assert cluster_role["rules"] == [
+        {
+            "apiGroups": ["admissionregistration.k8s.io"],
+            "resources": ["validatingwebhookconfigurations"],
+            "resourceNames": ["validate-admission"],
+            "verbs": ["get", "patch"],
+        }
+    ]
+
+
+def test_admission_fails_closed_for_opted_in_namespaces_only():
+    (webhook,) = [d for d in RENDERED if d["kind"] == "ValidatingWebhookConfiguration"]
+    assert webhook["metadata"]["name"] == "validate-admission"
+    (hook,) = webhook["webhooks"]
+    assert hook["failurePolicy"] == "Fail"
+    assert hook["namespaceSelector"] == {"matchLabels": {"validate.dev/admission": "enforce"}}
+    served = {(r["apiGroups"][0], res) for r in hook["rules"] for res in r["resources"]}
+    assert served == {
+        ("apps", "deployments"),
+        ("apps", "statefulsets"),
+        ("batch", "jobs"),
+        ("serving.kserve.io", "inferenceservices"),
+    }
+    assert hook["clientConfig"]["service"]["path"] == "/validate-workloads"
+    (namespace,) = [d for d in RENDERED if d["kind"] == "Namespace"]
+    assert "validate.dev/admission" not in (namespace["metadata"].get("labels") or {})
+    (deployment,) = [d for d in RENDERED if d["kind"] == "Deployment"]
+    command = deployment["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert "--admission-port=9443" in command and "--admission-config=validate-admission" in command
 
 
 def test_conditions_move_their_transition_time_only_on_change():

@@ -363,8 +363,49 @@ def promote_command(
     help="MLflow tracking server for every validation (default: $MLFLOW_TRACKING_URI).",
 )
 @click.option("--liveness", help="Serve a liveness endpoint, e.g. http://0.0.0.0:8080/healthz.")
+@click.option(
+    "--admission-port",
+    type=click.IntRange(1, 65535),
+    help="Serve the validating admission webhook (HTTPS, self-signed) on this port.",
+)
+@click.option("--admission-address", default="0.0.0.0", show_default=True, help="Its address.")
+@click.option(
+    "--admission-host",
+    help="The name the API server calls the webhook by, put in its certificate "
+    "(default: validate-operator.NAMESPACE.svc).",
+)
+@click.option(
+    "--admission-config",
+    default="validate-admission",
+    show_default=True,
+    help="The ValidatingWebhookConfiguration whose CA bundle the operator keeps current.",
+)
+@click.option(
+    "--admission-url",
+    is_flag=True,
+    help="Point that configuration at https://HOST:PORT/ instead of the install's Service "
+    "(an operator outside the cluster, as in the tests).",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve Prometheus metrics on /metrics on this port.",
+)
+@click.option("--metrics-address", default="0.0.0.0", show_default=True, help="Its address.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-def operator_command(namespace: str, tracking_uri: str, liveness: str | None, debug: bool) -> None:
+def operator_command(
+    namespace: str,
+    tracking_uri: str,
+    liveness: str | None,
+    admission_port: int | None,
+    admission_address: str,
+    admission_host: str | None,
+    admission_config: str,
+    admission_url: bool,
+    metrics_port: int | None,
+    metrics_address: str,
+    debug: bool,
+) -> None:
     """Run the Kubernetes operator for ModelValidation resources (needs the operator extra)."""
 
     def action() -> int:
@@ -375,13 +416,29 @@ def operator_command(namespace: str, tracking_uri: str, liveness: str | None, de
         except ValueError as exc:
             raise ConfigError(f"--tracking-uri: {exc}") from exc
         try:
+            from validate.operator.handlers import Admission
             from validate.operator.handlers import run as run_operator
         except ImportError as exc:
             raise ConfigError(
-                f"validate operator needs kopf and the kubernetes client ({exc.name} is "
-                "missing); pip install 'validate-gate[operator]'"
+                f"validate operator needs kopf, the kubernetes client and prometheus-client "
+                f"({exc.name} is missing); pip install 'validate-gate[operator]'"
             ) from exc
-        run_operator(namespace=namespace, tracking_uri=tracking_uri, liveness=liveness)
+        admission = None
+        if admission_port is not None:
+            admission = Admission(
+                port=admission_port,
+                address=admission_address,
+                host=admission_host or f"validate-operator.{namespace}.svc",
+                configuration=admission_config or None,
+                by_url=admission_url,
+            )
+        run_operator(
+            namespace=namespace,
+            tracking_uri=tracking_uri,
+            liveness=liveness,
+            admission=admission,
+            metrics_address=None if metrics_port is None else (metrics_address, metrics_port),
+        )
         return 0
 
     _guarded(debug, action)

@@ -98,6 +98,9 @@ class ControlPlane:
                 "--feature-gates=TTLAfterFinished=true",
                 # Nodes register Ready at once (no node-lifecycle controller clears taints).
                 "--disable-admission-plugins=TaintNodesByCondition",
+                # On by default in 1.20; named so the operator's admission test never
+                # depends on a default (it calls the operator on https://127.0.0.1).
+                "--enable-admission-plugins=ValidatingAdmissionWebhook",
                 "--kubelet-preferred-address-types=InternalIP",
                 "--allow-privileged=false",
                 "--profiling=false",

@@ -1,6 +1,7 @@
 """The Kubernetes executor against a real control plane: the real Job controller,
 scheduler, TTL and garbage collectors, with the node agent as the kubelet and a real
-MLflow server for staging and results."""
+MLflow server for staging and results; the checks' pods export their spans into the
+run's trace (a real OTLP/HTTP receiver on 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from kubernetes import client, config
+from otlp_receiver import OtlpReceiver
 from processes import start_validate, wait_for
 
 from validate.executors.k8s_manifests import RUN_LABEL, label_value
@@ -91,10 +93,18 @@ def test_sample_model_same_verdict_as_local(sample, mlflow_url, cluster, apis, t
         env=env,
     )
     assert local.returncode == 0, local.stdout + local.stderr
-    started = time.monotonic()
-    remote = validate("run", "-c", str(path), "--json", str(tmp_path / "k8s.json"), env=env)
-    wall = time.monotonic() - started
-    assert remote.returncode == 0, remote.stdout + remote.stderr
+    # Traced to a real OTLP/HTTP receiver on 127.0.0.1, which the pods (local processes
+    # under the node agent) reach too: their spans must join the run's trace.
+    with OtlpReceiver() as receiver:
+        otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_SERVICE_NAME": "validate-k8s"}
+        started = time.monotonic()
+        remote = validate(
+            "run", "-c", str(path), "--json", str(tmp_path / "k8s.json"), env={**env, **otel}
+        )
+        wall = time.monotonic() - started
+        assert remote.returncode == 0, remote.stdout + remote.stderr
+        spans = receiver.spans()
+    assert_pod_spans_join_the_run(spans, {"accuracy", "bias", "mindiff", "drift", "latency"})
     local_report = json.loads((tmp_path / "local.json").read_text())
     k8s_report = json.loads((tmp_path / "k8s.json").read_text())
     assert verdict(k8s_report) == verdict(local_report)
@@ -117,6 +127,27 @@ def test_sample_model_same_verdict_as_local(sample, mlflow_url, cluster, apis, t
     while time.monotonic() < deadline and _jobs(apis, run_id):
         time.sleep(1)
     assert _jobs(apis, run_id) == []
+
+
+def assert_pod_spans_join_the_run(spans: list[dict], checks: set[str]) -> None:
+    """One trace: each check's ``validate.pod`` span (exported from its Job's pod) is a
+    child of that check's ``validate.check`` span in the runner, and the pod's own spans
+    are children of ``validate.pod``."""
+    (run,) = [s for s in spans if s["name"] == "validate.run"]
+    assert {s["trace_id"] for s in spans} == {run["trace_id"]}, {s["name"] for s in spans}
+    check_spans = {
+        s["attributes"]["validate.check.name"]: s for s in spans if s["name"] == "validate.check"
+    }
+    pods = {s["attributes"]["validate.check.name"]: s for s in spans if s["name"] == "validate.pod"}
+    assert set(check_spans) == set(pods) == checks, (sorted(check_spans), sorted(pods))
+    for name, pod in pods.items():
+        assert pod["parent_id"] == check_spans[name]["span_id"], name
+        assert check_spans[name]["parent_id"] == run["span_id"], name
+        status = pod["attributes"]["validate.check.status"]
+        assert status == check_spans[name]["attributes"]["validate.check.status"], name
+        children = {s["name"] for s in spans if s["parent_id"] == pod["span_id"]}
+        assert children == {"validate.pod.inputs", "validate.pod.check", "validate.pod.record"}
+        assert pod["resource"]["service.name"] == "validate-k8s"
 
 
 def waiter_secret(apis, plugin_env) -> dict:

@@ -3,7 +3,9 @@ ServiceAccount (a token from the TokenRequest API, bound only by the RBAC in ci/
 the credit sample's good model is validated and promoted, the biased one is refused with
 its failing sentences; killing the operator mid-validation and starting it again yields one
 runner Job, one MLflow run and one promotion per resource; deleting a resource leaves no
-Job behind."""
+Job behind. The operator's admission webhook (HTTPS on 127.0.0.1, called by the API server)
+denies a Deployment that declares the biased version and admits the promoted one, and a
+real Prometheus server scrapes the operator's /metrics."""
 
 from __future__ import annotations
 
@@ -18,8 +20,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from control_plane import free_port
 from kubernetes import client, config
+from prometheus_server import PrometheusServer, prometheus_binary
 
+from validate.operator.admission import MODEL_URI_ANNOTATION
 from validate.operator.resource import OWNER_LABEL, RUN_UID_TAG
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,6 +53,19 @@ for argument in sys.argv[1:]:
     version = mlflow.register_model(f"runs:/{run.info.run_id}/{CANDIDATE_ARTIFACT}", "credit")
     print("REGISTERED", version.version)
 """
+
+
+# What Prometheus must hold once the operator test is done (the restarted process's counts:
+# both decisions, the promotion and both admission reviews come after the kill).
+METRICS = {
+    'validate_operator_admission_reviews_total{decision="denied",reason="ValidationFailed"}': 1,
+    'validate_operator_admission_reviews_total{decision="allowed",reason="Validated"}': 1,
+    'validate_operator_promotions_total{outcome="promoted"}': 1,
+    'validate_operator_promotions_total{outcome="none"}': 1,
+    "validate_operator_registration_to_decision_seconds_count": 2,
+    "validate_operator_validations_in_flight": 0,
+}
+SCRAPED: dict[str, float] = {}
 
 
 def kubectl(cluster, *args: str) -> subprocess.CompletedProcess[str]:
@@ -145,9 +163,18 @@ def operator_kubeconfig(cluster, installed, tmp_path_factory):
 
 
 class Operator:
-    def __init__(self, kubeconfig: Path, mlflow_url: str, log: Path) -> None:
+    def __init__(
+        self, kubeconfig: Path, mlflow_url: str, log: Path, webhook_port: int, metrics_port: int
+    ) -> None:
         self.kubeconfig, self.mlflow_url, self.log = kubeconfig, mlflow_url, log
+        self.webhook_port, self.metrics_port = webhook_port, metrics_port
         self.process: subprocess.Popen[bytes] | None = None
+
+    def again(self) -> Operator:
+        """Another operator process on the same ports (after a kill)."""
+        return Operator(
+            self.kubeconfig, self.mlflow_url, self.log, self.webhook_port, self.metrics_port
+        )
 
     def start(self) -> Operator:
         env = {
@@ -158,7 +185,19 @@ class Operator:
         }
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
-                [VALIDATE, "operator", "--namespace", NAMESPACE],
+                [
+                    VALIDATE,
+                    "operator",
+                    "--namespace",
+                    NAMESPACE,
+                    # The API server reaches the webhook at https://127.0.0.1:PORT.
+                    f"--admission-port={self.webhook_port}",
+                    "--admission-address=127.0.0.1",
+                    "--admission-host=127.0.0.1",
+                    "--admission-url",
+                    f"--metrics-port={self.metrics_port}",
+                    "--metrics-address=127.0.0.1",
+                ],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -280,7 +319,12 @@ def test_the_operator_validates_promotes_refuses_survives_a_kill_and_cleans_up(
     mlflow = MlflowClient(tracking_uri=mlflow_url, registry_uri=mlflow_url)
     champion = mlflow.get_model_version_by_alias("credit", "champion").version
     log = tmp_path / "operator.log"
-    operator = Operator(operator_kubeconfig, mlflow_url, log).start()
+    binary = prometheus_binary()
+    operator = Operator(operator_kubeconfig, mlflow_url, log, free_port(), free_port()).start()
+    prometheus = None
+    if binary is not None:  # without it, the test below says so loudly
+        target = f"127.0.0.1:{operator.metrics_port}"
+        prometheus = PrometheusServer(tmp_path / "prometheus", [target], binary).start()
     try:
         custom.create_namespaced_custom_object(
             GROUP, VERSION, NAMESPACE, "modelvalidationpolicies", policy(validation_config(sample))
@@ -303,7 +347,7 @@ def test_the_operator_validates_promotes_refuses_survives_a_kill_and_cleans_up(
         for name in (good_name, biased_name):
             wait_status(custom, name, lambda s: s.get("phase") == "Running", 120, operator)
         operator.kill()
-        operator = Operator(operator_kubeconfig, mlflow_url, log).start()
+        operator = operator.again().start()
 
         good_mv = wait_status(custom, good_name, lambda s: s.get("phase") in FINAL, 420, operator)
         to_promoted = time.monotonic() - registered
@@ -331,6 +375,20 @@ def test_the_operator_validates_promotes_refuses_survives_a_kill_and_cleans_up(
         assert "> max 0.1" in passed["message"]
         assert condition(status, "Promoted")["status"] == "False"
         assert mlflow.get_model_version_by_alias("credit", "champion").version == good
+
+        # Admission: in an opted-in namespace, the biased version is denied with its reason
+        # and run, the promoted one is admitted, and so is a Deployment declaring no model.
+        denied, admitted = admission(cluster, operator, biased, good)
+        assert denied.status == 403, denied
+        assert "ValidationFailed" in denied.body, denied.body
+        assert f"models:/credit/{biased}" in denied.body
+        assert biased_mv["status"]["mlflowRunId"] in denied.body
+        assert admitted == ["promoted", "plain"]
+        # The operator's metrics, as a real Prometheus server scraped them.
+        for expression, expected in METRICS.items() if prometheus is not None else ():
+            seen = prometheus.wait_for(expression, expected)
+            assert seen == expected, f"{expression} = {seen}\n{prometheus.log()}"
+            SCRAPED[expression] = seen
 
         # One runner Job, one run, one set of check results, one promotion per resource,
         # the kill notwithstanding.
@@ -376,3 +434,95 @@ def test_the_operator_validates_promotes_refuses_survives_a_kill_and_cleans_up(
         print(f"\noperator: version registered to Promoted {to_promoted:.1f} s (a kill included)")
     finally:
         operator.stop()
+        if prometheus is not None:
+            prometheus.stop()
+
+
+def test_a_real_prometheus_scraped_the_operator_metrics():
+    """The operator test above queried these through Prometheus's HTTP API."""
+    if prometheus_binary() is None:
+        pytest.skip(
+            "PROMETHEUS NOT INSTALLED: the operator's /metrics were not scraped; nox -s k8s "
+            "installs Debian's prometheus package (apt-get install prometheus, as root)"
+        )
+    assert SCRAPED == METRICS
+
+
+def admission(cluster, operator: Operator, biased: str, good: str):
+    """Create Deployments declaring each version in a namespace opted in to admission;
+    returns the denial of the biased one and the names of those admitted."""
+    core, apps = client.CoreV1Api(), client.AppsV1Api()
+    serving = "serving"
+    core.create_namespace(
+        {"metadata": {"name": serving, "labels": {"validate.dev/admission": "enforce"}}}
+    )
+    # The operator points the install's webhook configuration at itself when it starts.
+    admissionregistration = client.AdmissionregistrationV1Api()
+    url = f"https://127.0.0.1:{operator.webhook_port}/validate-workloads"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        hook = admissionregistration.read_validating_webhook_configuration("validate-admission")
+        if hook.webhooks[0].client_config.url == url:
+            break
+        time.sleep(1)
+    assert hook.webhooks[0].client_config.url == url, operator.log.read_text()[-3000:]
+    assert hook.webhooks[0].client_config.ca_bundle
+
+    def deployment(name: str, version: str | None) -> dict:
+        annotations = {MODEL_URI_ANNOTATION: f"models:/credit/{version}"} if version else {}
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "annotations": annotations},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": "serve", "image": "ghcr.io/acme/s:1"}]},
+                },
+            },
+        }
+
+    with pytest.raises(client.exceptions.ApiException) as denied:
+        apps.create_namespaced_deployment(serving, deployment("biased", biased))
+    admitted = []
+    for name, version in (("promoted", good), ("plain", None)):
+        apps.create_namespaced_deployment(serving, deployment(name, version))
+        admitted.append(name)
+    return denied.value, admitted
+
+
+def test_the_operator_writes_its_ca_into_the_installs_service_webhook(installed):
+    """In a cluster the API server calls the webhook through the install's Service: the
+    operator adds its certificate's CA and leaves the rest of the configuration as shipped.
+    (A copy of ci/operator/webhook.yaml, selecting no namespace, patched as an admin.)"""
+    import base64
+
+    from validate.operator.webhook import AdmissionServer, self_signed
+
+    shipped = yaml.safe_load((REPO / "ci/operator/webhook.yaml").read_text())
+    shipped["metadata"]["name"] = "validate-admission-copy"
+    shipped["webhooks"][0]["namespaceSelector"] = {"matchLabels": {"validate.dev/none": "x"}}
+    api = client.AdmissionregistrationV1Api()
+    api.create_validating_webhook_configuration(shipped)
+    try:
+        cert, _ = self_signed(["validate-operator.ml-validation.svc"])
+        bundle = base64.b64encode(cert).decode()
+        server = AdmissionServer(
+            configuration="validate-admission-copy", by_url=False, admissionregistration=api
+        )
+        server.write_client_config({"url": "https://ignored:9443", "caBundle": bundle})
+        (hook,) = api.read_validating_webhook_configuration("validate-admission-copy").webhooks
+        assert hook.client_config.ca_bundle == bundle
+        assert hook.client_config.url is None
+        service = hook.client_config.service
+        assert (service.namespace, service.name, service.port, service.path) == (
+            "ml-validation",
+            "validate-operator",
+            443,
+            "/validate-workloads",
+        )
+        assert hook.failure_policy == "Fail"
+    finally:
+        api.delete_validating_webhook_configuration("validate-admission-copy")

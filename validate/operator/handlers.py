@@ -1,31 +1,57 @@
 """The kopf handlers: a timer that reconciles every ModelValidation (level-triggered: the
 world is re-read each time, nothing is remembered between calls) and a deletion handler
-(kopf's finalizer) that deletes the resource's Jobs before it goes.
+(kopf's finalizer) that deletes the resource's Jobs before it goes; with admission on, the
+validating webhook's handler (the verdicts are ``validate.operator.admission``'s); and the
+Prometheus metrics of all of them (``validate.operator.metrics``).
 
-Imported only by ``validate operator``: kopf and the kubernetes client stay out of
-``import validate`` and the CLI's start-up.
+Imported only by ``validate operator``: kopf, the kubernetes client and prometheus-client
+stay out of ``import validate`` and the CLI's start-up.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
 
 from validate.errors import ConfigError
+from validate.operator import admission, metrics
 from validate.operator import conditions as cond
 from validate.operator.policy import POLICY_PLURAL, reconcile_policy
-from validate.operator.reconcile import Cluster, Unavailable, delete_jobs, reconcile
+from validate.operator.reconcile import FINAL_PHASES, Cluster, Unavailable, delete_jobs, reconcile
 from validate.operator.resource import GROUP, PLURAL, VERSION
 
 STATE: dict[str, Any] = {}
+# What the admission webhook reviews; an InferenceService only where KServe's CRD exists
+# (kopf matches the handlers against the resources the API server offers at start-up).
+WORKLOADS = (
+    ("apps", "v1", "deployments"),
+    ("apps", "v1", "statefulsets"),
+    ("batch", "v1", "jobs"),
+    ("serving.kserve.io", "v1beta1", "inferenceservices"),
+)
 
 
-def configure(*, tracking_uri: str, interval_s: float) -> None:
+@dataclass(frozen=True)
+class Admission:
+    """Where the admission webhook listens and how the API server reaches it."""
+
+    port: int
+    address: str = "0.0.0.0"
+    host: str | None = None  # the name the API server uses (certificate and URL)
+    configuration: str | None = "validate-admission"  # the ValidatingWebhookConfiguration
+    by_url: bool = False  # write a URL clientConfig (outside a cluster) instead of the CA only
+
+
+def configure(*, tracking_uri: str, interval_s: float, admission: Admission | None = None) -> None:
     """Settings the handlers read; called by ``validate operator`` before kopf starts."""
     STATE["tracking_uri"] = tracking_uri
     STATE["interval_s"] = interval_s
+    STATE["admission"] = admission
 
 
 def _cluster() -> Cluster:
@@ -57,9 +83,51 @@ def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = f"{GROUP}/jobs"
     settings.posting.level = logging.WARNING
     # No cluster-wide observation of CRDs and namespaces: the resources are found once at
-    # start-up, so the operator needs no ClusterRole at all (ci/operator has none).
+    # start-up, so the operator needs no ClusterRole for them (its one ClusterRole is for
+    # its own webhook configuration).
     settings.scanning.disabled = True
     settings.watching.server_timeout = 60
+    served: Admission | None = STATE.get("admission")
+    if served is not None:
+        from kubernetes import client
+
+        from validate.operator.webhook import AdmissionServer
+
+        _cluster()  # loads the kubeconfig the admissionregistration client uses
+        settings.admission.server = AdmissionServer(
+            addr=served.address,
+            port=served.port,
+            host=served.host,
+            configuration=served.configuration,
+            by_url=served.by_url,
+            admissionregistration=client.AdmissionregistrationV1Api(),
+        )
+
+
+def _review(*, body: kopf.Body, dryrun: bool, logger: Any, **kwargs: Any) -> None:
+    """The admission handler: raise kopf.AdmissionError to deny."""
+    new = {"metadata": dict(body.metadata), "spec": dict(body.spec)}
+    old = kwargs.get("old")
+    previous = dict(old) if old is not None and kwargs.get("operation") == "UPDATE" else None
+    verdict = admission.review(new, previous, _cluster().mlflow)
+    if not dryrun:
+        decision = "allowed" if verdict.allowed else "denied"
+        metrics.ADMISSIONS.labels(decision, verdict.reason).inc()
+    if not verdict.allowed:
+        where = f"{body.metadata.get('namespace')}/{body.metadata.get('name')}"
+        logger.info(f"denied {where}: {verdict.reason}: {verdict.message}")
+        raise kopf.AdmissionError(f"{verdict.reason}: {verdict.message}", code=403)
+
+
+def register_admission() -> None:
+    """Register the admission handler for each workload kind (one handler id: the webhook's
+    path, so the install's configuration can name it)."""
+    from validate.operator.webhook import WEBHOOK_PATH
+
+    for group, version, plural in WORKLOADS:
+        kopf.on.validate(group, version, plural, id=WEBHOOK_PATH, operations=["CREATE", "UPDATE"])(
+            _review
+        )
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=2.0, sharp=False)
@@ -70,6 +138,7 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> Non
     try:
         status = reconcile(mv, _cluster())
     except Unavailable as exc:
+        metrics.RECONCILES.labels(PLURAL, "Unavailable").inc()
         # Our own trouble, said in the conditions; the next tick is the retry.
         generation = int(mv["metadata"]["generation"])
         conditions = cond.set_condition(
@@ -83,11 +152,40 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> Non
         patch.status["conditions"] = conditions
         logger.warning(f"{exc.reason}: {exc}")
         return
+    _count(mv, status)
     if status is None:
         return
     if status != {k: mv["status"].get(k) for k in status}:
         for key, value in status.items():
             patch.status[key] = value
+
+
+def _count(mv: dict[str, Any], status: dict[str, Any] | None) -> None:
+    """Metrics from one reconciliation: its result, the in-flight set, and, on the step
+    from undecided to decided, the time since registration and the promotion outcome."""
+    uid = mv["metadata"]["uid"]
+    phase = status.get("phase") if status is not None else None
+    metrics.RECONCILES.labels(PLURAL, phase or "Final").inc()
+    metrics.set_running(uid, phase == "Running")
+    if phase not in FINAL_PHASES or phase == "Invalid" or mv["status"].get("phase") == phase:
+        return
+    assert status is not None
+    outcome = "none"
+    if phase == "Promoted":
+        outcome = "promoted"
+    elif phase == "Passed":
+        promoted: dict[str, Any] = next(
+            (c for c in status.get("conditions", []) if c["type"] == cond.PROMOTED), {}
+        )
+        outcome = "manual" if promoted.get("reason") == "ManualPolicy" else "refused"
+    metrics.PROMOTIONS.labels(outcome).inc()
+    try:
+        name = mv["spec"]["model"]["name"]
+        registered = _cluster().mlflow.get_model_version(name, status["modelVersion"])
+        since = time.time() - int(registered.creation_timestamp) / 1000
+    except Exception:  # noqa: BLE001 - only a metric is lost; the decision stands
+        return
+    metrics.TO_DECISION.observe(max(since, 0.0))
 
 
 @kopf.timer(GROUP, VERSION, POLICY_PLURAL, interval=2.0, sharp=False)
@@ -122,6 +220,7 @@ def _poll(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
 @kopf.on.delete(GROUP, VERSION, PLURAL)
 def _delete(meta: kopf.Meta, logger: Any, **_: Any) -> None:
     namespace, uid = meta["namespace"], meta["uid"]
+    metrics.set_running(uid, False)
     deleted = delete_jobs(_cluster(), namespace, uid)
     if deleted:
         logger.info(f"deleted Jobs {', '.join(deleted)}")
@@ -130,9 +229,21 @@ def _delete(meta: kopf.Meta, logger: Any, **_: Any) -> None:
         raise kopf.TemporaryError("Jobs appeared while deleting; trying again", delay=2)
 
 
-def run(*, namespace: str, tracking_uri: str, liveness: str | None = None) -> None:
-    """Serve until interrupted (kopf handles SIGINT and SIGTERM)."""
-    configure(tracking_uri=tracking_uri, interval_s=2.0)
+def run(
+    *,
+    namespace: str,
+    tracking_uri: str,
+    liveness: str | None = None,
+    admission: Admission | None = None,
+    metrics_address: tuple[str, int] | None = None,
+) -> None:
+    """Serve until interrupted (kopf handles SIGINT and SIGTERM); with ``admission``, the
+    validating webhook too; with ``metrics_address``, Prometheus metrics on /metrics."""
+    configure(tracking_uri=tracking_uri, interval_s=2.0, admission=admission)
+    # MLflow's client retries a dead server for minutes by default; the API server gives a
+    # webhook 15 s, and each reconcile tick is already a retry. Fail fast, and say why.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     try:
         cluster = _cluster()
         cluster.batch.list_namespaced_job(namespace, limit=1, _request_timeout=10)
@@ -142,6 +253,10 @@ def run(*, namespace: str, tracking_uri: str, liveness: str | None = None) -> No
             f"kubernetes: the operator cannot use the API server ({reason}); run it in the "
             "cluster as validate-operator (ci/operator) or set KUBECONFIG"
         ) from exc
+    if admission is not None:
+        register_admission()
+    if metrics_address is not None:
+        metrics.serve(*metrics_address)
     kopf.run(
         standalone=True,
         namespaces=[namespace],
