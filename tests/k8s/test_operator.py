@@ -284,6 +284,36 @@ def policy(config_data: dict) -> dict:
     }
 
 
+def where_the_time_went(batch, mlflow, mv: dict, registered_at: float) -> str:
+    """When each step of one validation happened, in seconds after the version was
+    registered (the API server's timestamps are whole seconds): for the closing note's
+    "what dominates the time to Promoted"; nothing is asserted on it."""
+    from datetime import datetime
+
+    def since(stamp) -> str:
+        if stamp is None:
+            return "-"
+        when = stamp if isinstance(stamp, datetime) else datetime.fromisoformat(stamp)
+        return f"{when.timestamp() - registered_at:6.1f}"
+
+    lines = [f"  {since(mv['metadata']['creationTimestamp'])}  ModelValidation created"]
+    uid = mv["metadata"]["uid"]
+    jobs = batch.list_namespaced_job(NAMESPACE, label_selector=f"{OWNER_LABEL}={uid}").items
+    for job in sorted(jobs, key=lambda j: j.metadata.creation_timestamp):
+        lines.append(
+            f"  {since(job.metadata.creation_timestamp)}  {job.metadata.name}: created, "
+            f"started {since(job.status.start_time)}, done {since(job.status.completion_time)}"
+        )
+    run = mlflow.get_run(mv["status"]["mlflowRunId"]).info
+    lines.append(
+        f"  {run.start_time / 1000 - registered_at:6.1f}  MLflow run started, ended "
+        f"{(run.end_time or 0) / 1000 - registered_at:6.1f}"
+    )
+    for entry in mv["status"]["conditions"]:
+        lines.append(f"  {since(entry['lastTransitionTime'])}  {entry['type']} {entry['status']}")
+    return "operator timeline (s after registration):\n" + "\n".join(lines)
+
+
 def wait_status(
     custom, name: str, done, timeout_s: float, operator: Operator, plural: str = PLURAL
 ) -> dict:
@@ -432,6 +462,8 @@ def test_the_operator_validates_promotes_refuses_survives_a_kill_and_cleans_up(
         gone = custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)
         assert sorted(i["metadata"]["name"] for i in gone["items"]) == [good_name]
         print(f"\noperator: version registered to Promoted {to_promoted:.1f} s (a kill included)")
+        registered_at = mlflow.get_model_version("credit", good).creation_timestamp / 1000
+        print(where_the_time_went(batch, mlflow, good_mv, registered_at))
     finally:
         operator.stop()
         if prometheus is not None:
