@@ -18,6 +18,9 @@ HEAVY = (
     "onnx",
     "torch",
     "kopf",
+    "pyspark",  # the Spark engine is imported only where engine: {kind: spark} is used
+    "py4j",
+    "datasketches",
 )
 
 
