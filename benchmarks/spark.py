@@ -260,7 +260,7 @@ def main() -> None:
                 return measured(command, env)
 
             if job == "spark" and args.master == "standalone":
-                with standalone_cluster(Path(scratch), env) as url:
+                with standalone_cluster(Path(scratch), env, worker_memory="1200m") as url:
                     code, peak = run(url)
             else:
                 code, peak = run(args.master)

@@ -66,9 +66,12 @@ def _wait_for(predicate: object, what: str, deadline_s: float, logs: list[Path])
 
 
 @contextlib.contextmanager
-def standalone_cluster(folder: Path, env: dict[str, str], workers: int = 2) -> Iterator[str]:
-    """Start a master and ``workers`` workers (1 core, 512 MiB each); yield the master URL;
-    stop them all, by their process ids, however the body ends."""
+def standalone_cluster(
+    folder: Path, env: dict[str, str], workers: int = 2, worker_memory: str = "512m"
+) -> Iterator[str]:
+    """Start a master and ``workers`` workers (1 core and ``worker_memory`` each); yield the
+    master URL; stop them all, by their process ids, when the body ends. An application
+    asking for more executor memory than a worker offers waits for executors forever."""
     spark_class = str(spark_home() / "bin" / "spark-class")
     port = free_port()
     url = f"spark://127.0.0.1:{port}"
@@ -102,7 +105,7 @@ def standalone_cluster(folder: Path, env: dict[str, str], workers: int = 2) -> I
             start(
                 f"worker-{index}",
                 "org.apache.spark.deploy.worker.Worker", url,
-                "--host", "127.0.0.1", "--cores", "1", "--memory", "512m",
+                "--host", "127.0.0.1", "--cores", "1", "--memory", worker_memory,
                 "--webui-port", str(free_port()), "--work-dir", str(work),
             )  # fmt: skip
 
