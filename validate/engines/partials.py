@@ -27,6 +27,7 @@ from validate.stats.metrics import per_row_losses
 MISSING_LABEL = "<missing>"  # as validate.stats.fairness.group_codes names missing values
 KLL_K = 2048  # normalised single-rank error about 0.14% (99% confidence)
 LOSSES = ("log_loss", "brier")
+EDGE_RANKS = 4096  # reference quantiles taken as bin edges for each numeric column
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,19 @@ def _columns_partial(
         if "sketch" in entry:
             entry["sketch"] = entry["sketch"].serialize()
     return {"kind": "columns", "numeric": numeric, "categorical": categorical}
+
+
+def edges_for(entry: dict[str, Any], ranks: int = EDGE_RANKS) -> np.ndarray:
+    """Bin edges for one numeric column from its merged first-pass entry: ``ranks`` + 1
+    quantiles of its KLL sketch plus tail edges to its exact min and max
+    (:func:`validate.stats.binned.reference_edges`)."""
+    from validate.stats.binned import reference_edges
+
+    sketch = entry["sketch"]
+    if sketch.is_empty():
+        return np.array([0.0])
+    quantiles = np.asarray(sketch.get_quantiles(list(np.linspace(0, 1, ranks + 1))))
+    return reference_edges(quantiles, entry["min"], entry["max"])
 
 
 # -- merge -----------------------------------------------------------------------------------

@@ -174,6 +174,9 @@ def _numeric(
         binned, lower_z=z, lower_methods=(method,), n_resamples=n_resamples, seed=seed
     )
     statistics.update(ks_from_sketches(ref["sketch"], cur["sketch"], statistics))
+    if method == "ks":  # the bootstrap margin, below the sketches' estimate
+        margin = statistics["ks_margin"]
+        statistics["ks_lower"] = max(statistics["ks"] - margin, 0.0) if np.isfinite(margin) else 0.0
     bound = statistics[f"{method}_bound"] if method != "ks" else statistics["ks_bound"]
     entry.update(
         statistics=statistics,
@@ -224,7 +227,6 @@ def ks_from_sketches(reference: Any, current: Any, bracket: dict[str, float]) ->
         "ks_sketch": estimate,
         "ks_rank_error": rank_error,
         "ks_bound": max(value - low, high - value),
-        "ks_lower": max(value - (high - value), 0.0),
     }
 
 

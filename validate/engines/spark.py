@@ -18,8 +18,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from validate.engines import partials as pt
 from validate.errors import ConfigError, DataError
 
@@ -28,7 +26,7 @@ if TYPE_CHECKING:
 
     from validate.engine_settings import SparkEngine
 
-EDGE_RANKS = 4096  # reference quantiles taken as bin edges for each numeric column
+EDGE_RANKS = pt.EDGE_RANKS
 
 
 def session(engine: SparkEngine, app_name: str = "validate") -> SparkSession:
@@ -121,7 +119,7 @@ def summarize(
             if numeric
             else {"numeric": {}}
         )
-        edges = tuple(_edges(sketched["numeric"][c]) for c in numeric)
+        edges = tuple(pt.edges_for(sketched["numeric"][c], EDGE_RANKS) for c in numeric)
         spec = pt.DriftSpec(numeric=numeric, categorical=categorical, edges=edges)
         columns = list(drift_columns)
         reference = run_partials(reference_frame.select(*columns), pt.binned_partial, spec)
@@ -135,16 +133,6 @@ def summarize(
             pt.DriftSpec(numeric, categorical, edges, sketch=True),
         )
     return Summary(scores=score_summary, reference=reference, eval=current, drift_spec=spec)
-
-
-def _edges(entry: dict[str, Any]) -> np.ndarray:
-    from validate.stats.binned import reference_edges
-
-    sketch = entry["sketch"]
-    if sketch.is_empty():
-        return np.array([0.0])
-    quantiles = np.asarray(sketch.get_quantiles(list(np.linspace(0, 1, EDGE_RANKS + 1))))
-    return reference_edges(quantiles, entry["min"], entry["max"])
 
 
 def _is_numeric(frame: DataFrame, column: str) -> bool:

@@ -71,7 +71,8 @@ def numeric_from_bins(
     ``wasserstein_raw``, ``wasserstein_bound`` (in the same normalised units); ``ks_low``,
     ``ks_high``; ``psi``, ``psi_low``, ``psi_high``, ``psi_bound``; with ``lower_z``, the
     bootstrap ``<method>_lower`` of each of ``lower_methods`` (as
-    :func:`validate.stats.drift.numeric_statistics`, on these counts).
+    :func:`validate.stats.drift.numeric_statistics`, on these counts) and its
+    ``<method>_margin`` (lower = estimate − margin, floored at 0).
     """
     a = np.asarray(column.reference_counts, dtype=np.float64)
     b = np.asarray(column.eval_counts, dtype=np.float64)
@@ -109,9 +110,10 @@ def numeric_from_bins(
         binned = ds.grid_distances(grid, counts_a[None, :], counts_b[None, :], lower_methods)
         for method in lower_methods:
             point = out[method] if method in out else float(binned[method][0])
-            out[f"{method}_lower"] = ds.lower_bound(
-                point, resampled[method] - binned[method][0], lower_z
-            )
+            shifts = resampled[method] - binned[method][0]
+            out[f"{method}_lower"] = ds.lower_bound(point, shifts, lower_z)
+            # The margin alone, for a point estimated elsewhere (KS from sketches).
+            out[f"{method}_margin"] = float(np.mean(shifts) + lower_z * np.std(shifts, ddof=1))
     return out
 
 
