@@ -98,7 +98,7 @@ def standalone_cluster(
             "org.apache.spark.deploy.master.Master",
             "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(free_port()),
         )  # fmt: skip
-        _wait_for(lambda: _listening(port), "the Spark master", 120, logs)
+        _wait_for(lambda: _listening(port), "the Spark master", 240, logs)
         for index in range(workers):
             work = folder / f"work-{index}"
             work.mkdir(exist_ok=True)
@@ -116,7 +116,7 @@ def standalone_cluster(
                 for log in worker_logs
             )
 
-        _wait_for(registered, "the Spark workers", 120, logs)
+        _wait_for(registered, "the Spark workers", 240, logs)
         yield url
     finally:
         for process in reversed(processes):

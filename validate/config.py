@@ -102,8 +102,15 @@ class ModelSection(_Section):
 
 
 class DataSection(_Section):
-    eval: str = Field(description="Evaluation data: a parquet or CSV file.")
-    reference: str | None = Field(default=None, description="Drift reference data (optional).")
+    eval: str = Field(
+        description=(
+            "Evaluation data: a parquet or CSV file; with engine: spark, parquet files, "
+            "folders, globs or object-store URIs."
+        )
+    )
+    reference: str | None = Field(
+        default=None, description="Drift reference data (optional); as eval for engine: spark."
+    )
     train: str | None = Field(default=None, description="Training data, for MinDiff remediation.")
     target: str = Field(description="Label column.")
     features: list[str] | None = Field(
