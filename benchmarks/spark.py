@@ -90,7 +90,7 @@ def local_worker(data: Path, out: Path) -> None:
     result = {
         "seconds": seconds,
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "accuracy": {m: accuracy.metrics[m] for m in COUNT_METRICS},
+        "accuracy": {m: accuracy.metrics[m] for m in (*COUNT_METRICS, "roc_auc")},
         "accuracy_ci": {
             m: [accuracy.metrics[f"{m}.ci_low"], accuracy.metrics[f"{m}.ci_high"]]
             for m in COUNT_METRICS
@@ -169,6 +169,7 @@ def spark_worker(master: str, data: Path, out: Path) -> None:
         "session_seconds": session_s,
         "accuracy": accuracy["metrics"],
         "accuracy_ci": {m: [i.low, i.high] for m, i in accuracy["intervals"].items()},
+        "roc_auc_bound": accuracy["bounds"]["roc_auc"],
         "bias": bias,
         "drift": drift,
     }
@@ -289,12 +290,16 @@ def report(rows: int, master: str, results: dict[str, dict]) -> None:
     )
     print(f"count metrics and their CIs identical: {identical}")
     print(f"fairness aggregates identical: {spark['bias'] == local['bias']}")
-    print(f"{'statistic':<12} {'worst bound':>12} {'worst |diff|':>13}  (over numeric columns)")
+    print(
+        f"{'statistic':<12} {'worst bound':>12} {'worst |diff|':>13}  (drift: over numeric columns)"
+    )
     numeric = [c for c, v in spark["drift"].items() if v.get("wasserstein") is not None]
     for name in ("wasserstein", "ks", "psi"):
         bound = max(spark["drift"][c][f"{name}_bound"] for c in numeric)
         diff = max(abs(spark["drift"][c][name] - local["drift"][c][name]) for c in numeric)
         print(f"{name:<12} {bound:>12.2e} {diff:>13.2e}")
+    auc_diff = abs(spark["accuracy"]["roc_auc"] - local["accuracy"]["roc_auc"])
+    print(f"{'roc_auc':<12} {spark['roc_auc_bound']:>12.2e} {auc_diff:>13.2e}")
     rank = max(spark["drift"][c]["ks_rank_error"] for c in numeric)
     print(f"KLL rank error (eval + reference sketches, 99%): {rank:.2e}")
     same = [

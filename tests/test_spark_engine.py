@@ -149,6 +149,13 @@ def test_counts_and_drift_match_the_local_engine(spark, generated):
     accuracy = er.accuracy(summary.scores, confidence=0.95, n_resamples=1000, seed=0)
     assert accuracy["rows"] == len(frames["eval"])
     assert_accuracy_matches(accuracy, local["accuracy"])
+    bound = accuracy["bounds"]["roc_auc"]  # ROC AUC: approximate, within its bound
+    assert abs(accuracy["metrics"]["roc_auc"] - local["accuracy"].metrics["roc_auc"]) <= bound
+    width = accuracy["intervals"]["roc_auc"].high - accuracy["intervals"]["roc_auc"].low
+    local_width = (
+        local["accuracy"].metrics["roc_auc.ci_high"] - local["accuracy"].metrics["roc_auc.ci_low"]
+    )
+    assert width == pytest.approx(local_width, rel=1e-3)
 
     groupings = local["bias"].details["groupings"]
     for columns in GROUPINGS:

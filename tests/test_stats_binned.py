@@ -110,3 +110,22 @@ def test_partials_merge_to_the_same_counts_and_drift_within_bounds():
                 assert entry["value"] == pytest.approx(exact["c"]["value"], rel=1e-12)
             if entry["decided"]:
                 assert entry["drifted"] == exact[entry["column"]]["drifted"], (method, entry)
+
+
+@pytest.mark.parametrize("bins", [64, 1 << 14])
+def test_binned_roc_auc_bound_holds_and_delong_interval_is_close(bins):
+    from validate.stats.auc import delong
+    from validate.stats.binned import binned_roc_auc
+    from validate.stats.metrics import compute_metrics
+
+    rng = np.random.default_rng(5)
+    y = (rng.random(20_000) < 0.3).astype(np.int64)
+    p = 1 / (1 + np.exp(-(y * 1.2 + rng.normal(size=y.size))))
+    score_bin = np.clip((p * bins).astype(np.int64), 0, bins - 1)
+    counts = np.bincount(y * bins + score_bin, minlength=2 * bins).reshape(2, bins)
+    got = binned_roc_auc(counts[0], counts[1])
+    exact = compute_metrics("binary", y, p, 0.5, names=("roc_auc",))["roc_auc"]
+    assert abs(got["roc_auc"] - exact) <= got["roc_auc_bound"]
+    assert got["variance"] == pytest.approx(
+        delong(y, p).variance(), rel=0.05 if bins < 100 else 1e-3
+    )

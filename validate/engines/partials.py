@@ -28,6 +28,7 @@ MISSING_LABEL = "<missing>"  # as validate.stats.fairness.group_codes names miss
 KLL_K = 2048  # normalised single-rank error about 0.14% (99% confidence)
 LOSSES = ("log_loss", "brier")
 EDGE_RANKS = 4096  # reference quantiles taken as bin edges for each numeric column
+AUC_BINS = 1 << 14  # equal-width score bins on [0, 1] per class, for ROC AUC
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ def score_partial(spec: ScoreSpec, batches: Iterable[Any]) -> dict[str, Any]:
         "cells": np.zeros(shape),
         "groups": {" x ".join(g): {} for g in spec.groupings},
         "losses": {},
+        "auc": np.zeros((2, AUC_BINS), dtype=np.int64),  # [label, score bin], candidate
     }
     for frame in _frame(batches):
         y = frame[spec.target].to_numpy().astype(np.int64)
@@ -108,6 +110,10 @@ def score_partial(spec: ScoreSpec, batches: Iterable[Any]) -> dict[str, Any]:
             q = frame[spec.baseline_prediction].to_numpy(dtype=np.float64)
             codes.append((q >= spec.threshold).astype(np.int64))
         out["cells"] += cells(codes, shape)
+        score_bin = np.clip((p * AUC_BINS).astype(np.int64), 0, AUC_BINS - 1)
+        out["auc"] += np.bincount(y * AUC_BINS + score_bin, minlength=2 * AUC_BINS).reshape(
+            2, AUC_BINS
+        )
         for grouping in spec.groupings:
             keys = [_labels(frame[c]) for c in grouping]
             joined = keys[0] if len(keys) == 1 else np.array(list(zip(*keys, strict=True)))
@@ -262,6 +268,7 @@ def _merge_two(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
             "cells": a["cells"] + b["cells"],
             "groups": groups,
             "losses": losses,
+            "auc": a["auc"] + b["auc"],
         }
     import datasketches
 

@@ -19,8 +19,8 @@ import numpy as np
 
 from validate.stats import drift as ds
 from validate.stats import fairness as fs
-from validate.stats.binned import BinnedColumn, numeric_from_bins
-from validate.stats.intervals import Interval, moments_interval, z_value
+from validate.stats.binned import BinnedColumn, binned_roc_auc, numeric_from_bins
+from validate.stats.intervals import Interval, moments_interval, normal_interval, z_value
 from validate.stats.metrics import binary_count_metrics
 from validate.stats.quality import count_intervals, paired_count_intervals
 
@@ -33,8 +33,9 @@ def _loss_interval(stats: np.ndarray, confidence: float, with_p: bool = False) -
 def accuracy(
     scores: dict[str, Any], *, confidence: float, n_resamples: int, seed: int
 ) -> dict[str, Any]:
-    """Count metrics and losses with CIs, and the paired comparison with the champion when
-    the partials were counted with champion scores."""
+    """Count metrics and losses with CIs, ROC AUC (approximate: ``bounds["roc_auc"]``) with
+    DeLong's interval, and the paired comparison with the champion (count metrics and
+    losses) when the partials were counted with champion scores."""
     counted = scores["cells"]
     paired = counted.ndim == 3
     candidate = counted.sum(axis=-1) if paired else counted
@@ -46,11 +47,23 @@ def accuracy(
     )
     for name in ("log_loss", "brier"):
         intervals[name] = _loss_interval(losses[f"candidate.{name}"], confidence)
-    out: dict[str, Any] = {"metrics": metrics, "intervals": intervals, "rows": int(counted.sum())}
+    # ROC AUC from per-class score histograms: approximate, with its bound beside it.
+    auc = binned_roc_auc(scores["auc"][0], scores["auc"][1])
+    metrics["roc_auc"] = auc["roc_auc"]
+    if np.isfinite(auc["roc_auc"]):
+        intervals["roc_auc"] = normal_interval(
+            auc["roc_auc"], auc["variance"], confidence, bounds=(0.0, 1.0)
+        )
+    out: dict[str, Any] = {
+        "metrics": metrics,
+        "intervals": intervals,
+        "rows": int(counted.sum()),
+        "bounds": {"roc_auc": auc["roc_auc_bound"]},
+    }
     if paired:
         champion = {k: float(v) for k, v in binary_count_metrics(counted.sum(axis=-2)).items()}
         champion.update({n: float(losses[f"champion.{n}"][1]) for n in ("log_loss", "brier")})
-        difference = {n: metrics[n] - champion[n] for n in metrics}
+        difference = {n: metrics[n] - champion[n] for n in champion}
         compared = paired_count_intervals(
             "binary",
             counted,
