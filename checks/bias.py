@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 # More distinct values than this in one sensitive feature means it is not a group label.
 MAX_GROUPS_PER_FEATURE = 100
 REGRESSION_AGGREGATES = ("mae_difference", "rmse_difference")
-PLOTTED = ("selection_rate", "true_positive_rate", "false_positive_rate")
+PLOTTED = fs.PLOTTED
 
 
 class BiasSettings(CheckSettings):
@@ -256,56 +256,18 @@ class BiasCheck(BaseCheck):
         else:
             paired = None
             cells = fs.confusion_cells(grouping.codes, y, predictions, n_groups)
-        point = {
-            k: float(v)
-            for k, v in fs.aggregates(cells[kept], method=settings.method, agg=settings.agg).items()
-        }
-        per_group = fs.group_metrics(cells)
-        ci: dict[str, list[float]] = {}
-        group_ci: dict[str, np.ndarray] = {}
-        change: dict[str, Any] = {}
-        seed = context.seed
-        if settings.n_resamples:
-            if paired is not None:
-                draws = fs.bootstrap_cells(
-                    paired[kept], n_resamples=settings.n_resamples, seed=seed
-                )
-                candidate_draws, baseline_draws = draws.sum(axis=-1), draws.sum(axis=-2)
-            else:
-                candidate_draws = fs.bootstrap_cells(
-                    cells[kept], n_resamples=settings.n_resamples, seed=seed
-                )
-                baseline_draws = None
-            boot = fs.aggregates(candidate_draws, method=settings.method, agg=settings.agg)
-            ci = {k: list(percentile(v, settings.confidence)) for k, v in boot.items()}
-            boot_groups = fs.group_metrics(candidate_draws)
-            tail = (1 - settings.confidence) / 2 * 100
-            for metric in PLOTTED:
-                with fs.quiet_all_nan():
-                    group_ci[metric] = np.nanpercentile(
-                        boot_groups[metric], [tail, 100 - tail], axis=0
-                    )
-        else:
-            baseline_draws = None
-        if paired is not None:
-            baseline_point = fs.aggregates(
-                paired.sum(axis=-2)[kept], method=settings.method, agg=settings.agg
-            )
-            boot_base = (
-                fs.aggregates(baseline_draws, method=settings.method, agg=settings.agg)
-                if baseline_draws is not None
-                else None
-            )
-            for name, value in baseline_point.items():
-                entry: dict[str, Any] = {
-                    "champion": float(value),
-                    "change": point[name] - float(value),
-                }
-                if boot_base is not None:
-                    entry["ci"] = list(
-                        percentile(boot[name] - boot_base[name], settings.confidence)
-                    )
-                change[name] = entry
+        judged = fs.judged_aggregates(
+            cells,
+            paired,
+            kept,
+            method=settings.method,
+            agg=settings.agg,
+            n_resamples=settings.n_resamples,
+            seed=context.seed,
+            confidence=settings.confidence,
+        )
+        point, per_group, ci = judged.point, judged.per_group, judged.ci
+        group_ci, change = judged.group_ci, judged.change
         groups = []
         kept_index = np.flatnonzero(kept)
         for index, label in enumerate(grouping.labels):

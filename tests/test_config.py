@@ -73,3 +73,48 @@ def test_json_schema_lists_sections():
     schema = json_schema()
     json.dumps(schema)
     assert {"model", "data", "checks", "mlflow", "promote"} <= set(schema["properties"])
+
+
+@pytest.mark.parametrize(
+    ("engine", "expected"),
+    [
+        ("spark", "engine: unknown engine 'spark'; write local, or {kind: spark, master: URL"),
+        ({"kind": "flink", "master": "x"}, "engine: unknown engine kind 'flink'"),
+        ({"kind": "spark"}, "engine: master: required but missing"),
+        ({"kind": "spark", "master": "local[2]", "cores": 2}, "engine: unknown key 'cores'"),
+        (
+            {"kind": "spark", "master": "local[2]", "conf": {"executor.memory": "1g"}},
+            "engine: conf: not Spark properties: executor.memory",
+        ),
+    ],
+)
+def test_bad_engine_is_one_line(write_config, data_dir, models_dir, engine, expected):
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(base_config(data_dir, models_dir, engine=engine)))
+    assert expected in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_engine_defaults_to_local_and_reads_spark(write_config, data_dir, models_dir):
+    assert load_config(write_config(base_config(data_dir, models_dir))).config.engine == "local"
+    spark = {"kind": "spark", "master": "spark://127.0.0.1:7077", "conf": {"spark.x": True}}
+    engine = load_config(write_config(base_config(data_dir, models_dir, engine=spark))).config
+    assert engine.engine.master == "spark://127.0.0.1:7077"
+    assert engine.engine.conf == {"spark.x": "true"}  # Spark properties are strings
+
+
+@pytest.mark.parametrize(
+    "engine", ["hadoop", {"kind": "spark", "master": "spark://127.0.0.1:1"}], ids=["bad", "spark"]
+)
+def test_validate_run_with_an_engine_it_cannot_use_exits_2(
+    write_config, data_dir, models_dir, engine
+):
+    """A bad engine, and (until checks run on Spark) engine: spark itself: exit 2, one line,
+    before anything is opened or recorded."""
+    from conftest import run_cli
+
+    config = write_config(base_config(data_dir, models_dir, engine=engine))
+    result = run_cli("run", "-c", str(config))
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "engine" in result.stderr

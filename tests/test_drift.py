@@ -276,7 +276,7 @@ def _grid_statistics(ref, cur):
     a, b = np.sort(ref), np.sort(cur)
     grid = ds._grid(np.sort(np.concatenate([a, b])))
     counts = [np.diff(np.searchsorted(x, grid, side="right"), prepend=0) for x in (a, b)]
-    return grid, ds._grid_rows(grid, counts[0][None, :], counts[1][None, :])
+    return grid, ds.grid_distances(grid, counts[0][None, :], counts[1][None, :])
 
 
 @pytest.mark.parametrize(("n", "m", "decimals"), [(250, 300, None), (8000, 5000, 1)])

@@ -19,6 +19,9 @@ HEAVY = (
     "torch",
     "kopf",
     "prometheus_client",  # the operator's metrics: only `validate operator` imports it
+    "pyspark",  # the Spark engine is imported only where engine: {kind: spark} is used
+    "py4j",
+    "datasketches",
 )
 
 

@@ -24,7 +24,7 @@ def test_pyproject_names_the_distribution_validate_gate():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert project["name"] == DIST
     assert project["scripts"] == {"validate": "validate.cli:main"}
-    assert project["optional-dependencies"]["all"] == [f"{DIST}[tf,k8s,otel,onnx,operator]"]
+    assert project["optional-dependencies"]["all"] == [f"{DIST}[tf,k8s,otel,onnx,operator,spark]"]
 
 
 def test_installed_metadata_provides_the_command_and_the_checks():

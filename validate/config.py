@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from validate import yaml_loader
+from validate.engine_settings import SparkEngine
 from validate.errors import ConfigError
 from validate.kubernetes_settings import KubernetesSection
 
@@ -101,8 +102,15 @@ class ModelSection(_Section):
 
 
 class DataSection(_Section):
-    eval: str = Field(description="Evaluation data: a parquet or CSV file.")
-    reference: str | None = Field(default=None, description="Drift reference data (optional).")
+    eval: str = Field(
+        description=(
+            "Evaluation data: a parquet or CSV file; with engine: spark, parquet files, "
+            "folders, globs or object-store URIs."
+        )
+    )
+    reference: str | None = Field(
+        default=None, description="Drift reference data (optional); as eval for engine: spark."
+    )
     train: str | None = Field(default=None, description="Training data, for MinDiff remediation.")
     target: str = Field(description="Label column.")
     features: list[str] | None = Field(
@@ -210,12 +218,37 @@ class Config(_Section):
         description="Check id → its settings; every check also takes `blocking: false`."
     )
     executor: Literal["local", "kubernetes"] = "local"
+    engine: Literal["local"] | SparkEngine = Field(
+        default="local",
+        description=(
+            "Where statistics are computed: local (this process) or "
+            "{kind: spark, master: ..., conf: {...}}."
+        ),
+    )
     kubernetes: KubernetesSection | None = Field(
         default=None, description="Where check Jobs run (executor: kubernetes)."
     )
     mlflow: MlflowSection = Field(default_factory=MlflowSection)
     promote: PromoteSection | None = None
     seed: int = 0
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _one_engine(cls, value: Any) -> Any:
+        # pydantic would report both members of the union; say once what is wrong.
+        shape = "write local, or {kind: spark, master: URL, conf: {spark.*: value}}"
+        if isinstance(value, dict):
+            if value.get("kind") != "spark":
+                raise ValueError(f"unknown engine kind {value.get('kind')!r}; {shape}")
+            try:
+                return SparkEngine.model_validate(value)
+            except ValidationError as exc:
+                raise ValueError(
+                    describe_validation_error(exc, SparkEngine).removeprefix("(top level): ")
+                ) from None
+        if value != "local":
+            raise ValueError(f"unknown engine {yaml_loader.clip(str(value))!r}; {shape}")
+        return value
 
     @field_validator("seed")
     @classmethod

@@ -221,6 +221,13 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
     """Everything before the first check: any problem here is exit 2 and records nothing."""
     loaded = load_config(request.config_path)
     config = loaded.config
+    if config.engine != "local":
+        # Said before anything is opened or recorded: a run must never quietly load a
+        # cluster-sized data set into this process instead.
+        raise ConfigError(
+            "engine: spark: `validate run` does not run checks on Spark yet (issue 19); "
+            "use engine: local, or the Spark statistics in validate.engines.spark"
+        )
     prefetch = prefetch_datasets(loaded)  # decoded while the checks' libraries import
     kube = _kubernetes_run(loaded, request)  # connects now: a bad kubeconfig fails fast
     _check_outputs(request, loaded)

@@ -174,10 +174,10 @@ def _fmt(value: float) -> str:
 
 
 def psi(reference_shares: np.ndarray, eval_shares: np.ndarray) -> float:
-    return float(_psi_rows(np.asarray(reference_shares), np.asarray(eval_shares)))
+    return float(psi_rows(np.asarray(reference_shares), np.asarray(eval_shares)))
 
 
-def _psi_rows(reference_shares: np.ndarray, eval_shares: np.ndarray) -> np.ndarray:
+def psi_rows(reference_shares: np.ndarray, eval_shares: np.ndarray) -> np.ndarray:
     """PSI along the last axis (one value per row of shares)."""
     r = np.maximum(reference_shares, PSI_FLOOR)
     e = np.maximum(eval_shares, PSI_FLOOR)
@@ -193,12 +193,17 @@ def ks_p_value(a: np.ndarray, b: np.ndarray, d: float, *, exact: bool) -> float:
     ``exact``: the p-value decides, so use scipy's finite-n distribution even where it is
     slow; otherwise, above ``EXACT_KS_ROWS``, Stephens' corrected limit (module docstring).
     """
-    big, small = max(len(a), len(b)), min(len(a), len(b))
-    en = big * small / (big + small)
-    if big <= EXACT_KS_ROWS:
+    if max(len(a), len(b)) <= EXACT_KS_ROWS:
         from scipy import stats
 
         return float(stats.ks_2samp(a, b).pvalue)  # scipy's exact small-sample path
+    return ks_large_p_value(len(a), len(b), d, exact=exact)
+
+
+def ks_large_p_value(n: int, m: int, d: float, *, exact: bool) -> float:
+    """:func:`ks_p_value` above ``EXACT_KS_ROWS`` rows, from the sample sizes alone."""
+    big, small = max(n, m), min(n, m)
+    en = big * small / (big + small)
     if exact:
         from scipy import stats
 
@@ -261,15 +266,15 @@ def numeric_statistics(
         counts_a = np.diff(np.searchsorted(a, grid, side="right"), prepend=0)
         counts_b = np.diff(np.searchsorted(b, grid, side="right"), prepend=0)
         rng = np.random.default_rng(seed)
-        resampled = _grid_rows(
+        resampled = grid_distances(
             grid,
-            _resample(rng, counts_a, n_resamples),
-            _resample(rng, counts_b, n_resamples),
+            resample_counts(rng, counts_a, n_resamples),
+            resample_counts(rng, counts_b, n_resamples),
             lower_methods,
         )
-        binned = _grid_rows(grid, counts_a[None, :], counts_b[None, :], lower_methods)
+        binned = grid_distances(grid, counts_a[None, :], counts_b[None, :], lower_methods)
         for method in lower_methods:
-            result[f"{method}_lower"] = _lower_bound(
+            result[f"{method}_lower"] = lower_bound(
                 result[method], resampled[method] - binned[method][0], lower_z
             )
         if spread == 0 and "wasserstein" in lower_methods:
@@ -295,7 +300,7 @@ def _grid(sorted_values: np.ndarray) -> np.ndarray:
     return np.unique(sorted_values[positions])
 
 
-def _resample(rng: np.random.Generator, counts: np.ndarray, rows: int) -> np.ndarray:
+def resample_counts(rng: np.random.Generator, counts: np.ndarray, rows: int) -> np.ndarray:
     """``rows`` row-bootstrap resamples of a sample given as counts per bin: each row is
     Multinomial(n, counts / n): as n drawn rows when n is small (cheaper), else by
     numpy's multinomial (the same distribution)."""
@@ -307,7 +312,7 @@ def _resample(rng: np.random.Generator, counts: np.ndarray, rows: int) -> np.nda
     return rng.multinomial(n, counts / n, size=rows)
 
 
-def _lower_bound(observed: float, shifts: np.ndarray, z: float) -> float:
+def lower_bound(observed: float, shifts: np.ndarray, z: float) -> float:
     """observed − (mean + z · sd) of the resampled shifts, floored at 0 (a distance)."""
     if not np.isfinite(observed):
         return observed
@@ -316,7 +321,7 @@ def _lower_bound(observed: float, shifts: np.ndarray, z: float) -> float:
     return float(max(observed - margin, 0.0)) if np.isfinite(margin) else 0.0
 
 
-def _grid_rows(
+def grid_distances(
     grid: np.ndarray,
     counts_a: np.ndarray,
     counts_b: np.ndarray,
@@ -370,7 +375,7 @@ def _grid_rows(
         padded = np.concatenate([np.zeros((rows, 1)), cum], axis=1)
         edges = np.concatenate([np.take_along_axis(padded, below, 1), cum[:, -1:]], axis=1)
         shares.append(np.diff(edges, axis=1, prepend=0) / size[:, None])
-    out["psi"] = _psi_rows(shares[0], shares[1])
+    out["psi"] = psi_rows(shares[0], shares[1])
     return out
 
 
@@ -397,10 +402,32 @@ def categorical_statistics(
     With ``lower_z``, also ``<method>_lower`` for each of ``lower_methods`` (Cohen's w is
     ``chisquare``): the bootstrap bound of the module docstring.
     """
-    ref_counts = reference.value_counts()
-    cur_counts = current.value_counts()
+    return categorical_from_counts(
+        reference.value_counts(),
+        current.value_counts(),
+        lower_z=lower_z,
+        lower_methods=lower_methods,
+        n_resamples=n_resamples,
+        seed=seed,
+    )
+
+
+def categorical_from_counts(
+    ref_counts: Any,
+    cur_counts: Any,
+    *,
+    lower_z: float | None = None,
+    lower_methods: tuple[str, ...] = CATEGORICAL_METHODS,
+    n_resamples: int = 200,
+    seed: Any = 0,
+) -> tuple[dict[str, float], list[str]]:
+    """:func:`categorical_statistics` from each sample's counts per category (pandas Series
+    indexed by category, as ``value_counts`` gives them, or as merged from partitions)."""
     # Categorical dtypes list unused categories with a zero count: they were never seen.
     ref_counts, cur_counts = ref_counts[ref_counts > 0], cur_counts[cur_counts > 0]
+    # One order from the counts alone (most frequent first, ties by label), so the seeded
+    # bootstrap draws the same numbers however the counts were gathered.
+    ref_counts, cur_counts = (_canonical_order(c) for c in (ref_counts, cur_counts))
     new = sorted(str(c) for c in cur_counts.index.difference(ref_counts.index))
     # Reference categories first, then the unseen ones; Jensen–Shannon uses the union.
     union = ref_counts.index.append(cur_counts.index.difference(ref_counts.index))
@@ -408,7 +435,7 @@ def categorical_statistics(
     q = cur_counts.reindex(union, fill_value=0).to_numpy(dtype=float)
     seen = len(ref_counts)
     statistic, p_value = chi_square_homogeneity(np.vstack([p, q]))
-    point = _categorical_rows(p[None, :], q[None, :], seen)
+    point = categorical_rows(p[None, :], q[None, :], seen)
     result = {
         "chisquare": float(point["chisquare"][0]),
         "chisquare_statistic": statistic,
@@ -418,19 +445,24 @@ def categorical_statistics(
     }
     if lower_z is not None:
         rng = np.random.default_rng(seed)
-        resampled = _categorical_rows(
-            _resample(rng, p.astype(np.int64), n_resamples).astype(float),
-            _resample(rng, q.astype(np.int64), n_resamples).astype(float),
+        resampled = categorical_rows(
+            resample_counts(rng, p.astype(np.int64), n_resamples).astype(float),
+            resample_counts(rng, q.astype(np.int64), n_resamples).astype(float),
             seen,
         )
         for method in lower_methods:
-            result[f"{method}_lower"] = _lower_bound(
+            result[f"{method}_lower"] = lower_bound(
                 result[method], resampled[method] - result[method], lower_z
             )
     return result, new
 
 
-def _categorical_rows(p: np.ndarray, q: np.ndarray, seen: int) -> dict[str, np.ndarray]:
+def _canonical_order(counts: Any) -> Any:
+    by_label = counts.sort_index(key=lambda index: index.astype(str))
+    return by_label.sort_values(ascending=False, kind="stable")
+
+
+def categorical_rows(p: np.ndarray, q: np.ndarray, seen: int) -> dict[str, np.ndarray]:
     """Cohen's w, Jensen–Shannon distance and PSI for rows of counts over the union of
     categories (the reference's ``seen`` ones first)."""
     ref, observed = p[:, :seen], q[:, :seen]
@@ -447,7 +479,7 @@ def _categorical_rows(p: np.ndarray, q: np.ndarray, seen: int) -> dict[str, np.n
     return {
         "chisquare": w,
         "jensenshannon": js,
-        "psi": _psi_rows(
+        "psi": psi_rows(
             p / np.maximum(p.sum(axis=1, keepdims=True), 1),
             q / np.maximum(q.sum(axis=1, keepdims=True), 1),
         ),

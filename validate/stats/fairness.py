@@ -214,3 +214,73 @@ def aggregates(
 def bootstrap_cells(cells: np.ndarray, *, n_resamples: int, seed: int) -> np.ndarray:
     """Resampled cell counts, shape (n_resamples, *cells.shape): the row bootstrap, by counts."""
     return multinomial_draws(cells, n_resamples, seed)
+
+
+PLOTTED = ("selection_rate", "true_positive_rate", "false_positive_rate")
+
+
+@dataclass(frozen=True)
+class JudgedAggregates:
+    """Point aggregates, their bootstrap CIs, per-group metrics (and CIs for
+    :data:`PLOTTED`), and the change against the champion, from one grouping's cells."""
+
+    point: dict[str, float]
+    per_group: dict[str, np.ndarray]
+    ci: dict[str, list[float]]
+    group_ci: dict[str, np.ndarray]
+    change: dict[str, Any]
+
+
+def judged_aggregates(
+    cells: np.ndarray,
+    paired: np.ndarray | None,
+    kept: np.ndarray,
+    *,
+    method: str,
+    agg: str,
+    n_resamples: int,
+    seed: int,
+    confidence: float,
+) -> JudgedAggregates:
+    """Everything the bias check judges, from counts alone.
+
+    ``cells`` are ``(G, 2, 2)`` (group, label, decision); ``paired`` (or None) are
+    ``(G, 2, 2, 2)`` with the champion's decision last, and then ``cells`` is their sum
+    over it. ``kept`` marks the groups large enough to enter the aggregates. The counts
+    may come from rows in this process or be merged from a cluster's partitions: the
+    results (bootstrap draws included, for one seed) depend only on the counts.
+    """
+    from validate.stats.intervals import percentile
+
+    point = {k: float(v) for k, v in aggregates(cells[kept], method=method, agg=agg).items()}
+    per_group = group_metrics(cells)
+    ci: dict[str, list[float]] = {}
+    group_ci: dict[str, np.ndarray] = {}
+    change: dict[str, Any] = {}
+    baseline_draws = None
+    if n_resamples:
+        if paired is not None:
+            draws = bootstrap_cells(paired[kept], n_resamples=n_resamples, seed=seed)
+            candidate_draws, baseline_draws = draws.sum(axis=-1), draws.sum(axis=-2)
+        else:
+            candidate_draws = bootstrap_cells(cells[kept], n_resamples=n_resamples, seed=seed)
+        boot = aggregates(candidate_draws, method=method, agg=agg)
+        ci = {k: list(percentile(v, confidence)) for k, v in boot.items()}
+        boot_groups = group_metrics(candidate_draws)
+        tail = (1 - confidence) / 2 * 100
+        for metric in PLOTTED:
+            with quiet_all_nan():
+                group_ci[metric] = np.nanpercentile(boot_groups[metric], [tail, 100 - tail], axis=0)
+    if paired is not None:
+        baseline_point = aggregates(paired.sum(axis=-2)[kept], method=method, agg=agg)
+        boot_base = (
+            aggregates(baseline_draws, method=method, agg=agg)
+            if baseline_draws is not None
+            else None
+        )
+        for name, value in baseline_point.items():
+            entry: dict[str, Any] = {"champion": float(value), "change": point[name] - float(value)}
+            if boot_base is not None:
+                entry["ci"] = list(percentile(boot[name] - boot_base[name], confidence))
+            change[name] = entry
+    return JudgedAggregates(point, per_group, ci, group_ci, change)

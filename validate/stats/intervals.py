@@ -102,8 +102,17 @@ def normal_interval(
 def mean_interval(per_row: np.ndarray, confidence: float, with_p: bool = False) -> Interval:
     """CLT interval of a mean of per-row terms."""
     n = len(per_row)
-    variance = float(np.var(per_row, ddof=1)) / n if n > 1 else 0.0
-    return normal_interval(float(np.mean(per_row)), variance, confidence, with_p=with_p)
+    sample_variance = float(np.var(per_row, ddof=1)) if n > 1 else 0.0
+    return moments_interval(n, float(np.mean(per_row)), sample_variance, confidence, with_p)
+
+
+def moments_interval(
+    n: int, mean: float, sample_variance: float, confidence: float, with_p: bool = False
+) -> Interval:
+    """CLT interval of a mean from its moments (``n``, mean, variance with ddof=1), as
+    :func:`mean_interval` computes them from rows, or as merged from partitions."""
+    variance = sample_variance / n if n > 1 else 0.0
+    return normal_interval(mean, variance, confidence, with_p=with_p)
 
 
 def percentile(samples: np.ndarray, confidence: float) -> tuple[float, float]:

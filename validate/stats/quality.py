@@ -58,14 +58,16 @@ def metric_intervals(
     k = 2 if task == "binary" else (p.shape[1] if task == "multiclass" else 0)
     if task in ("binary", "multiclass") and n_resamples:
         counted_cells = cells([y, decisions(task, p, threshold)], (k, k))
-        draws = iv.multinomial_draws(counted_cells, n_resamples, seed)
-        counted = (
-            binary_count_metrics(draws) if task == "binary" else multiclass_count_metrics(draws)
+        out.update(
+            count_intervals(
+                task,
+                counted_cells,
+                metrics,
+                confidence=confidence,
+                n_resamples=n_resamples,
+                seed=seed,
+            )
         )
-        for name, samples in counted.items():
-            if name in metrics:
-                low, high = iv.percentile(samples, confidence)
-                out[name] = iv.Interval(metrics[name], low, high, samples=samples)
     losses = per_row_losses(task, y, p)
     for name in ("log_loss", "brier", "mae", "mape"):
         if name in metrics and name in losses:
@@ -132,18 +134,16 @@ def paired_intervals(
             [y, decisions(task, candidate, threshold), decisions(task, champion, threshold)],
             (k, k, k),
         )
-        draws = iv.multinomial_draws(counted_cells, n_resamples, seed)
-        count = binary_count_metrics if task == "binary" else multiclass_count_metrics
-        cand, champ = count(draws.sum(axis=-1)), count(draws.sum(axis=-2))
-        for name in cand:
-            if name in difference:
-                samples = cand[name] - champ[name]
-                out[name] = iv.Interval(
-                    difference[name],
-                    *iv.percentile(samples, confidence),
-                    p_value=iv.bootstrap_p_value(samples),
-                    samples=samples,
-                )
+        out.update(
+            paired_count_intervals(
+                task,
+                counted_cells,
+                difference,
+                confidence=confidence,
+                n_resamples=n_resamples,
+                seed=seed,
+            )
+        )
     cand_losses, champ_losses = (
         per_row_losses(task, y, candidate),
         per_row_losses(task, y, champion),
@@ -173,6 +173,57 @@ def paired_intervals(
             confidence=confidence,
             with_p=True,
         )
+    return out
+
+
+def count_intervals(
+    task: str,
+    counted_cells: np.ndarray,
+    metrics: dict[str, float],
+    *,
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+) -> dict[str, iv.Interval]:
+    """Percentile intervals of the count metrics in ``metrics`` from (label, decision) cells.
+
+    The row bootstrap drawn as Multinomial(n, cell shares) counts: the same numbers
+    whether the cells were counted here or merged from a cluster's partitions.
+    """
+    draws = iv.multinomial_draws(counted_cells, n_resamples, seed)
+    count = binary_count_metrics if task == "binary" else multiclass_count_metrics
+    out = {}
+    for name, samples in count(draws).items():
+        if name in metrics:
+            low, high = iv.percentile(samples, confidence)
+            out[name] = iv.Interval(metrics[name], low, high, samples=samples)
+    return out
+
+
+def paired_count_intervals(
+    task: str,
+    paired_cells: np.ndarray,
+    difference: dict[str, float],
+    *,
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+) -> dict[str, iv.Interval]:
+    """Intervals and two-sided p-values of (candidate − champion) count metrics from
+    (label, candidate decision, champion decision) cells, for the names in ``difference``."""
+    draws = iv.multinomial_draws(paired_cells, n_resamples, seed)
+    count = binary_count_metrics if task == "binary" else multiclass_count_metrics
+    cand, champ = count(draws.sum(axis=-1)), count(draws.sum(axis=-2))
+    out = {}
+    for name in cand:
+        if name in difference:
+            samples = cand[name] - champ[name]
+            out[name] = iv.Interval(
+                difference[name],
+                *iv.percentile(samples, confidence),
+                p_value=iv.bootstrap_p_value(samples),
+                samples=samples,
+            )
     return out
 
 

@@ -1,0 +1,153 @@
+"""The Spark engine: the accumulators of :mod:`validate.engines.partials` computed per
+partition with ``mapInArrow`` and merged on the driver.
+
+Only per-partition summaries (kilobytes: cells, bin counts, KLL sketches) reach the
+driver; no row is collected. Three passes: the reference is sketched (KLL quantiles give
+the bin edges), then the reference and the eval set are each counted on those edges, the
+eval pass also counting confusion cells and loss moments. Imported only where
+``engine: {kind: spark}`` is used: pyspark is the ``spark`` extra.
+
+The executors import :mod:`validate.engines.partials`, so the Python on the cluster
+needs this package installed (or on ``spark.executorEnv.PYTHONPATH``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from validate.engines import partials as pt
+from validate.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from validate.engine_settings import SparkEngine
+
+EDGE_RANKS = pt.EDGE_RANKS
+
+
+def session(engine: SparkEngine, app_name: str = "validate") -> SparkSession:
+    """A SparkSession for ``engine`` (an existing one with the same master is reused)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise ConfigError(
+            "engine: spark needs pyspark; install the spark extra (pip install "
+            "'validate-gate[spark]')"
+        ) from exc
+    builder = SparkSession.builder.master(engine.master).appName(app_name)
+    for key, value in engine.conf.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def read(
+    spark: SparkSession, location: str, *, field: str, partitions: int | None = None
+) -> DataFrame:
+    """A parquet file, folder, glob or object-store URI as a DataFrame; ``field`` names it
+    in errors."""
+    try:
+        frame = spark.read.parquet(location)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a data problem for users
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{field}: {location}: cannot read as parquet ({reason})") from exc
+    return frame.repartition(partitions) if partitions else frame
+
+
+def run_partials(
+    frame: DataFrame, function: Callable[..., dict[str, Any]], spec: Any
+) -> dict[str, Any]:
+    """``function(spec, batches)`` on every partition of ``frame``, merged on the driver."""
+    task = functools.partial(_encoded, function, spec)
+    blobs = frame.mapInArrow(task, "partial binary").collect()
+    return pt.merge(pt.decode(row.partial) for row in blobs)
+
+
+def _encoded(function: Callable[..., dict[str, Any]], spec: Any, batches: Any) -> Any:
+    import pyarrow as pa
+
+    blob = pt.encode(function(spec, batches))
+    yield pa.RecordBatch.from_pydict(
+        {"partial": [blob]}, schema=pa.schema([("partial", pa.binary())])
+    )
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Merged partials of one validation: the eval scores and both samples' columns."""
+
+    scores: dict[str, Any] | None
+    reference: dict[str, Any] | None
+    eval: dict[str, Any] | None
+    drift_spec: pt.DriftSpec | None
+
+
+def summarize(
+    spark: SparkSession,
+    eval_location: str,
+    *,
+    scores: pt.ScoreSpec | None = None,
+    reference_location: str | None = None,
+    drift_columns: Sequence[str] = (),
+    partitions: int | None = None,
+) -> Summary:
+    """Everything the accuracy, bias and drift statistics need, in three passes at most."""
+    eval_frame = read(spark, eval_location, field="data.eval", partitions=partitions)
+    score_summary = None
+    if scores is not None:
+        wanted = [scores.target, scores.prediction]
+        if scores.baseline_prediction:
+            wanted.append(scores.baseline_prediction)
+        wanted += sorted({c for g in scores.groupings for c in g})
+        _require(eval_frame, wanted, "data.eval")
+        score_summary = run_partials(eval_frame.select(*wanted), pt.score_partial, scores)
+    reference = current = spec = None
+    if reference_location and drift_columns:
+        reference_frame = read(
+            spark, reference_location, field="data.reference", partitions=partitions
+        )
+        _require(reference_frame, drift_columns, "data.reference")
+        _require(eval_frame, drift_columns, "data.eval")
+        numeric = tuple(c for c in drift_columns if _is_numeric(reference_frame, c))
+        categorical = tuple(c for c in drift_columns if c not in numeric)
+        first = pt.DriftSpec(numeric=numeric, categorical=())
+        sketched = (
+            run_partials(reference_frame.select(*numeric), pt.reference_sketch_partial, first)
+            if numeric
+            else {"numeric": {}}
+        )
+        edges = tuple(pt.edges_for(sketched["numeric"][c], EDGE_RANKS) for c in numeric)
+        spec = pt.DriftSpec(numeric=numeric, categorical=categorical, edges=edges)
+        columns = list(drift_columns)
+        reference = run_partials(reference_frame.select(*columns), pt.binned_partial, spec)
+        for column, column_edges in zip(numeric, edges, strict=True):
+            # The first pass's sketch (for KS) and the edges both samples were counted on.
+            reference["numeric"][column]["sketch"] = sketched["numeric"][column]["sketch"]
+            reference["numeric"][column]["edges"] = column_edges
+        current = run_partials(
+            eval_frame.select(*columns),
+            pt.binned_partial,
+            pt.DriftSpec(numeric, categorical, edges, sketch=True),
+        )
+    return Summary(scores=score_summary, reference=reference, eval=current, drift_spec=spec)
+
+
+def _is_numeric(frame: DataFrame, column: str) -> bool:
+    from pyspark.sql.types import BooleanType, NumericType
+
+    data_type = frame.schema[column].dataType
+    return isinstance(data_type, NumericType) and not isinstance(data_type, BooleanType)
+
+
+def _require(frame: DataFrame, columns: Sequence[str], field: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        from validate.data import brief_list, columns_hint
+
+        raise DataError(
+            f"{field}: missing column(s) {brief_list(missing)}; "
+            f"{columns_hint(missing, frame.columns, field=field)}"
+        )
