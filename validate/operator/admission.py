@@ -117,9 +117,20 @@ def _judge(client: Any, uri: str, name: str, version: str, runs: Iterable[Any]) 
             )
             continue
         try:
-            require_promotable(client, run, require_signature=False)
+            record = require_promotable(client, run, require_signature=False)
         except PromotionError as exc:
             refusals.append(Verdict(False, NOT_PROMOTABLE, f"{uri}: {exc} (MLflow run {run_id})"))
+            continue
+        if not _names_version(record.get("candidate"), name, version):
+            # The candidate_ref tag found the run; the sealed record says what it validated.
+            refusals.append(
+                Verdict(
+                    False,
+                    NOT_PROMOTABLE,
+                    f"{uri}: MLflow run {run_id} is tagged as its validation but its decision "
+                    "record names another candidate; validate this version",
+                )
+            )
             continue
         return Verdict(True, ADMITTED, f"{uri} passed its validation (MLflow run {run_id})")
     if refusals:
@@ -159,7 +170,16 @@ def _validated(run: Any, name: str, version: str) -> bool:
     """Whether ``run`` recorded this registry version as its candidate (the LIKE above only
     narrows the search: ``_`` is a wildcard there)."""
     try:
-        registry = json.loads(run.data.tags.get("validate.candidate_ref", "{}"))["registry"]
+        candidate = json.loads(run.data.tags.get("validate.candidate_ref", "{}"))
+    except ValueError:
+        return False
+    return _names_version(candidate, name, version)
+
+
+def _names_version(candidate: Any, name: str, version: str) -> bool:
+    """Whether a serialised candidate (``ref_to_json``'s mapping) is this registry version."""
+    try:
+        registry = candidate["registry"]
         return (registry["name"], str(registry["version"])) == (name, version)
-    except (ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         return False
