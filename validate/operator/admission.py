@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from validate.errors import PromotionError
+from validate.errors import PromotionError, ValidateError
 
 MODEL_URI_ANNOTATION = "validate.dev/model-uri"
 # Every reason a verdict can carry (a bounded label set for the operator's metrics).
@@ -132,6 +132,11 @@ def _judge(client: Any, uri: str, name: str, version: str, runs: Iterable[Any]) 
                 )
             )
             continue
+        try:
+            _require_validated_bytes(client, name, version, record.get("candidate_digest"))
+        except ValidateError as exc:
+            refusals.append(Verdict(False, NOT_PROMOTABLE, f"{uri}: {exc} (MLflow run {run_id})"))
+            continue
         return Verdict(True, ADMITTED, f"{uri} passed its validation (MLflow run {run_id})")
     if refusals:
         # A failure speaks louder than an incomplete record: show it first.
@@ -142,6 +147,25 @@ def _judge(client: Any, uri: str, name: str, version: str, runs: Iterable[Any]) 
         f"{uri} has no recorded validation; validate it first (a ModelValidation, or "
         f"`validate run` with candidate {uri})",
     )
+
+
+def _require_validated_bytes(client: Any, name: str, version: str, digest: Any) -> None:
+    """The version's files as stored now must have the digest that was validated (as
+    ``validate promote`` checks before it moves an alias): files swapped after the
+    validation are refused."""
+    from validate.digest import materialised, tree_digest
+
+    source = f"models:/{name}/{version}"
+    if not isinstance(digest, str) or not digest:
+        raise PromotionError(f"{source}: the validation recorded no content digest")
+    with materialised(source, client.tracking_uri) as local:
+        found = tree_digest(local) if local.exists() else "(gone)"
+    if found != digest:
+        raise PromotionError(
+            f"{source} changed since it was validated (digest {found[7:19]} now, "
+            f"{digest[7:19]} validated); validate the version as it is, or register the "
+            "validated files again"
+        )
 
 
 def _validation_runs(client: Any, name: str, version: str) -> list[Any]:
