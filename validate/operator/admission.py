@@ -4,8 +4,9 @@ A workload (Deployment, StatefulSet, Job, KServe InferenceService) declares its 
 the annotation ``validate.dev/model-uri: models:/NAME/VERSION``, on the object or on its pod
 template. It is admitted only when that exact registry version has a validation that
 ``validate promote`` would accept as it stands in MLflow now (``require_promotable``:
-complete, recorded live, sealed, every blocking check passed) and that validated that very
-version. Everything else is denied with a reason and the run to look at; so is every doubt
+complete, recorded live, sealed, every blocking check passed; signed, when the operator
+holds ``VALIDATE_VERIFY_KEY``), whose sealed record names that very version, and whose
+digest the version's files still have. Everything else is denied with a reason and the run to look at; so is every doubt
 (MLflow unreachable, an unreadable record, an alias instead of a version).
 
 Pure apart from the MLflow client it is handed: no kopf, no kubernetes client, so the
@@ -91,6 +92,8 @@ def model_verdict(uri: str, client: Any) -> Verdict:
     try:
         runs = _validation_runs(client, name, version)
         return _judge(client, uri, name, version, runs)
+    except ValidateError as exc:  # a verify key that cannot be read, say
+        return Verdict(False, NOT_PROMOTABLE, f"cannot establish that {uri} was validated: {exc}")
     except Exception as exc:  # noqa: BLE001 - any doubt about MLflow is a denial
         return Verdict(
             False,
@@ -101,8 +104,12 @@ def model_verdict(uri: str, client: Any) -> Verdict:
 
 
 def _judge(client: Any, uri: str, name: str, version: str, runs: Iterable[Any]) -> Verdict:
+    from validate.evidence import verify_key
     from validate.promotion_step import require_promotable
 
+    # With a verify key the operator's (VALIDATE_VERIFY_KEY), only a signed record counts:
+    # MLflow write access alone must not forge an admission.
+    signed = verify_key() is not None
     refusals: list[Verdict] = []
     for run in runs:
         run_id = run.info.run_id
@@ -117,7 +124,7 @@ def _judge(client: Any, uri: str, name: str, version: str, runs: Iterable[Any]) 
             )
             continue
         try:
-            record = require_promotable(client, run, require_signature=False)
+            record = require_promotable(client, run, require_signature=signed)
         except PromotionError as exc:
             refusals.append(Verdict(False, NOT_PROMOTABLE, f"{uri}: {exc} (MLflow run {run_id})"))
             continue
