@@ -36,7 +36,7 @@ MLFLOW_DOWN = "MlflowUnavailable"
 REASONS = (ADMITTED, UNDECLARED, UNCHANGED, BAD_URI, NOT_VALIDATED, FAILED, NOT_PROMOTABLE,
            MLFLOW_DOWN)  # fmt: skip
 # Names with quotes, wildcards or slashes cannot be searched for safely; they are refused.
-_VERSION_URI = re.compile(r"^models:/(?P<name>[^/'\"%\\]+)/(?P<version>[0-9]+)$")
+_VERSION_URI = re.compile(r"models:/(?P<name>[^/'\"%\\]+)/(?P<version>[0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def review(new: Mapping[str, Any], old: Mapping[str, Any] | None, client: Any) -
 
 def model_verdict(uri: str, client: Any) -> Verdict:
     """The verdict on serving ``uri`` (``models:/NAME/VERSION``), from MLflow as it is now."""
-    matched = _VERSION_URI.match(uri)
+    matched = _VERSION_URI.fullmatch(uri)  # not match: its $ passes a trailing newline
     if matched is None:
         return Verdict(
             False,
