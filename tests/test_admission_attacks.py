@@ -182,3 +182,19 @@ def test_uri_tricks_never_borrow_version_1s_validation(uri):
     assert version == "1"
     verdict = admission.model_verdict(uri, mlflow)
     assert not verdict.allowed, (uri, verdict)
+
+
+def test_a_version_too_large_to_digest_is_denied_before_it_is_downloaded(monkeypatch):
+    """Attack: register a version larger than the operator's /tmp and declare it; digesting it
+    would fill the emptyDir and get the operator evicted (every admission then denied)."""
+    mlflow = client()
+    version, _, _ = validated_version(mlflow, content=b"x" * 64)
+    monkeypatch.setattr(admission, "MAX_MODEL_BYTES", 63)
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("downloaded a model over the size limit")
+
+    monkeypatch.setattr("mlflow.artifacts.download_artifacts", no_download)
+    verdict = admission.model_verdict(f"models:/credit/{version}", mlflow)
+    assert (verdict.allowed, verdict.reason) == (False, admission.NOT_PROMOTABLE), verdict
+    assert "larger than the operator digests" in verdict.message

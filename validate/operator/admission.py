@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,11 @@ NOT_PROMOTABLE = "NotPromotable"
 MLFLOW_DOWN = "MlflowUnavailable"
 REASONS = (ADMITTED, UNDECLARED, UNCHANGED, BAD_URI, NOT_VALIDATED, FAILED, NOT_PROMOTABLE,
            MLFLOW_DOWN)  # fmt: skip
+# The most model bytes admission downloads to digest: half the operator's /tmp (an emptyDir
+# of 1 GiB, ci/operator/deployment.yaml), so a declared huge version is denied, not a cause
+# for evicting the operator; one digest at a time for the same reason.
+MAX_MODEL_BYTES = 512 * 1024 * 1024
+_DIGESTING = threading.Lock()
 # Names with quotes, wildcards or slashes cannot be searched for safely; they are refused.
 _VERSION_URI = re.compile(r"models:/(?P<name>[^/'\"%\\]+)/(?P<version>[0-9]+)")
 
@@ -165,7 +171,14 @@ def _require_validated_bytes(client: Any, name: str, version: str, digest: Any) 
     source = f"models:/{name}/{version}"
     if not isinstance(digest, str) or not digest:
         raise PromotionError(f"{source}: the validation recorded no content digest")
-    with materialised(source, client.tracking_uri) as local:
+    size = _stored_size(source, client.tracking_uri, MAX_MODEL_BYTES)
+    if size > MAX_MODEL_BYTES:
+        raise PromotionError(
+            f"{source} is larger than the operator digests at admission ({MAX_MODEL_BYTES} "
+            "bytes); serve it where admission is not enforced, or raise the limit with the "
+            "operator's /tmp"
+        )
+    with _DIGESTING, materialised(source, client.tracking_uri) as local:
         found = tree_digest(local) if local.exists() else "(gone)"
     if found != digest:
         raise PromotionError(
@@ -173,6 +186,24 @@ def _require_validated_bytes(client: Any, name: str, version: str, digest: Any) 
             f"{digest[7:19]} validated); validate the version as it is, or register the "
             "validated files again"
         )
+
+
+def _stored_size(source: str, tracking_uri: str, limit: int) -> int:
+    """The bytes stored under ``source`` as MLflow lists them, counted up to just past
+    ``limit`` (no download)."""
+    import mlflow.artifacts
+
+    total, folders = 0, [""]
+    while folders and total <= limit:
+        path = folders.pop()
+        uri = f"{source}/{path}" if path else source
+        for info in mlflow.artifacts.list_artifacts(artifact_uri=uri, tracking_uri=tracking_uri):
+            relative = info.path.rsplit("/", 1)[-1]
+            if info.is_dir:
+                folders.append(f"{path}/{relative}" if path else relative)
+            else:
+                total += int(info.file_size or 0)
+    return total
 
 
 def _validation_runs(client: Any, name: str, version: str) -> list[Any]:
