@@ -26,10 +26,8 @@ def client():
 
 def version_with_files(mlflow, name: str, content: bytes) -> tuple[str, Path]:
     """A registered version of ``name`` whose model is one file; the file as stored."""
-    try:
+    if not mlflow.search_registered_models(f"name = '{name}'"):
         mlflow.create_registered_model(name)
-    except Exception:  # noqa: BLE001 - already there
-        pass
     experiment = mlflow.get_experiment_by_name("training") or mlflow.get_experiment(
         mlflow.create_experiment("training")
     )
@@ -198,3 +196,71 @@ def test_a_version_too_large_to_digest_is_denied_before_it_is_downloaded(monkeyp
     verdict = admission.model_verdict(f"models:/credit/{version}", mlflow)
     assert (verdict.allowed, verdict.reason) == (False, admission.NOT_PROMOTABLE), verdict
     assert "larger than the operator digests" in verdict.message
+
+
+def declaring(uri: str | None = None, template_uri: str | None = None) -> dict:
+    def annotated(value: str | None) -> dict:
+        return {"annotations": {admission.MODEL_URI_ANNOTATION: value}} if value else {}
+
+    return {
+        "metadata": {"name": "serve", **annotated(uri)},
+        "spec": {"template": {"metadata": annotated(template_uri)}},
+    }
+
+
+def test_object_and_pod_template_disagreeing_are_both_judged():
+    mlflow = client()
+    good, _, _ = validated_version(mlflow)
+    biased, _ = version_with_files(mlflow, "credit", b"biased")
+    for body in (
+        declaring(f"models:/credit/{good}", f"models:/credit/{biased}"),
+        declaring(f"models:/credit/{biased}", f"models:/credit/{good}"),
+    ):
+        verdict = admission.review(body, None, mlflow)
+        assert (verdict.allowed, verdict.reason) == (False, admission.NOT_VALIDATED), verdict
+
+
+def test_an_update_that_swaps_in_another_version_anywhere_is_judged():
+    """Attack: keep the validated version where it was and add a biased one beside it, or
+    move the declaration from the object to the pod template with another version."""
+    mlflow = client()
+    good, _, _ = validated_version(mlflow)
+    biased, _ = version_with_files(mlflow, "credit", b"biased")
+    old = declaring(f"models:/credit/{good}", f"models:/credit/{good}")
+    for new in (
+        declaring(f"models:/credit/{good}", f"models:/credit/{biased}"),
+        declaring(None, f"models:/credit/{biased}"),
+        declaring(f"  models:/credit/{biased} ", None),
+    ):
+        verdict = admission.review(new, old, mlflow)
+        assert (verdict.allowed, verdict.reason) == (False, admission.NOT_VALIDATED), verdict
+    verdict = admission.review(declaring(None, f" models:/credit/{good}\n"), old, mlflow)
+    assert (verdict.allowed, verdict.reason) == (True, admission.UNCHANGED), verdict
+
+
+def test_the_handler_judges_dry_runs_and_never_takes_a_create_for_an_update(monkeypatch):
+    """Attack: a dry run to probe, or a CREATE carrying an oldObject that declares the model
+    (an UPDATE's exemption must not apply)."""
+    import logging
+    import os
+
+    import kopf
+
+    from validate.operator import handlers
+    from validate.operator.reconcile import Cluster
+
+    mlflow = client()
+    good, _, _ = validated_version(mlflow)
+    biased, _ = version_with_files(mlflow, "credit", b"biased")
+    cluster = Cluster(batch=None, core=None, tracking_uri=os.environ["MLFLOW_TRACKING_URI"])
+    monkeypatch.setitem(handlers.STATE, "cluster", cluster)
+    body = kopf.Body(declaring(f"models:/credit/{biased}"))
+    old = kopf.Body(declaring(f"models:/credit/{biased}"))
+    logger = logging.getLogger("test")
+    for dryrun, operation in ((True, "CREATE"), (False, "CREATE")):
+        with pytest.raises(kopf.AdmissionError, match="NotValidated"):
+            handlers._review(body=body, dryrun=dryrun, logger=logger, old=old, operation=operation)
+    handlers._review(
+        body=kopf.Body(declaring(f"models:/credit/{good}")), dryrun=False, logger=logger,
+        old=None, operation="CREATE",
+    )  # fmt: skip

@@ -6,8 +6,9 @@ template. It is admitted only when that exact registry version has a validation 
 ``validate promote`` would accept as it stands in MLflow now (``require_promotable``:
 complete, recorded live, sealed, every blocking check passed; signed, when the operator
 holds ``VALIDATE_VERIFY_KEY``), whose sealed record names that very version, and whose
-digest the version's files still have. Everything else is denied with a reason and the run to look at; so is every doubt
-(MLflow unreachable, an unreadable record, an alias instead of a version).
+digest the version's files still have. Everything else is denied with a reason and the run
+to look at; so is every doubt (MLflow unreachable, an unreadable record, an alias instead of
+a version).
 
 Pure apart from the MLflow client it is handed: no kopf, no kubernetes client, so the
 verdicts are tested without a cluster.
