@@ -264,3 +264,14 @@ def test_the_handler_judges_dry_runs_and_never_takes_a_create_for_an_update(monk
         body=kopf.Body(declaring(f"models:/credit/{good}")), dryrun=False, logger=logger,
         old=None, operation="CREATE",
     )  # fmt: skip
+
+
+def test_a_deleted_validation_run_no_longer_admits_through_the_versions_promotion_tag():
+    """Attack: a passing run found wanting is deleted in MLflow to revoke it, but the
+    version's validate.validation_run_id tag still names it."""
+    mlflow = client()
+    version, run_id, _ = validated_version(mlflow)
+    mlflow.set_model_version_tag("credit", version, "validate.validation_run_id", run_id)
+    mlflow.delete_run(run_id)
+    verdict = admission.model_verdict(f"models:/credit/{version}", mlflow)
+    assert (verdict.allowed, verdict.reason) == (False, admission.NOT_VALIDATED), verdict

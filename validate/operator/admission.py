@@ -226,7 +226,12 @@ def _validation_runs(client: Any, name: str, version: str) -> list[Any]:
             max_results=50,
         ):
             runs.setdefault(run.info.run_id, run)
-    return [run for run in runs.values() if _validated(run, name, version)]
+    # A deleted run is revoked evidence (search_runs skips it; get_run does not).
+    return [
+        run
+        for run in runs.values()
+        if run.info.lifecycle_stage == "active" and _validated(run, name, version)
+    ]
 
 
 def _validated(run: Any, name: str, version: str) -> bool:
