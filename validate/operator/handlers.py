@@ -140,8 +140,17 @@ def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
 
         from validate.operator.webhook import AdmissionServer
 
-        _cluster()  # loads the kubeconfig the admissionregistration client uses
+        cluster = _cluster()  # loads the kubeconfig the admissionregistration client uses
+        namespace = STATE.get("namespace")
+
+        def replicas() -> list[str]:
+            pods = cluster.core.list_namespaced_pod(namespace, _request_timeout=10).items
+            return [pod.metadata.name for pod in pods]
+
         settings.admission.server = AdmissionServer(
+            # In a cluster each replica's certificate names its pod (POD_ID): the CAs of
+            # pods that are gone leave the bundle.
+            replicas=replicas if os.environ.get("POD_ID") and namespace else None,
             addr=served.address,
             port=served.port,
             host=served.host,
