@@ -290,7 +290,6 @@ def _delete(meta: kopf.Meta, logger: Any, **_: Any) -> None:
 def _poll_now(model: str, version: str) -> None:
     """A verified registry webhook's callback: ask the policies watching ``model`` to poll."""
     asked = request_poll(_cluster(), STATE["namespace"], model, now=time.time())
-    metrics.RECONCILES.labels(POLICY_PLURAL, "PollRequested").inc(len(asked))
     if asked:
         logging.getLogger(__name__).info(
             f"registry webhook: {model} version {version}: poll requested for {asked}"
