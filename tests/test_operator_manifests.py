@@ -350,7 +350,7 @@ def test_the_priority_makes_the_oldest_replica_act_and_no_two_equal():
     pytest.importorskip("kopf")
     from validate.operator.handlers import start_priority
 
-    earlier, later = start_priority(1_000_000_000_000), start_priority(1_000_000_001_000)
+    earlier, later = start_priority(1_000_000_000_000), start_priority(1_000_001_000_000)
     assert earlier > later
     same_start = {start_priority(5_000_000_000) for _ in range(50)}
     assert len(same_start) > 1  # the random tie-break

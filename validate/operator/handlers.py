@@ -69,7 +69,7 @@ def start_priority(now_ns: int | None = None) -> int:
     finalizer handler while a peer of higher priority lives, and keeps serving admission,
     which is what a replica must and must not do; a Lease would need a guard in every
     handler. kopf pauses *every* replica when two share a priority, so each needs its own:
-    the start time (microseconds, a random tie-break) gives one, and makes the oldest replica
+    the start time (milliseconds, a random tie-break) gives one, and makes the oldest replica
     the one that acts. A new replica (a rolling update, a rescheduled pod) then finds a live
     elder and starts paused instead of taking over mid-reconciliation; it acts once the
     elder leaves (an orderly exit removes its record at once, a killed one's record expires
@@ -77,8 +77,8 @@ def start_priority(now_ns: int | None = None) -> int:
     still idempotent (a Job's name is fixed, a run is found by its tags, promotion is a
     compare-and-set); peering keeps that from being the common case.
     """
-    started_us = (time.time_ns() if now_ns is None else now_ns) // 1000
-    return -(started_us * 1000 + random.randrange(1000))
+    started_ms = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
+    return -(started_ms * 1000 + random.randrange(1000))  # about -1.8e15: exact in JSON
 
 
 def configure(
