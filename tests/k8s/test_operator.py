@@ -573,6 +573,11 @@ def test_the_operator_writes_its_ca_into_the_installs_service_webhook(installed)
             "/validate-workloads",
         )
         assert hook.failure_policy == "Fail"
+        # A second replica behind the same Service adds its CA; the first one's stays.
+        other, _ = self_signed(["validate-operator.ml-validation.svc"], replica="op-b")
+        server.write_client_config({"caBundle": base64.b64encode(other).decode()})
+        (hook,) = api.read_validating_webhook_configuration("validate-admission-copy").webhooks
+        assert base64.b64decode(hook.client_config.ca_bundle) == other + cert
     finally:
         api.delete_validating_webhook_configuration("validate-admission-copy")
 
@@ -803,7 +808,6 @@ def test_two_peered_replicas_act_once_either_takes_webhooks_and_the_survivor_tak
         # One ModelValidation per version, whoever created it.
         mine = [n for n in validations() if n.startswith(f"{model}-v")]
         assert mine == sorted([first_name, second_name])
-        print(f"\npeering: {younger.log.read_text().count('Resuming operations')} resume(s)")
     finally:
         # While a replica lives to run the finalizers of what the policy owns.
         with contextlib.suppress(client.exceptions.ApiException):
