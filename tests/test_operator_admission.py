@@ -162,3 +162,35 @@ def test_verdicts_from_what_mlflow_records():
     other = str(client.create_model_version("credit", "runs:/x/m").version)
     verdict = admission.model_verdict(f"models:/credit/{other}", client)
     assert verdict.reason == admission.NOT_VALIDATED, verdict
+
+
+def test_the_ca_bundle_holds_every_live_replicas_ca():
+    """Replicas behind one Service each self-sign: the bundle keeps this replica's CA first,
+    the other live replicas' after it, and drops the expired and the gone."""
+    import base64
+    import datetime
+
+    from cryptography import x509
+
+    from validate.operator.webhook import merge_ca_bundle
+
+    def subjects(bundle: str) -> list[str]:
+        found = x509.load_pem_x509_certificates(base64.b64decode(bundle))
+        return [c.subject.rfc4514_string() for c in found]
+
+    host = ["validate-operator.ml-validation.svc"]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    a, b, c = (self_signed(host, replica=name)[0] for name in ("op-a", "op-b", "op-c"))
+    bundle = merge_ca_bundle(None, a, now=now)
+    assert subjects(bundle) == ["CN=validate-operator op-a"]
+    bundle = merge_ca_bundle(bundle, b, now=now, live=lambda: ["op-a", "op-b"])
+    assert subjects(bundle) == ["CN=validate-operator op-b", "CN=validate-operator op-a"]
+    assert merge_ca_bundle(bundle, b, now=now) == bundle  # writing again changes nothing
+    # op-a's pod is gone: its CA leaves when the next replica writes.
+    bundle = merge_ca_bundle(bundle, c, now=now, live=lambda: ["op-b", "op-c"])
+    assert subjects(bundle) == ["CN=validate-operator op-c", "CN=validate-operator op-b"]
+    # Who lives cannot be told: nothing but the expired leaves.
+    kept = merge_ca_bundle(bundle, a, now=now, live=lambda: 1 / 0)
+    assert len(subjects(kept)) == 3
+    later = now + datetime.timedelta(days=366)
+    assert subjects(merge_ca_bundle(bundle, a, now=later)) == ["CN=validate-operator op-a"]

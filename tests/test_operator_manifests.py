@@ -90,6 +90,7 @@ def test_every_rendered_manifest_is_valid_and_strict(version):
             "RoleBinding",  # ci/k8s: the runner's
             "CustomResourceDefinition",
             "CustomResourceDefinition",
+            "CustomResourceDefinition",  # kopf's KopfPeering
             "ServiceAccount",
             "Role",
             "RoleBinding",
@@ -218,7 +219,11 @@ def test_the_operator_role_is_least_privilege():
     (role,) = [
         d for d in RENDERED if d["kind"] == "Role" and d["metadata"]["name"] == "validate-operator"
     ]
-    rules = {(tuple(r["apiGroups"]), tuple(r["resources"])): set(r["verbs"]) for r in role["rules"]}
+    rules = {
+        (tuple(r["apiGroups"]), tuple(r["resources"])): set(r["verbs"])
+        for r in role["rules"]
+        if not r.get("resourceNames")
+    }
     assert rules == {
         (("validate.dev",), ("modelvalidations",)): {"get", "list", "watch", "patch", "create"},
         (("validate.dev",), ("modelvalidations/status",)): {"get", "patch"},
@@ -228,6 +233,15 @@ def test_the_operator_role_is_least_privilege():
         (("",), ("pods",)): {"list"},
         (("",), ("configmaps",)): {"get"},
         (("",), ("events",)): {"create"},
+        (("kopf.dev",), ("kopfpeerings",)): {"list", "watch"},
+    }
+    # Keep-alives go into the one peering object the replicas share, nothing else.
+    (patching,) = [r for r in role["rules"] if r.get("resourceNames")]
+    assert patching == {
+        "apiGroups": ["kopf.dev"],
+        "resources": ["kopfpeerings"],
+        "resourceNames": ["validate-operator"],
+        "verbs": ["patch"],
     }
     # Cluster-wide: only its own webhook configuration's CA bundle, nothing to list or create.
     (cluster_role,) = [d for d in RENDERED if d["kind"] == "ClusterRole"]
@@ -294,3 +308,49 @@ def test_policy_names_are_one_per_version_and_valid():
     long = validation_name("x" * 80, 12345)
     assert len(long) <= 63 and long.endswith("-v12345")
     assert validation_name("credit", 7) != validation_name("credit", 8)
+
+
+def test_the_replicas_are_peered_through_the_shipped_peering_object():
+    """Two replicas, one acting: the Deployment runs kopf peering (never standalone) on the
+    KopfPeering the install ships, whose CRD is the namespaced kopf.dev/v1 kopf looks for."""
+    references = pytest.importorskip("kopf._cogs.structs.references")
+    kopfs = references.NAMESPACED_PEERINGS_K  # what kopf looks for
+
+    (peering,) = render(REPO / "ci" / "operator" / "peering")
+    (deployment,) = [d for d in RENDERED if d["kind"] == "Deployment"]
+    (role,) = [
+        d for d in RENDERED if d["kind"] == "Role" and d["metadata"]["name"] == "validate-operator"
+    ]
+    assert deployment["spec"]["replicas"] == 2
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert "--peering=validate-operator" in container["command"]
+    assert not any("standalone" in argument for argument in container["command"])
+    pod_id = next(e for e in container["env"] if e["name"] == "POD_ID")
+    assert pod_id["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert (peering["apiVersion"], peering["kind"]) == ("kopf.dev/v1", "KopfPeering")
+    assert peering["metadata"] == {
+        **peering["metadata"],
+        "name": "validate-operator",
+        "namespace": deployment["metadata"]["namespace"],
+    }
+    (patching,) = [r for r in role["rules"] if r.get("resourceNames")]
+    assert patching["resourceNames"] == [peering["metadata"]["name"]]
+    (crd,) = [d for d in RENDERED if d["metadata"]["name"] == "kopfpeerings.kopf.dev"]
+    (version,) = crd["spec"]["versions"]
+    assert crd["spec"]["scope"] == "Namespaced"
+    found = (crd["spec"]["group"], version["name"], crd["spec"]["names"]["plural"])
+    assert (
+        found == ("kopf.dev", "v1", "kopfpeerings") == (kopfs.group, kopfs.version, kopfs.any_name)
+    )
+
+
+def test_the_priority_makes_the_oldest_replica_act_and_no_two_equal():
+    """kopf pauses every replica that shares a priority, and the highest acts: distinct
+    priorities, higher for an earlier start."""
+    pytest.importorskip("kopf")
+    from validate.operator.handlers import start_priority
+
+    earlier, later = start_priority(1_000_000_000_000), start_priority(1_000_001_000_000)
+    assert earlier > later
+    same_start = {start_priority(5_000_000_000) for _ in range(50)}
+    assert len(same_start) > 1  # the random tie-break

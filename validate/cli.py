@@ -392,6 +392,39 @@ def promote_command(
     help="Serve Prometheus metrics on /metrics on this port.",
 )
 @click.option("--metrics-address", default="0.0.0.0", show_default=True, help="Its address.")
+@click.option(
+    "--peering",
+    metavar="NAME",
+    help="Run as one of several replicas: act only while no older replica sharing the "
+    "KopfPeering NAME lives (ci/operator ships 'validate-operator'). Without it the "
+    "operator runs standalone: run exactly one.",
+)
+@click.option(
+    "--peering-lifetime",
+    type=click.IntRange(5, 3600),
+    default=60,
+    show_default=True,
+    help="Seconds a silent replica counts as alive (a killed one's successor waits this long).",
+)
+@click.option(
+    "--registry-webhook-port",
+    type=click.IntRange(1, 65535),
+    help="Receive MLflow registry webhooks on /mlflow-webhook at this port, verified with "
+    "the secret in $VALIDATE_REGISTRY_WEBHOOK_SECRET (required with it).",
+)
+@click.option(
+    "--registry-webhook-address", default="0.0.0.0", show_default=True, help="Its address."
+)
+@click.option(
+    "--registry-webhook-tls-cert",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Serve it over HTTPS with this certificate (PEM; with --registry-webhook-tls-key).",
+)
+@click.option(
+    "--registry-webhook-tls-key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The certificate's private key (PEM).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def operator_command(
     namespace: str,
@@ -404,6 +437,12 @@ def operator_command(
     admission_url: bool,
     metrics_port: int | None,
     metrics_address: str,
+    peering: str | None,
+    peering_lifetime: int,
+    registry_webhook_port: int | None,
+    registry_webhook_address: str,
+    registry_webhook_tls_cert: str | None,
+    registry_webhook_tls_key: str | None,
     debug: bool,
 ) -> None:
     """Run the Kubernetes operator for ModelValidation resources (needs the operator extra)."""
@@ -415,9 +454,21 @@ def operator_command(
             check_tracking_uri(tracking_uri)
         except ValueError as exc:
             raise ConfigError(f"--tracking-uri: {exc}") from exc
+        if bool(registry_webhook_tls_cert) != bool(registry_webhook_tls_key):
+            raise ConfigError(
+                "--registry-webhook-tls-cert and --registry-webhook-tls-key go together"
+            )
+        if registry_webhook_port is not None and not os.environ.get(
+            "VALIDATE_REGISTRY_WEBHOOK_SECRET"
+        ):
+            raise ConfigError(
+                "--registry-webhook-port: VALIDATE_REGISTRY_WEBHOOK_SECRET is not set; give "
+                "the operator the secret MLflow signs its webhooks with (a Secret, in a cluster)"
+            )
         try:
-            from validate.operator.handlers import Admission
+            from validate.operator.handlers import Admission, Peering
             from validate.operator.handlers import run as run_operator
+            from validate.operator.registry_webhook import Serving
         except ImportError as exc:
             raise ConfigError(
                 f"validate operator needs kopf, the kubernetes client and prometheus-client "
@@ -438,6 +489,15 @@ def operator_command(
             liveness=liveness,
             admission=admission,
             metrics_address=None if metrics_port is None else (metrics_address, metrics_port),
+            peering=None if peering is None else Peering(peering, peering_lifetime),
+            registry_webhook=None
+            if registry_webhook_port is None
+            else Serving(
+                port=registry_webhook_port,
+                address=registry_webhook_address,
+                tls_cert=registry_webhook_tls_cert,
+                tls_key=registry_webhook_tls_key,
+            ),
         )
         return 0
 

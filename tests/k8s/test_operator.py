@@ -9,6 +9,7 @@ real Prometheus server scrapes the operator's /metrics."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -164,16 +165,30 @@ def operator_kubeconfig(cluster, installed, tmp_path_factory):
 
 class Operator:
     def __init__(
-        self, kubeconfig: Path, mlflow_url: str, log: Path, webhook_port: int, metrics_port: int
+        self,
+        kubeconfig: Path,
+        mlflow_url: str,
+        log: Path,
+        webhook_port: int,
+        metrics_port: int,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
         self.kubeconfig, self.mlflow_url, self.log = kubeconfig, mlflow_url, log
         self.webhook_port, self.metrics_port = webhook_port, metrics_port
+        self.args, self.env = args, env or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     def again(self) -> Operator:
         """Another operator process on the same ports (after a kill)."""
         return Operator(
-            self.kubeconfig, self.mlflow_url, self.log, self.webhook_port, self.metrics_port
+            self.kubeconfig,
+            self.mlflow_url,
+            self.log,
+            self.webhook_port,
+            self.metrics_port,
+            self.args,
+            self.env,
         )
 
     def start(self) -> Operator:
@@ -182,6 +197,7 @@ class Operator:
             "KUBECONFIG": str(self.kubeconfig),
             "MLFLOW_TRACKING_URI": self.mlflow_url,
             "MLFLOW_REGISTRY_URI": self.mlflow_url,
+            **self.env,
         }
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
@@ -197,6 +213,7 @@ class Operator:
                     "--admission-url",
                     f"--metrics-port={self.metrics_port}",
                     "--metrics-address=127.0.0.1",
+                    *self.args,
                 ],
                 env=env,
                 stdout=out,
@@ -556,5 +573,246 @@ def test_the_operator_writes_its_ca_into_the_installs_service_webhook(installed)
             "/validate-workloads",
         )
         assert hook.failure_policy == "Fail"
+        # A second replica behind the same Service adds its CA; the first one's stays.
+        other, _ = self_signed(["validate-operator.ml-validation.svc"], replica="op-b")
+        server.write_client_config({"caBundle": base64.b64encode(other).decode()})
+        (hook,) = api.read_validating_webhook_configuration("validate-admission-copy").webhooks
+        assert base64.b64decode(hook.client_config.ca_bundle) == other + cert
     finally:
         api.delete_validating_webhook_configuration("validate-admission-copy")
+
+
+SECRET = "registry-webhook-secret-for-the-test"
+
+
+def scrape_reconciles(operator: Operator) -> float:
+    """The reconciliations this operator process made (its /metrics, every resource)."""
+    import urllib.request
+
+    url = f"http://127.0.0.1:{operator.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("validate_operator_reconciles_total{")
+    )
+
+
+def post_version_created(port: int, model: str, version: str) -> tuple[int, str]:
+    """What MLflow posts when a version is registered, signed with MLflow's own function."""
+    import urllib.error
+    import urllib.request
+    import uuid
+
+    from mlflow.webhooks.delivery import _generate_hmac_signature
+
+    from validate.operator import registry_webhook as hook
+
+    body = json.dumps(
+        {
+            "entity": "model_version",
+            "action": "created",
+            "timestamp": "2026-01-01T00:00:00+00:00",
+            "data": {"name": model, "version": version, "source": "x", "tags": {}},
+        }
+    )
+    delivery, stamp = str(uuid.uuid4()), str(int(time.time()))
+    headers = {
+        hook.DELIVERY_HEADER: delivery,
+        hook.TIMESTAMP_HEADER: stamp,
+        hook.SIGNATURE_HEADER: _generate_hmac_signature(SECRET, delivery, stamp, body),
+    }
+    url = f"http://127.0.0.1:{port}{hook.PATH}"
+    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def review_directly(operator: Operator, model_uri: str) -> dict:
+    """An AdmissionReview posted straight to one replica's webhook (not via the API server)."""
+    import ssl
+    import urllib.request
+
+    review = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "review-1",
+            "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+            "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+            "operation": "CREATE",
+            "namespace": "serving",
+            "name": "direct",
+            "userInfo": {"username": "test"},
+            "dryRun": True,
+            "object": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "direct", "annotations": {MODEL_URI_ANNOTATION: model_uri}},
+                "spec": {},
+            },
+        },
+    }
+    url = f"https://127.0.0.1:{operator.webhook_port}/validate-workloads"
+    unverified = ssl.create_default_context()
+    unverified.check_hostname, unverified.verify_mode = False, ssl.CERT_NONE  # serving, not TLS
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(review).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30, context=unverified) as response:
+        return json.loads(response.read())["response"]
+
+
+def test_two_peered_replicas_act_once_either_takes_webhooks_and_the_survivor_takes_over(
+    mlflow_url, cluster, installed, operator_kubeconfig, tmp_path
+):
+    """Two operator processes on the shipped KopfPeering: the older reconciles, the younger
+    stays paused (no reconciliation at all) yet serves admission and the registry webhook;
+    a signed "version created" posted to the paused one makes the active one poll at once
+    (the policy polls hourly otherwise) and create that version's ModelValidation, once; the
+    active one killed, the survivor takes over and does the same for the next version."""
+    custom, _ = installed
+    from mlflow.tracking import MlflowClient
+
+    established = kubectl(
+        cluster, "wait", "--for=condition=Established", "crd/kopfpeerings.kopf.dev", "--timeout=60s"
+    )
+    assert established.returncode == 0, established.stderr
+    peering_tree = str(REPO / "ci/operator/peering")
+    dry = kubectl(cluster, "apply", "-k", peering_tree, "--dry-run=server")
+    assert dry.returncode == 0, dry.stderr
+    applied = kubectl(cluster, "apply", "-k", peering_tree)
+    assert applied.returncode == 0, applied.stderr
+
+    mlflow = MlflowClient(tracking_uri=mlflow_url, registry_uri=mlflow_url)
+    model = "peered"
+    mlflow.create_registered_model(model)
+    run = mlflow.create_run(mlflow.create_experiment("peered"))
+
+    def register() -> str:
+        source = f"runs:/{run.info.run_id}/model"
+        return mlflow.create_model_version(model, source, run_id=run.info.run_id).version
+
+    register()
+
+    def peers() -> set[str]:
+        body = custom.get_namespaced_custom_object(
+            "kopf.dev", "v1", NAMESPACE, "kopfpeerings", "validate-operator"
+        )
+        return set(body.get("status") or {})
+
+    def replica(name: str, *extra: str) -> Operator:
+        return Operator(
+            operator_kubeconfig,
+            mlflow_url,
+            tmp_path / f"{name}.log",
+            free_port(),
+            free_port(),
+            args=(
+                "--peering=validate-operator",
+                "--peering-lifetime=10",
+                f"--registry-webhook-port={free_port()}",
+                "--registry-webhook-address=127.0.0.1",
+                *extra,
+            ),
+            env={"POD_ID": name, "VALIDATE_REGISTRY_WEBHOOK_SECRET": SECRET},
+        )
+
+    def hook_port(operator: Operator) -> int:
+        (flag,) = [a for a in operator.args if a.startswith("--registry-webhook-port=")]
+        return int(flag.split("=")[1])
+
+    def wait_for(what, timeout_s: float, *operators: Operator):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            found = what()
+            if found:
+                return found
+            for operator in operators:
+                assert operator.process is not None and operator.process.poll() is None, (
+                    operator.log.read_text()[-3000:]
+                )
+            time.sleep(1)
+        logs = "\n".join(o.log.read_text()[-2000:] for o in operators)
+        raise AssertionError(f"timed out waiting for {what.__doc__ or what}\n{logs}")
+
+    def validations() -> list[str]:
+        items = custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)["items"]
+        return sorted(i["metadata"]["name"] for i in items)
+
+    older = replica("replica-a").start()
+    # The younger must not write the shared webhook configuration (the older points it at
+    # itself by URL); in a cluster both add their CA to it behind the Service.
+    younger = replica("replica-b", "--admission-config=")
+    try:
+        wait_for(lambda: "replica-a" in peers(), 60, older)
+        younger.start()
+        wait_for(lambda: {"replica-a", "replica-b"} <= peers(), 60, older, younger)
+        custom.create_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            NAMESPACE,
+            "modelvalidationpolicies",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "ModelValidationPolicy",
+                "metadata": {"name": model, "namespace": NAMESPACE},
+                "spec": {
+                    "model": model,
+                    "pollSeconds": 3600,  # only a webhook can make it poll again in this test
+                    "template": {
+                        "config": {"configMapRef": {"name": "unused"}},
+                        "runner": {"image": "ghcr.io/acme/validate:test"},
+                        "suspend": True,  # no runner Job: this test is about who acts
+                    },
+                },
+            },
+        )
+        watching = wait_status(
+            custom, model, lambda s: "baselineVersion" in s, 60, older, "modelvalidationpolicies"
+        )
+        assert watching["status"]["baselineVersion"] == 1
+        assert scrape_reconciles(older) > 0
+        assert scrape_reconciles(younger) == 0, younger.log.read_text()[-3000:]
+
+        # The paused replica answers admission (from MLflow: this version was never
+        # validated) and takes the registry webhook, which only asks for a poll.
+        verdict = review_directly(younger, f"models:/{model}/1")
+        assert verdict["allowed"] is False and "NotValidated" in verdict["status"]["message"]
+        second = register()
+        status, said = post_version_created(hook_port(younger), model, second)
+        assert status == 202 and f"poll requested for {model}" in said, said
+        first_name = f"{model}-v{second}"
+        suspended = wait_status(
+            custom, first_name, lambda s: s.get("phase") == "Suspended", 60, older
+        )
+        assert suspended["metadata"]["labels"]["validate.dev/policy"] == watching["metadata"]["uid"]
+        assert scrape_reconciles(younger) == 0, younger.log.read_text()[-3000:]
+
+        # The active replica dies without a word; the survivor takes over once its
+        # record expires, and answers the next version's webhook itself.
+        older.kill()
+        third = register()
+        second_name = f"{model}-v{third}"
+        status, said = post_version_created(hook_port(younger), model, third)
+        assert status == 202, said
+        wait_status(custom, second_name, lambda s: s.get("phase") == "Suspended", 90, younger)
+        assert scrape_reconciles(younger) > 0
+        # One ModelValidation per version, whoever created it.
+        mine = [n for n in validations() if n.startswith(f"{model}-v")]
+        assert mine == sorted([first_name, second_name])
+    finally:
+        # While a replica lives to run the finalizers of what the policy owns.
+        with contextlib.suppress(client.exceptions.ApiException):
+            custom.delete_namespaced_custom_object(
+                GROUP, VERSION, NAMESPACE, "modelvalidationpolicies", model
+            )
+        for operator in (older, younger):
+            operator.stop()

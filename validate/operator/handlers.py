@@ -4,6 +4,10 @@ world is re-read each time, nothing is remembered between calls) and a deletion 
 validating webhook's handler (the verdicts are ``validate.operator.admission``'s); and the
 Prometheus metrics of all of them (``validate.operator.metrics``).
 
+Replicas: with ``Peering`` (the shipped Deployment), kopf's peering decides which replica
+acts; without it (``--peering`` not given) the operator runs standalone, as one process must.
+Every replica serves admission and the registry webhook either way.
+
 Imported only by ``validate operator``: kopf, the kubernetes client and prometheus-client
 stay out of ``import validate`` and the CLI's start-up.
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +26,8 @@ import kopf
 from validate.errors import ConfigError
 from validate.operator import admission, metrics
 from validate.operator import conditions as cond
-from validate.operator.policy import POLICY_PLURAL, reconcile_policy
+from validate.operator import registry_webhook as registry_webhook_module
+from validate.operator.policy import POLICY_PLURAL, reconcile_policy, request_poll
 from validate.operator.reconcile import FINAL_PHASES, Cluster, Unavailable, delete_jobs, reconcile
 from validate.operator.resource import GROUP, PLURAL, VERSION
 
@@ -47,11 +53,48 @@ class Admission:
     by_url: bool = False  # write a URL clientConfig (outside a cluster) instead of the CA only
 
 
-def configure(*, tracking_uri: str, interval_s: float, admission: Admission | None = None) -> None:
+@dataclass(frozen=True)
+class Peering:
+    """Which KopfPeering object the replicas share, and how long a silent peer counts as
+    alive (a killed replica's successor waits at most this long)."""
+
+    name: str
+    lifetime_s: int = 60
+
+
+def start_priority(now_ns: int | None = None) -> int:
+    """This replica's peering priority: the earlier it started, the higher.
+
+    Why kopf peering rather than a Lease: kopf pauses its own watchers, timers and the
+    finalizer handler while a peer of higher priority lives, and keeps serving admission,
+    which is what a replica must and must not do; a Lease would need a guard in every
+    handler. kopf pauses *every* replica when two share a priority, so each needs its own:
+    the start time (milliseconds, a random tie-break) gives one, and makes the oldest replica
+    the one that acts. A new replica (a rolling update, a rescheduled pod) then finds a live
+    elder and starts paused instead of taking over mid-reconciliation; it acts once the
+    elder leaves (an orderly exit removes its record at once, a killed one's record expires
+    after the lifetime). Peering is no lock: should two act for a moment, every step is
+    still idempotent (a Job's name is fixed, a run is found by its tags, promotion is a
+    compare-and-set); peering keeps that from being the common case.
+    """
+    started_ms = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
+    return -(started_ms * 1000 + random.randrange(1000))  # about -1.8e15: exact in JSON
+
+
+def configure(
+    *,
+    tracking_uri: str,
+    interval_s: float,
+    admission: Admission | None = None,
+    peering: Peering | None = None,
+    namespace: str | None = None,
+) -> None:
     """Settings the handlers read; called by ``validate operator`` before kopf starts."""
     STATE["tracking_uri"] = tracking_uri
     STATE["interval_s"] = interval_s
     STATE["admission"] = admission
+    STATE["peering"] = peering
+    STATE["namespace"] = namespace
 
 
 def _cluster() -> Cluster:
@@ -87,14 +130,27 @@ def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     # its own webhook configuration).
     settings.scanning.disabled = True
     settings.watching.server_timeout = 60
+    peering: Peering | None = STATE.get("peering")
+    if peering is not None:
+        settings.peering.lifetime = peering.lifetime_s
+        settings.peering.stealth = True  # no log line per keep-alive
     served: Admission | None = STATE.get("admission")
     if served is not None:
         from kubernetes import client
 
         from validate.operator.webhook import AdmissionServer
 
-        _cluster()  # loads the kubeconfig the admissionregistration client uses
+        cluster = _cluster()  # loads the kubeconfig the admissionregistration client uses
+        namespace = STATE.get("namespace")
+
+        def replicas() -> list[str]:
+            pods = cluster.core.list_namespaced_pod(namespace, _request_timeout=10).items
+            return [pod.metadata.name for pod in pods]
+
         settings.admission.server = AdmissionServer(
+            # In a cluster each replica's certificate names its pod (POD_ID): the CAs of
+            # pods that are gone leave the bundle.
+            replicas=replicas if os.environ.get("POD_ID") and namespace else None,
             addr=served.address,
             port=served.port,
             host=served.host,
@@ -198,11 +254,13 @@ def _poll(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
     try:
         status = reconcile_policy(policy, _cluster())
     except Unavailable as exc:
+        metrics.RECONCILES.labels(POLICY_PLURAL, "Unavailable").inc()
         patch.status["conditions"] = cond.set_condition(
             previous, "Ready", None, exc.reason, f"{exc}; retrying", generation
         )
         logger.warning(f"{exc.reason}: {exc}")
         return
+    metrics.RECONCILES.labels(POLICY_PLURAL, "Waiting" if status is None else "Polled").inc()
     if status is None:
         return
     status["conditions"] = cond.set_condition(
@@ -229,6 +287,15 @@ def _delete(meta: kopf.Meta, logger: Any, **_: Any) -> None:
         raise kopf.TemporaryError("Jobs appeared while deleting; trying again", delay=2)
 
 
+def _poll_now(model: str, version: str) -> None:
+    """A verified registry webhook's callback: ask the policies watching ``model`` to poll."""
+    asked = request_poll(_cluster(), STATE["namespace"], model, now=time.time())
+    if asked:
+        logging.getLogger(__name__).info(
+            f"registry webhook: {model} version {version}: poll requested for {asked}"
+        )
+
+
 def run(
     *,
     namespace: str,
@@ -236,10 +303,20 @@ def run(
     liveness: str | None = None,
     admission: Admission | None = None,
     metrics_address: tuple[str, int] | None = None,
+    peering: Peering | None = None,
+    registry_webhook: registry_webhook_module.Serving | None = None,
 ) -> None:
     """Serve until interrupted (kopf handles SIGINT and SIGTERM); with ``admission``, the
-    validating webhook too; with ``metrics_address``, Prometheus metrics on /metrics."""
-    configure(tracking_uri=tracking_uri, interval_s=2.0, admission=admission)
+    validating webhook too; with ``metrics_address``, Prometheus metrics on /metrics; with
+    ``peering``, act only while no older replica lives; with ``registry_webhook``, receive
+    MLflow's signed registry events (the secret comes from the environment)."""
+    configure(
+        tracking_uri=tracking_uri,
+        interval_s=2.0,
+        admission=admission,
+        peering=peering,
+        namespace=namespace,
+    )
     # MLflow's client retries a dead server for minutes by default; the API server gives a
     # webhook 15 s, and each reconcile tick is already a retry. Fail fast, and say why.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
@@ -257,8 +334,20 @@ def run(
         register_admission()
     if metrics_address is not None:
         metrics.serve(*metrics_address)
+    if registry_webhook is not None:
+        secret = os.environ.get(registry_webhook_module.SECRET_ENV, "")
+        try:
+            registry_webhook_module.serve(secret, registry_webhook, _poll_now)
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"registry webhook: {exc}") from exc
+    if peering is None:
+        kopf.run(
+            standalone=True, namespaces=[namespace], clusterwide=False, liveness_endpoint=liveness
+        )
+        return
     kopf.run(
-        standalone=True,
+        peering_name=peering.name,  # mandatory: without the peering object, stay paused
+        priority=start_priority(),
         namespaces=[namespace],
         clusterwide=False,
         liveness_endpoint=liveness,

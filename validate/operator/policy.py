@@ -7,6 +7,12 @@ policy P is always ``<P>-v<N>``, so a second replica or a restart creating it ag
 created again. "New" means registered after the policy started watching: the first poll
 records the newest version then (``status.baselineVersion``, or
 ``spec.startAfterVersion``), and only later versions are validated.
+
+A poll comes every ``pollSeconds``, or sooner when asked: a verified MLflow registry webhook
+(``validate.operator.registry_webhook``) sets ``status.pollRequestedEpoch`` on the policies
+watching the model, and the replica that acts polls at its next tick. The request is in the
+policy's status, not in the memory of whichever replica received the webhook, so it works
+whichever replica that was.
 """
 
 from __future__ import annotations
@@ -40,7 +46,12 @@ def reconcile_policy(
     status = dict(policy.get("status") or {})
     now = time.time() if now is None else now
     period = max(int(spec.get("pollSeconds", 30)), 5)
-    if now - float(status.get("lastPolledEpoch", 0)) < period:
+    last = float(status.get("lastPolledEpoch", 0))
+    requested = status.get("pollRequestedEpoch")
+    # A request in the second of the last poll may have come after it: one more poll, a
+    # second later (whole seconds on both sides).
+    asked = requested is not None and int(requested) >= int(last) and now - last >= 1
+    if now - last < period and not asked:
         return None
     model = str(spec["model"])
     if "'" in model or "\\" in model:  # it goes into an MLflow filter string
@@ -71,6 +82,27 @@ def reconcile_policy(
         "created": created[-50:],
         "observedGeneration": meta.get("generation"),
     }
+
+
+def request_poll(cluster: Cluster, namespace: str, model: str, *, now: float) -> list[str]:
+    """Ask every policy in ``namespace`` that watches ``model`` to poll at its next tick;
+    returns their names. Only a time is written: what to create is the poll's to find."""
+    found = cluster.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, POLICY_PLURAL)
+    asked = []
+    for item in found.get("items", []):
+        if (item.get("spec") or {}).get("model") != model:
+            continue
+        name = item["metadata"]["name"]
+        cluster.custom.patch_namespaced_custom_object_status(
+            GROUP,
+            VERSION,
+            namespace,
+            POLICY_PLURAL,
+            name,
+            {"status": {"pollRequestedEpoch": int(now)}},
+        )
+        asked.append(name)
+    return asked
 
 
 def _create(

@@ -5,6 +5,11 @@ kopf serves admission reviews (``kopf.WebhookServer``, aiohttp, HTTPS). Two thin
 - the certificate: kopf self-signs with ``certbuilder``, which is not installed with it; we
   self-sign with ``cryptography`` (already a dependency), a fresh key at every start that
   never leaves the process;
+- several replicas: each self-signs its own certificate, and the API server reaches any of
+  them through the one Service, so the ``caBundle`` holds every live replica's CA: a replica
+  adds its own and drops the expired ones and those of replicas (named in the certificate's
+  common name, ``POD_ID``) whose pod is gone. A dead replica's CA is harmless meanwhile: its
+  key died with it;
 - the configuration: kopf's managed mode rewrites whole webhook entries and has no
   ``namespaceSelector``, so opted-in namespaces and the failure policy could not be set by
   the install. The install ships the ValidatingWebhookConfiguration (``ci/operator``); the
@@ -17,19 +22,26 @@ Imported only by ``validate operator`` when admission is enabled.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import ipaddress
-from collections.abc import AsyncIterator, Collection
+import os
+from collections.abc import AsyncIterator, Callable, Collection
 from typing import Any
 
 import kopf
 
 WEBHOOK_PATH = "validate-workloads"  # kopf's handler id: the path the API server posts to
+COMMON_NAME = "validate-operator"
+MAX_BUNDLE = 16  # CAs kept in the bundle, newest first, whatever happens to pruning
 
 
-def self_signed(hostnames: Collection[str], password: str | None = None) -> tuple[bytes, bytes]:
+def self_signed(
+    hostnames: Collection[str], password: str | None = None, replica: str | None = None
+) -> tuple[bytes, bytes]:
     """A self-signed CA-and-server certificate for ``hostnames`` (DNS names and IPs as
-    subject alternative names; Go's TLS ignores the common name) and its private key, PEM."""
+    subject alternative names; Go's TLS ignores the common name, which names the replica)
+    and its private key, PEM."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -45,7 +57,8 @@ def self_signed(hostnames: Collection[str], password: str | None = None) -> tupl
             if not address.is_unspecified:
                 names.append(x509.IPAddress(address))
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "validate-operator")])
+    name = f"{COMMON_NAME} {replica}" if replica else COMMON_NAME
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name[:64])])
     now = datetime.datetime.now(datetime.timezone.utc)
     certificate = (
         x509.CertificateBuilder()
@@ -73,24 +86,64 @@ def self_signed(hostnames: Collection[str], password: str | None = None) -> tupl
     )
 
 
+def merge_ca_bundle(
+    current: str | None,
+    own_pem: bytes,
+    *,
+    now: datetime.datetime,
+    live: Callable[[], Collection[str]] | None = None,
+) -> str:
+    """The ``caBundle`` (base64 of PEM certificates) with this replica's CA first, then the
+    others that have not expired and, when ``live`` lists the replicas that exist, whose
+    replica still does (a certificate naming none is kept until it expires)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import NameOID
+
+    own = x509.load_pem_x509_certificate(own_pem)
+    others = x509.load_pem_x509_certificates(base64.b64decode(current)) if current else []
+    try:
+        alive = None if live is None else set(live())
+    except Exception:  # noqa: BLE001 - cannot tell who lives: prune only the expired
+        alive = None
+    kept = [own]
+    for cert in sorted(others, key=lambda c: c.not_valid_before_utc, reverse=True):
+        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        replica = str(names[0].value).partition(" ")[2] if names else ""
+        if cert == own or cert.not_valid_after_utc <= now:
+            continue
+        if alive is not None and replica and replica not in alive:
+            continue
+        kept.append(cert)
+    pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in kept[:MAX_BUNDLE])
+    return base64.b64encode(pem).decode()
+
+
 class AdmissionServer(kopf.WebhookServer):
     """kopf's HTTPS webhook server, self-signed with ``cryptography``, which writes the CA
     bundle (and, with ``by_url``, the URL) into the webhooks of ``configuration`` each time
     it (re)starts serving."""
 
     def __init__(
-        self, *, configuration: str | None, by_url: bool, admissionregistration: Any, **kw: Any
+        self,
+        *,
+        configuration: str | None,
+        by_url: bool,
+        admissionregistration: Any,
+        replicas: Callable[[], Collection[str]] | None = None,
+        **kw: Any,
     ) -> None:
         super().__init__(**kw)
         self.configuration = configuration
         self.by_url = by_url
         self.api = admissionregistration
+        self.replicas = replicas  # the pods that exist now, for pruning the CA bundle
 
     @staticmethod
     def build_certificate(
         hostnames: Collection[str], password: str | None = None
     ) -> tuple[bytes, bytes]:
-        return self_signed(hostnames, password)
+        return self_signed(hostnames, password, replica=os.environ.get("POD_ID"))
 
     async def __call__(self, fn: Any) -> AsyncIterator[Any]:
         async for client_config in super().__call__(fn):
@@ -99,8 +152,20 @@ class AdmissionServer(kopf.WebhookServer):
             yield client_config
 
     def write_client_config(self, client_config: dict[str, Any]) -> None:
-        """Write ``client_config``'s CA bundle (and, ``by_url``, its URL) into every webhook
-        of the configuration; everything else stays as the install shipped it."""
+        """Write ``client_config``'s CA (and, ``by_url``, its URL) into every webhook of the
+        configuration; everything else stays as the install shipped it. Replicas write at
+        the same time: a write over a changed object is refused, re-read and tried again."""
+        from kubernetes.client.rest import ApiException
+
+        for attempt in range(8):
+            try:
+                self.write_once(client_config)
+                return
+            except ApiException as exc:
+                if exc.status not in (409, 422) or attempt == 7:
+                    raise
+
+    def write_once(self, client_config: dict[str, Any]) -> None:
         found = self.api.read_validating_webhook_configuration(self.configuration)
         patch: list[dict[str, Any]] = []
         for index, _ in enumerate(found.webhooks or []):
@@ -109,9 +174,18 @@ class AdmissionServer(kopf.WebhookServer):
                 value = {"url": url, "caBundle": client_config["caBundle"]}
                 patch.append({"op": "replace", "path": f"/webhooks/{index}/clientConfig",
                               "value": value})  # fmt: skip
-            else:  # the install's Service reference stays; only the CA is ours
+            else:  # the install's Service reference stays; only the CA bundle is ours
+                current = found.webhooks[index].client_config.ca_bundle
+                if isinstance(current, bytes):
+                    current = current.decode()
+                bundle = merge_ca_bundle(
+                    current,
+                    base64.b64decode(client_config["caBundle"]),
+                    now=datetime.datetime.now(datetime.timezone.utc),
+                    live=self.replicas,
+                )
                 patch.append({"op": "add", "path": f"/webhooks/{index}/clientConfig/caBundle",
-                              "value": client_config["caBundle"]})  # fmt: skip
+                              "value": bundle})  # fmt: skip
         if patch:
             # Refuse to write over a list that changed since it was read.
             guard = {
