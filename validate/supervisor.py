@@ -86,8 +86,9 @@ class _ChildState:
 # times, and those page faults were a third of a drift run's CPU (200k rows x 20 columns:
 # 160k minor faults, 0.5 s of system time; 38k and 0.15 s with these). Blocks up to 64 MiB
 # now come from the heap, and up to 256 MiB of freed heap is kept for reuse; larger
-# arrays are mapped as before, so peak memory does not grow. Other C libraries ignore
-# these; a user's own settings win.
+# arrays are mapped as before, so peak memory grows only by what the heap keeps (about
+# 40 MB on the 10M-row run of tests/test_scale.py). Other C libraries ignore these; a
+# user's own settings win.
 MALLOC_TUNING = {
     "MALLOC_MMAP_THRESHOLD_": str(64 << 20),
     "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
