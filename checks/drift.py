@@ -15,7 +15,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from pydantic import ConfigDict, Field, model_validator
-from scipy.special import ndtri  # drift imports scipy.special anyway (KS, chi-square)
 
 from validate.check import (
     BaseCheck,
@@ -28,6 +27,7 @@ from validate.errors import ConfigError
 from validate.paths import safe_filename
 from validate.results import CheckResult, Status
 from validate.stats import drift as ds
+from validate.stats.normal import quantile
 from validate.thresholds import CIBound, judge, require_intervals
 
 METRICS = (
@@ -133,7 +133,7 @@ class DriftCheck(BaseCheck):
             )
         bounded = settings.decide_by == "effect_size" and settings.column_judge == "lower_ci"
         # Bonferroni over the column family: simultaneous lower bounds at 1 − alpha.
-        z = float(ndtri(1 - settings.alpha / max(len(columns), 1))) if bounded else None
+        z = quantile(1 - settings.alpha / max(len(columns), 1)) if bounded else None
         seed = context.seed
 
         def one(column: str) -> ds.ColumnDrift:

@@ -66,8 +66,8 @@ def test_help_runs_without_heavy_imports():
 
 def test_a_bias_and_drift_run_imports_only_what_it_uses(tmp_path):
     """Bias on precomputed scores and drift, plots included: the run process (the
-    supervisor's child) imports MLflow to record, but no scipy.stats, scikit-learn,
-    matplotlib, fairlearn or TensorFlow."""
+    supervisor's child) imports MLflow to record, but no scipy (drift of numeric columns),
+    scikit-learn, matplotlib, fairlearn or TensorFlow."""
     import numpy as np
     import pandas as pd
 
@@ -102,4 +102,5 @@ def test_a_bias_and_drift_run_imports_only_what_it_uses(tmp_path):
     unused = ("matplotlib", "fairlearn", "tensorflow", "sklearn")
     heavy = {m for m in imported if m.split(".")[0] in unused}
     assert heavy == set()
-    assert {m for m in imported if m.startswith("scipy.stats")} == set()
+    # MLflow imports scipy.sparse; the drift of numeric columns needs no scipy of its own.
+    assert {m for m in imported if m.startswith(("scipy.stats", "scipy.special"))} == set()

@@ -104,6 +104,36 @@ def test_a_large_drift_run_imports_no_scipy_stats(tmp_path):
     assert done.stdout.strip() == "[]"
 
 
+def test_a_large_numeric_drift_run_imports_no_scipy_at_all():
+    """scipy.special (0.15-0.2 s to import) is only for categorical columns."""
+    script = textwrap.dedent(
+        """
+        import sys
+        import numpy as np
+        import pandas as pd
+        from checks.drift import DriftCheck
+        from validate.check import CheckContext
+
+        rng = np.random.default_rng(0)
+        n = 20_000
+        reference = pd.DataFrame({"x": rng.normal(size=n), "y": rng.normal(size=n)})
+        current = pd.DataFrame({"x": rng.normal(0.5, 1, n), "y": rng.normal(size=n)})
+        context = CheckContext(
+            task="binary", target="label", features=("x", "y"), eval_data=current,
+            reference_data=reference, y_true=(rng.random(n) < 0.3).astype(int),
+            candidate_scores=rng.random(n),
+        )
+        for config in ({}, {"column_judge": "point"}):
+            result = DriftCheck.from_config("drift", config, task="binary").run(context)
+            assert result.metrics["drifted_features"] == 1, result.message
+        print(sorted(m for m in sys.modules if m.startswith("scipy")))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_average_ranks_are_scipys_rankdata():
     from validate.stats.auc import average_ranks
 
@@ -119,6 +149,34 @@ def test_normal_quantiles_are_scipys():
         assert iv.z_value(confidence) == pytest.approx(
             stats.norm.ppf(1 - (1 - confidence) / 2), rel=1e-14
         )
+
+
+def test_kolmogorov_survival_is_scipys_to_1e13():
+    from scipy import special
+
+    from validate.stats.normal import kolmogorov_sf
+
+    # Both series, the cut-over between them, and the far tail where scipy reaches 0.
+    xs = np.concatenate([np.linspace(0, 12, 24_001), [1e-9, 0.04, 0.81999, 0.82, 0.82001, 27.0]])
+    for x in xs:
+        expected = float(special.kolmogorov(x))
+        assert kolmogorov_sf(float(x)) == pytest.approx(expected, rel=1e-13, abs=1e-300)
+    assert kolmogorov_sf(-1.0) == 1.0 and np.isnan(kolmogorov_sf(float("nan")))
+
+
+def test_chi_square_survival_is_scipys():
+    from scipy import special
+
+    from validate.stats.normal import chi_square_sf
+
+    for dof in [*range(1, 41), 99, 100, 2000]:
+        for x in [*np.geomspace(1e-8, 3 * dof + 400, 60), dof, dof + 0.5]:
+            expected = float(special.chdtrc(dof, x))
+            tolerance = 1e-12 if dof <= 100 else 5e-12
+            assert chi_square_sf(dof, float(x)) == pytest.approx(
+                expected, rel=tolerance, abs=1e-300
+            )
+    assert chi_square_sf(3, 0.0) == 1.0 and np.isnan(chi_square_sf(3, float("nan")))
 
 
 def test_normal_cdf_and_quantile_are_scipys_to_1e12_tails_included():
