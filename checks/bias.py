@@ -244,8 +244,10 @@ class BiasCheck(BaseCheck):
     def _classification(
         self, context: CheckContext, grouping: _Grouping, settings: BiasSettings
     ) -> dict[str, Any]:
-        y = context.y_true.astype(np.int64)
-        decide = lambda scores: (scores >= context.threshold).astype(np.int64)  # noqa: E731
+        # Labels are checked 0/1 integers on load, and decisions booleans: the cell counts
+        # widen both as they add them, so neither is copied to int64 here first.
+        y = context.y_true if context.y_true.dtype.kind in "iub" else context.y_true.astype(int)
+        decide = lambda scores: np.asarray(scores) >= context.threshold  # noqa: E731
         predictions = decide(context.candidate_scores)
         n_groups = len(grouping.labels)
         kept = grouping.kept

@@ -126,6 +126,49 @@ def test_a_refusal_through_the_recorder_is_exit_3(database):
         recorder.start(run_name="r", params={"bad!key": 1}, tags={})
     assert failed.value.exit_code == 3 and "refused" in str(failed.value)
     assert recorder.failure is None
+    # The run and its params are one transaction: no run is left without its params.
+    assert client_for(database).search_runs([recorder.experiment_id]) == []
+
+
+def runs_seen_by_another_connection(database: Path) -> list[str]:
+    with sqlite3.connect(database) as db:
+        return [row[0] for row in db.execute("SELECT name FROM runs ORDER BY name")]
+
+
+def test_writes_together_are_one_transaction(database, tmp_path):
+    """One commit for a nested run (the store's fsyncs are most of a small write's cost):
+    nothing is visible until the block ends, and then all of it."""
+    store = SqliteStore.open(database, "e")
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "a.svg").write_text("<svg/>", encoding="utf-8")
+    with store.together():
+        run_id = store.create_run(run_name="whole", tags={"k": "v"})
+        store.log_batch(run_id, metrics=[("m", 1.0, 5)], params={"p": "1"})
+        with store.together():  # re-entered: joins the open transaction
+            store.log_text(run_id, "{}", "check_result.json")
+            store.log_artifacts(run_id, str(tmp_path / "plots"))
+        assert runs_seen_by_another_connection(database) == []
+        store.set_terminated(run_id, "FINISHED", {"done": "yes"})
+        assert runs_seen_by_another_connection(database) == []
+    assert runs_seen_by_another_connection(database) == ["whole"]
+    run = client_for(database).get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.metrics == {"m": 1.0}
+    assert run.data.params == {"p": "1"} and run.data.tags["done"] == "yes"
+
+
+def test_a_failure_inside_together_writes_nothing_and_the_next_write_goes_through(database):
+    store = SqliteStore.open(database, "e")
+    with pytest.raises(StoreRefused), store.together():
+        run_id = store.create_run(run_name="half", tags={})
+        store.log_batch(run_id, metrics=[("m", 1.0, 5)])
+        store.log_batch(run_id, params={"bad!": "x"})
+    assert runs_seen_by_another_connection(database) == []
+    with pytest.raises(KeyboardInterrupt), store.together():  # a signal mid-way
+        store.create_run(run_name="interrupted", tags={})
+        raise KeyboardInterrupt
+    after = store.create_run(run_name="after", tags={})  # its own transaction again
+    store.set_terminated(after, "KILLED")
+    assert runs_seen_by_another_connection(database) == ["after"]
 
 
 def set_location(database: Path, location: str) -> None:

@@ -128,3 +128,33 @@ def test_bootstrap_of_counts_matches_the_row_bootstrap_distribution():
     # Same distribution: means and spreads agree within Monte Carlo error.
     assert abs(by_counts.mean() - rows.mean()) < 4 * rows.std() / np.sqrt(len(rows))
     assert by_counts.std() == pytest.approx(rows.std(), rel=0.12)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    values=st.lists(
+        st.one_of(st.none(), st.sampled_from(["a", "b", "B", "é", "z z", "", "ab", "<missing>"])),
+        max_size=60,
+    ),
+    split=st.integers(min_value=0, max_value=60),
+    other=st.lists(st.sampled_from(["x", "y"]), min_size=60, max_size=60),
+)
+def test_arrow_string_groups_equal_pandas_factorize(values, split, other):
+    """Arrow-backed strings (what parquet gives) take the dictionary-encoding path; codes
+    and labels equal the pandas path on the same values, chunked or not, missing included,
+    alone and intersected with another column."""
+    import pyarrow as pa
+
+    split = min(split, len(values))
+    chunks = [
+        pa.array(values[:split], pa.large_string()),
+        pa.array(values[split:], pa.large_string()),
+    ]
+    arrow = pd.Series(pd.array(pa.chunked_array(chunks), dtype="str"))
+    as_objects = pd.Series(values, dtype=object)  # pandas' own factorize
+    other_column = pd.Series(other[: len(values)], dtype="str")
+    for columns in ([arrow], [arrow, other_column], [other_column, arrow]):
+        plain = [as_objects if c is arrow else other_column.astype(object) for c in columns]
+        fast, reference = group_codes(columns), group_codes(plain)
+        assert fast.labels == reference.labels
+        assert np.array_equal(fast.codes, reference.codes) and fast.codes.dtype == np.int64

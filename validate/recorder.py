@@ -132,14 +132,15 @@ class MlflowRecorder:
         def create() -> str:
             writer = self.writer
             self._experiment_id = writer.experiment_id
-            run_id = writer.create_run(
-                run_name=run_name, tags={"validate.kind": "validation", **tags}
-            )
-            writer.log_batch(
-                run_id,
-                params={k: str(v)[:_MAX_PARAM] for k, v in params.items()},
-                tags={k: str(v)[:_MAX_TAG] for k, v in tags.items()},
-            )
+            with writer.together():  # a run is never seen without its params
+                run_id = writer.create_run(
+                    run_name=run_name, tags={"validate.kind": "validation", **tags}
+                )
+                writer.log_batch(
+                    run_id,
+                    params={k: str(v)[:_MAX_PARAM] for k, v in params.items()},
+                    tags={k: str(v)[:_MAX_TAG] for k, v in tags.items()},
+                )
             return run_id
 
         self.run_id = self._attempt("creating the validation run", create)
@@ -171,6 +172,18 @@ class MlflowRecorder:
         payload = _result_json(result)  # before the nested run: nothing half-written
         now = int(time.time() * 1000)
         writer = self.writer
+        with writer.together():  # the nested run whole (created, logged, closed), or none
+            return self._write_check(writer, result, artifact_dir, payload, now)
+
+    def _write_check(
+        self,
+        writer: Writer,
+        result: CheckResult,
+        artifact_dir: str | None,
+        payload: str,
+        now: int,
+    ) -> str:
+        assert self.run_id is not None
         child_id = writer.create_run(
             run_name=result.name,
             tags={"mlflow.parentRunId": self.run_id, "validate.kind": "check"},
@@ -329,6 +342,10 @@ class Writer(Protocol):
 
     def log_artifacts(self, run_id: str, local_dir: str) -> None: ...
 
+    def together(self) -> contextlib.AbstractContextManager[None]:
+        """The writes made inside as one transaction where the store has them (sqlite)."""
+        ...
+
 
 class _MlflowWriter:
     """The same writes through MLflow's client: any store MLflow supports."""
@@ -339,6 +356,10 @@ class _MlflowWriter:
     @property
     def experiment_id(self) -> str:
         return self._recorder._experiment_id_for(self._recorder.experiment)
+
+    def together(self) -> contextlib.nullcontext[None]:
+        """MLflow's client commits each call on its own."""
+        return contextlib.nullcontext()
 
     @property
     def _client(self) -> Any:

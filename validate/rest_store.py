@@ -16,6 +16,7 @@ that does not exist yet or is deleted, and artifacts the server does not proxy.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -60,6 +61,10 @@ class RestStore:
         self.experiment_id = experiment_id
         self._timeout = timeout
         self._artifact_uris: dict[str, str] = {}
+
+    def together(self) -> contextlib.nullcontext[None]:
+        """The REST API has no transactions: each call stands alone (as through MLflow)."""
+        return contextlib.nullcontext()
 
     @classmethod
     def open(cls, uri: str, experiment: str, *, timeout: float = 30.0) -> RestStore | None:

@@ -16,6 +16,7 @@ records the same validation both ways and compares what MLflow reads back.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import os
@@ -27,7 +28,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
@@ -77,9 +78,10 @@ class StoreRefused(Exception):
 class SqliteStore:
     """Writes runs into an existing MLflow sqlite store with ``sqlite3``.
 
-    Each method is one transaction. Errors are ``sqlite3`` errors (``OperationalError`` for
-    a locked, missing or read-only database: an outage to the recorder), ``OSError`` for
-    artifacts, or :class:`StoreRefused`.
+    Each method is one transaction, or joins the one :meth:`together` holds open. Errors
+    are ``sqlite3`` errors (``OperationalError`` for a locked, missing or read-only
+    database: an outage to the recorder), ``OSError`` for artifacts, or
+    :class:`StoreRefused`.
     """
 
     def __init__(self, database: Path, experiment: str) -> None:
@@ -89,6 +91,7 @@ class SqliteStore:
         self._artifact_root = Path()  # the experiment's artifact folder
         self._artifact_location = ""  # as MLflow spells it (path or file URI)
         self._connection: sqlite3.Connection | None = None
+        self._together_thread: int | None = None  # the thread inside together(), if any
 
     @classmethod
     def open(cls, database: Path | None, experiment: str) -> SqliteStore | None:
@@ -259,7 +262,30 @@ class SqliteStore:
             raise StoreRefused(f"not a run id: {run_id!r}")
         return self._artifact_root / run_id / "artifacts"
 
-    def _transaction(self) -> _Transaction:
+    @contextlib.contextmanager
+    def together(self) -> Iterator[None]:
+        """The writes made inside as one transaction: all of them are recorded, or none.
+
+        A commit is the store's fsyncs, most of what a small write costs; a nested run
+        written as one (created, logged, closed) costs one. Re-entering joins the block
+        already open."""
+        if self._together_thread == threading.get_ident():
+            yield
+            return
+        with self._transaction():
+            self._together_thread = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._together_thread = None
+
+    def _transaction(self) -> _Transaction | contextlib.nullcontext[sqlite3.Connection]:
+        if (
+            self._connection is not None
+            and self._together_thread == threading.get_ident()
+            and self._connection.in_transaction
+        ):
+            return contextlib.nullcontext(self._connection)  # inside together()
         if self._connection is None:
             # isolation_level=None: transactions are ours (BEGIN IMMEDIATE takes the write
             # lock up front, so two runs writing at once wait instead of failing midway).

@@ -44,9 +44,13 @@ def cells(codes: Sequence[np.ndarray], sizes: Sequence[int]) -> np.ndarray:
     """
     if len(codes) != len(sizes) or not codes:
         raise ValueError("cells needs one size per code array, and at least one of each")
-    flat = np.asarray(codes[0], dtype=np.int64)
+    # One int64 buffer, updated in place: on millions of rows every temporary is a fresh
+    # array whose pages the kernel must fault in, which costs more than the arithmetic.
+    # Narrower codes (int8 labels, boolean decisions) are widened as they are added.
+    flat = np.array(codes[0], dtype=np.int64, copy=True)
     for code, size in zip(codes[1:], sizes[1:], strict=True):
-        flat = flat * int(size) + np.asarray(code, dtype=np.int64)
+        np.multiply(flat, int(size), out=flat)
+        np.add(flat, np.asarray(code), out=flat, casting="unsafe")
     total = int(np.prod([int(s) for s in sizes]))
     return np.bincount(flat, minlength=total).reshape(tuple(sizes)).astype(np.float64)
 
