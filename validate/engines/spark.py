@@ -39,7 +39,9 @@ def session(engine: SparkEngine, app_name: str = "validate") -> SparkSession:
             "'validate-gate[spark]')"
         ) from exc
     builder = SparkSession.builder.master(engine.master).appName(app_name)
-    for key, value in engine.conf.items():
+    # Progress bars would interleave with validate's own lines on stderr.
+    conf = {"spark.ui.showConsoleProgress": "false", **engine.conf}
+    for key, value in conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
 
@@ -102,15 +104,15 @@ def summarize(
         if scores.baseline_prediction:
             wanted.append(scores.baseline_prediction)
         wanted += sorted({c for g in scores.groupings for c in g})
-        _require(eval_frame, wanted, "data.eval")
+        require_columns(eval_frame, wanted, "data.eval")
         score_summary = run_partials(eval_frame.select(*wanted), pt.score_partial, scores)
     reference = current = spec = None
     if reference_location and drift_columns:
         reference_frame = read(
             spark, reference_location, field="data.reference", partitions=partitions
         )
-        _require(reference_frame, drift_columns, "data.reference")
-        _require(eval_frame, drift_columns, "data.eval")
+        require_columns(reference_frame, drift_columns, "data.reference")
+        require_columns(eval_frame, drift_columns, "data.eval")
         numeric = tuple(c for c in drift_columns if _is_numeric(reference_frame, c))
         categorical = tuple(c for c in drift_columns if c not in numeric)
         first = pt.DriftSpec(numeric=numeric, categorical=())
@@ -142,7 +144,8 @@ def _is_numeric(frame: DataFrame, column: str) -> bool:
     return isinstance(data_type, NumericType) and not isinstance(data_type, BooleanType)
 
 
-def _require(frame: DataFrame, columns: Sequence[str], field: str) -> None:
+def require_columns(frame: DataFrame, columns: Sequence[str], field: str) -> None:
+    """A :class:`DataError` naming the ``columns`` that ``frame`` (``field``) lacks."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         from validate.data import brief_list, columns_hint
