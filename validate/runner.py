@@ -263,15 +263,10 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
     needed = needs_of(selected)
     require_configured_inputs(loaded, needed, promoting=wants_promotion)
     features_by = needed.get(Input.FEATURES)
-    on_spark = None
     if spark is not None:
-        from validate.engines.spark_run import prepare_on_spark
+        from validate.engines.spark_run import stand_in_datasets
 
-        on_spark = prepare_on_spark(loaded, selected, spark)
-        datasets, selected = on_spark.datasets, on_spark.selected
-        # The cluster did the work; judging merged partials takes milliseconds, and KLL
-        # sketches are not for pickling into worker processes.
-        request = replace(request, jobs=1)
+        datasets = stand_in_datasets(loaded, selected)  # the rows stay on the cluster
     else:
         datasets = load_datasets(
             loaded,
@@ -293,11 +288,16 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
         candidate = replace(candidate, features=datasets.features, _loaded=[])
         digest = candidate_digest(candidate, tracking_uri)
     target = promotion_target(loaded, baseline, recorder, required=wants_promotion)
-    context = (
-        on_spark.context
-        if on_spark is not None
-        else _score(loaded, datasets, candidate, baseline, selected)
-    )
+    if spark is not None:
+        from validate.engines.spark_run import prepare_on_spark
+
+        on_spark = prepare_on_spark(loaded, selected, spark, candidate, baseline)
+        selected, context = on_spark.selected, on_spark.context
+        # The cluster did the work; judging merged partials takes milliseconds, and KLL
+        # sketches are not for pickling into worker processes.
+        request = replace(request, jobs=1)
+    else:
+        context = _score(loaded, datasets, candidate, baseline, selected)
     report_id = uuid.uuid4().hex
     run_name = f"validate {Path(request.config_path).name}"
     params = _run_params(loaded, candidate, baseline, selected, target, checkout.commit)

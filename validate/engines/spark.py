@@ -95,8 +95,13 @@ def summarize(
     reference_location: str | None = None,
     drift_columns: Sequence[str] = (),
     partitions: int | None = None,
+    scored: DataFrame | None = None,
 ) -> Summary:
-    """Everything the accuracy, bias and drift statistics need, in three passes at most."""
+    """Everything the accuracy, bias and drift statistics need, in three passes at most.
+
+    ``scored``: the eval set with score columns computed on the cluster
+    (:mod:`validate.engines.spark_scoring`), for the score pass only; the drift pass
+    reads ``eval_location`` itself, so the models do not run for it."""
     eval_frame = read(spark, eval_location, field="data.eval", partitions=partitions)
     score_summary = None
     if scores is not None:
@@ -104,8 +109,9 @@ def summarize(
         if scores.baseline_prediction:
             wanted.append(scores.baseline_prediction)
         wanted += sorted({c for g in scores.groupings for c in g})
-        require_columns(eval_frame, wanted, "data.eval")
-        score_summary = run_partials(eval_frame.select(*wanted), pt.score_partial, scores)
+        source = eval_frame if scored is None else scored
+        require_columns(source, wanted, "data.eval")
+        score_summary = run_partials(source.select(*wanted), pt.score_partial, scores)
     reference = current = spec = None
     if reference_location and drift_columns:
         reference_frame = read(

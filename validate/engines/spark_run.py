@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from validate.check import CheckContext
-from validate.errors import ConfigError, DataError
+from validate.errors import ConfigError, DataError, ModelError
 from validate.results import CheckResult
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from validate.data import Datasets
     from validate.engine_settings import SparkEngine
     from validate.engines.spark import Summary
+    from validate.models.adapter import ModelRef
     from validate.registry import SelectedCheck
 
 SUPPORTED_CHECKS = ("accuracy", "bias", "drift")
@@ -56,12 +57,6 @@ def refuse_unsupported(loaded: LoadedConfig, selected: list[SelectedCheck], exec
         problems.append(f"data.task {config.data.task} (binary only)")
     if executor == "kubernetes":
         problems.append("executor: kubernetes (the Spark cluster is the executor)")
-    if config.model.candidate and not config.data.prediction:
-        problems.append("scoring model.candidate (set data.prediction, a column of its scores)")
-    if config.model.baseline and not config.data.baseline_prediction:
-        problems.append(
-            "scoring model.baseline (set data.baseline_prediction, a column of its scores)"
-        )
     for item in selected:
         check, where = item.check, f"checks.{item.name}"
         settings: Any = getattr(check, "settings", None)
@@ -140,14 +135,35 @@ class SparkInputs:
     context: CheckContext
 
 
-def prepare_on_spark(
-    loaded: LoadedConfig, selected: list[SelectedCheck], engine: SparkEngine
-) -> SparkInputs:
-    """Check the data and compute every partial the selected checks need, on the cluster."""
-    import numpy as np
+def stand_in_datasets(loaded: LoadedConfig, selected: list[SelectedCheck]) -> Datasets:
+    """No rows: what prepare records about the data (the model inputs, the target)."""
     import pandas as pd
 
     from validate.data import Datasets
+
+    data = loaded.config.data
+    features = tuple(data.features or _drift_columns(loaded, selected))
+    return Datasets(eval=pd.DataFrame(), features=features, target=data.target)
+
+
+def _drift_columns(loaded: LoadedConfig, selected: list[SelectedCheck]) -> list[str]:
+    for item in selected:
+        if item.name == "drift":
+            return list(item.check.settings.columns or loaded.config.data.features or ())
+    return []
+
+
+def prepare_on_spark(
+    loaded: LoadedConfig,
+    selected: list[SelectedCheck],
+    engine: SparkEngine,
+    candidate: ModelRef | None = None,
+    baseline: ModelRef | None = None,
+) -> SparkInputs:
+    """Check the data, score MLflow models where no score column is given, and compute
+    every partial the selected checks need, on the cluster."""
+    import numpy as np
+
     from validate.engines import partials as pt
     from validate.engines import spark as es
 
@@ -160,35 +176,57 @@ def prepare_on_spark(
         groupings = [(c,) for c in sensitive]
         if by_name["bias"].check.settings.intersections and len(sensitive) > 1:
             groupings.append(tuple(sensitive))
-    drift_columns: list[str] = []
-    if "drift" in by_name:
-        drift_columns = list(by_name["drift"].check.settings.columns or data.features or ())
+    drift_columns = _drift_columns(loaded, selected)
     needs_scores = bool({"accuracy", "bias"} & set(by_name))
     eval_location = loaded.resolve(data.eval)
     reference_location = loaded.resolve(data.reference) if drift_columns else None
     assert eval_location is not None
     spark = es.session(engine)
     frame = es.read(spark, eval_location, field="data.eval", partitions=engine.partitions)
+    scores = scored = None
     if needs_scores:
         _check_scores(frame, data.target, data.prediction, data.baseline_prediction)
-    scores = None
-    if needs_scores:
-        assert data.prediction is not None  # refuse_unsupported asked for it
+        # A score column wins over a model, as on the local engine; models are scored on
+        # the executors, and only for the score pass.
+        to_score = [
+            ref
+            for ref, column in ((candidate, data.prediction), (baseline, data.baseline_prediction))
+            if ref is not None and column is None
+        ]
+        if to_score:
+            from validate.engines import spark_scoring
+
+            excluded = {data.target, data.prediction, data.baseline_prediction}
+            inputs = tuple(data.features or (c for c in frame.columns if c not in excluded))
+            scored = spark_scoring.score(spark, frame, to_score, task=data.task, features=inputs)
+        prediction = data.prediction or spark_scoring.SCORE_COLUMNS["candidate"]
+        champion = data.baseline_prediction or (
+            spark_scoring.SCORE_COLUMNS["baseline"] if baseline is not None else None
+        )
         scores = pt.ScoreSpec(
             target=data.target,
-            prediction=data.prediction,
-            baseline_prediction=data.baseline_prediction,
+            prediction=prediction,
+            baseline_prediction=champion,
             threshold=data.threshold,
             groupings=tuple(groupings),
         )
-    summary = es.summarize(
-        spark,
-        eval_location,
-        scores=scores,
-        reference_location=reference_location,
-        drift_columns=drift_columns,
-        partitions=engine.partitions,
-    )
+    try:
+        summary = es.summarize(
+            spark,
+            eval_location,
+            scores=scores,
+            reference_location=reference_location,
+            drift_columns=drift_columns,
+            partitions=engine.partitions,
+            scored=scored,
+        )
+    except Exception as exc:
+        from validate.engines.spark_scoring import model_failure
+
+        failure = model_failure(exc) if scored is not None else None
+        if failure is None:
+            raise
+        raise ModelError(failure) from None
     if summary.scores is not None:
         _check_groups(summary.scores, groupings)
     names = tuple(" x ".join(g) for g in groupings)
@@ -196,8 +234,8 @@ def prepare_on_spark(
         replace(item, check=SparkCheck(check=item.check, summary=summary, groupings=names))
         for item in selected
     ]
-    features = tuple(data.features or drift_columns)
-    datasets = Datasets(eval=pd.DataFrame(), features=features, target=data.target)
+    datasets = stand_in_datasets(loaded, selected)
+    features = datasets.features
     context = CheckContext(
         task=data.task,
         target=data.target,
