@@ -90,11 +90,14 @@ def config(data, *, spark: bool, checks: dict | None = None, **data_keys) -> dic
     return out
 
 
-def validate(tmp_path: Path, name: str, body: dict):
+def validate(tmp_path: Path, name: str, body: dict, store: str | None = None):
     folder = tmp_path / name
     folder.mkdir()
     (folder / "validation.yaml").write_text(yaml.safe_dump(body))
-    env = {**spark_env(str(REPO)), "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"}
+    env = {
+        **spark_env(str(REPO)),
+        "MLFLOW_TRACKING_URI": store or f"sqlite:///{folder / 'mlflow.db'}",
+    }
     found = run_cli(
         "run", "-c", "validation.yaml", "--json", "report.json", env=env, cwd=folder, timeout=600
     )
@@ -142,15 +145,43 @@ def assert_same(spark: dict, local: dict, differ: tuple[str, ...] = ()) -> None:
         ], name
 
 
+def register_model(data, store: str) -> None:
+    """A scikit-learn classifier logged and registered as models:/credit/1 in ``store``."""
+    import mlflow
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    mlflow.set_tracking_uri(store)
+    mlflow.set_registry_uri(store)
+    reference = pd.read_parquet(data["files"]["reference"])
+    inputs = ["x04", "x05", "x06"]
+    model = LogisticRegression().fit(reference[inputs], reference["default"])
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(
+            model, name="model", registered_model_name="credit", input_example=reference[:2][inputs]
+        )
+
+
 def test_spark_run_passes_as_the_local_engine_does(data, tmp_path):
-    spark, spark_report, folder = validate(tmp_path, "spark", config(data, spark=True))
+    """The candidate an MLflow model with no score column: the executors score it with the
+    local engine's loader (scikit-learn's predict_proba), the champion's scores a column."""
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    register_model(data, store)
+
+    def body(spark: bool) -> dict:
+        found = config(data, spark=spark)
+        found["model"] = {"candidate": "models:/credit/1"}
+        del found["data"]["prediction"]
+        return found
+
+    spark, spark_report, _ = validate(tmp_path, "spark", body(True), store)
     assert spark.returncode == 0, spark.stderr[-3000:]
-    local, local_report, _ = validate(tmp_path, "local", config(data, spark=False))
+    local, local_report, _ = validate(tmp_path, "local", body(False), store)
     assert local.returncode == 0, local.stderr[-3000:]
     assert spark_report["decision"] == "pass"
+    assert spark_report["candidate"] == local_report["candidate"] == "models:/credit/1"
     assert_same(spark_report, local_report)
-    assert spark_report["mlflow"]["run_id"]
-    assert (folder / "mlflow.db").exists()
+    assert spark_report["mlflow"]["run_id"] != local_report["mlflow"]["run_id"]
     assert "Traceback" not in spark.stderr
 
 

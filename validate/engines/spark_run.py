@@ -181,6 +181,18 @@ def prepare_on_spark(
     eval_location = loaded.resolve(data.eval)
     reference_location = loaded.resolve(data.reference) if drift_columns else None
     assert eval_location is not None
+    to_score = [
+        ref
+        for ref, column in ((candidate, data.prediction), (baseline, data.baseline_prediction))
+        if needs_scores and ref is not None and column is None
+    ]
+    for ref in to_score:  # before a session starts: a usage error costs no cluster time
+        if ref.kind != "mlflow":
+            raise ConfigError(
+                f"model.{ref.role}: engine: spark scores MLflow models only, and {ref.uri} is "
+                f"a {ref.kind} model; write its scores into a column (data.prediction / "
+                "data.baseline_prediction) or use engine: local"
+            )
     spark = es.session(engine)
     frame = es.read(spark, eval_location, field="data.eval", partitions=engine.partitions)
     scores = scored = None
@@ -188,11 +200,6 @@ def prepare_on_spark(
         _check_scores(frame, data.target, data.prediction, data.baseline_prediction)
         # A score column wins over a model, as on the local engine; models are scored on
         # the executors, and only for the score pass.
-        to_score = [
-            ref
-            for ref, column in ((candidate, data.prediction), (baseline, data.baseline_prediction))
-            if ref is not None and column is None
-        ]
         if to_score:
             from validate.engines import spark_scoring
 
