@@ -15,7 +15,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +32,13 @@ _LOADED: dict[str, Any] = {}  # per Python worker (Spark reuses them): each mode
 
 @dataclass(frozen=True)
 class Shipped:
-    """A model shipped to the executors: its role, SparkFiles name and output column."""
+    """A model shipped to the executors: its role, SparkFiles name, output column, and the
+    reference users gave (errors name it, not the executor's copy)."""
 
     role: str
     name: str
     column: str
+    uri: str
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def ship(spark: SparkSession, ref: ModelRef, folder: str) -> Shipped:
     except Exception as exc:  # noqa: BLE001 - any fetch failure means an unusable model
         raise ModelError(f"model.{ref.role} ({ref.uri}): cannot fetch its files: {exc}") from exc
     spark.sparkContext.addFile(str(target), recursive=True)
-    return Shipped(role=ref.role, name=target.name, column=SCORE_COLUMNS[ref.role])
+    return Shipped(role=ref.role, name=target.name, column=SCORE_COLUMNS[ref.role], uri=ref.uri)
 
 
 def score(
@@ -111,7 +113,7 @@ def score_partition(spec: ScoringSpec, batches: Iterable[Any]) -> Iterator[Any]:
     for shipped in spec.models:
         path = SparkFiles.get(shipped.name)
         if path not in _LOADED:
-            ref = resolve_model(path, role=shipped.role, task=spec.task)
+            ref = replace(resolve_model(path, role=shipped.role, task=spec.task), uri=shipped.uri)
             ref.scorer()  # load now, once per worker
             _LOADED[path] = ref
         refs.append(_LOADED[path])
