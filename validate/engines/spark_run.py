@@ -3,10 +3,13 @@ instead of loading the data into this process.
 
 :func:`refuse_unsupported` says, before anything is opened or recorded, which selected
 checks or settings the Spark engine cannot compute yet (exit 2: never a silent skip, never
-a pass). :func:`prepare_on_spark` checks the data on the cluster, computes every partial
-the selected checks need in at most three passes (:func:`validate.engines.spark.summarize`),
-and hands the runner stand-ins for the checks whose ``run`` turns those partials into the
-checks' own results (:mod:`validate.engines.judged`). No row reaches the driver.
+a pass). :func:`prepare_on_spark` checks labels and score columns on the cluster (one
+aggregate), scores MLflow models on the executors where no score column is given
+(:mod:`validate.engines.spark_scoring`), computes every partial the selected checks need
+in at most three more passes (:func:`validate.engines.spark.summarize`), and hands the
+runner stand-ins for the checks whose ``run`` turns those partials into the checks' own
+results (:mod:`validate.engines.judged`). No row reaches the driver: only counts,
+sketches and one row of aggregates.
 """
 
 from __future__ import annotations
