@@ -211,6 +211,30 @@ def test_spark_run_blocks_and_fails_closed_inside_the_error_bound(data, tmp_path
     assert judged["accuracy"]["passed"] and judged["accuracy vs champion"]["passed"]
 
 
+def test_a_model_failing_on_an_executor_is_one_line_and_exit_2(data, tmp_path):
+    """The model needs a column the data lacks: the executors' ModelError becomes the
+    run's one-line error (naming the model as configured), and nothing is recorded."""
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    reference = pd.read_parquet(data["files"]["reference"])
+    inputs = reference[["x04", "x05"]].rename(columns={"x05": "income"})
+    model = LogisticRegression().fit(inputs, reference["default"])
+    mlflow.sklearn.save_model(model, str(tmp_path / "needs-income"))
+    body = config(data, spark=True, checks={"accuracy": {"n_resamples": 0}})
+    body["model"] = {"candidate": str(tmp_path / "needs-income")}
+    del body["data"]["prediction"]
+    found, report, folder = validate(tmp_path, "failing", body)
+    assert found.returncode == 2, found.stderr[-3000:]
+    last = found.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"validate: error: model.candidate ({tmp_path / 'needs-income'}): eval data lacks the "
+        "model's input column(s) income"
+    )
+    assert report is None
+    assert not (folder / "mlflow.db").exists()
+
+
 @pytest.mark.parametrize(
     ("checks", "data_keys", "named"),
     [
