@@ -134,7 +134,7 @@ def assert_same(spark: dict, local: dict, differ: tuple[str, ...] = ()) -> None:
         assert entry["decided"], entry  # this data set is clear-cut at 4,000 rows
         assert entry["drifted"] == exact_drift[column]["drifted"], column
         assert abs(entry["value"] - exact_drift[column]["value"]) <= entry["error_bound"] + 1e-12
-    for name in ("share_drifted_features", "drifted_features"):
+    for name in ("share_drifted_features", "drifted_features", "label_drift"):
         assert s["drift"]["metrics"][name] == lo["drift"]["metrics"][name]
     for name, check in s.items():
         if name in differ:

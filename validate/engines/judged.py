@@ -198,11 +198,13 @@ def drift_result(
     current: Mapping[str, Any] | None,
     *,
     seed: int,
+    label: str | None = None,
 ) -> CheckResult:
     """The drift check on merged column partials, decided as the check's defaults do (effect
     size, Bonferroni lower bounds). A numeric column whose cut-off falls inside its error
     bound is flagged (fail closed) and counted apart, and the share of drifted features
-    is then judged across the range those columns span."""
+    is then judged across the range those columns span. ``label``: the target column,
+    counted as categories beside the features, reported as ``label_drift`` (exact)."""
     started = time.perf_counter()
     settings: DriftSettings = check.settings  # type: ignore[assignment]
     if reference is None or current is None:
@@ -212,9 +214,10 @@ def drift_result(
             status=Status.SKIPPED,
         )
     alpha = settings.alpha
+    columns = [c for c in (*reference["numeric"], *reference["categorical"]) if c != label]
     entries = er.drift(
-        dict(reference),
-        dict(current),
+        _only(reference, columns),
+        _only(current, columns),
         alpha=alpha,
         n_resamples=settings.n_resamples,
         seed=seed,
@@ -248,6 +251,11 @@ def drift_result(
             name, metrics[name], bound, None, low=counts[name][0], high=counts[name][1]
         )
     )
+    if label is not None:
+        # As the local check: Jensen–Shannon of the label mix, no verdict of its own.
+        (found,) = er.drift(_only(reference, [label]), _only(current, [label]), seed=seed)
+        if "statistics" in found:
+            metrics["label_drift"] = float(found["statistics"]["jensenshannon"])
     details: dict[str, Any] = {
         "engine": ENGINE,
         "decide_by": "effect_size",
@@ -255,6 +263,8 @@ def drift_result(
         "correction": note,
         "undecided_features": [f["column"] for f in undecided],
     }
+    if label is not None and "statistics" in found:
+        details["label"] = {k: float(v) for k, v in found["statistics"].items()}
     summary = (
         f"{len(drifted)} of {total} features drifted"
         + (f": {', '.join(f['column'] for f in drifted[:8])}" if drifted else "")
@@ -300,6 +310,14 @@ def _feature(
     if not out["decided"]:
         out["sentence"] += f"; not decided: {entry['reason']}, flagged (fail closed)"
     return out
+
+
+def _only(partial: Mapping[str, Any], columns: list[str]) -> dict[str, Any]:
+    """``partial`` restricted to ``columns`` (in each kind's own order)."""
+    return {
+        kind: {c: entry for c, entry in partial[kind].items() if c in columns}
+        for kind in ("numeric", "categorical")
+    }
 
 
 def _missing_rate(partial: Mapping[str, Any], column: str, kind: str) -> float:

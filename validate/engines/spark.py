@@ -96,12 +96,14 @@ def summarize(
     drift_columns: Sequence[str] = (),
     partitions: int | None = None,
     scored: DataFrame | None = None,
+    categorical: Sequence[str] = (),
 ) -> Summary:
     """Everything the accuracy, bias and drift statistics need, in three passes at most.
 
     ``scored``: the eval set with score columns computed on the cluster
     (:mod:`validate.engines.spark_scoring`), for the score pass only; the drift pass
-    reads ``eval_location`` itself, so the models do not run for it."""
+    reads ``eval_location`` itself, so the models do not run for it. ``categorical``:
+    drift columns counted as categories whatever their type (class labels)."""
     eval_frame = read(spark, eval_location, field="data.eval", partitions=partitions)
     score_summary = None
     if scores is not None:
@@ -119,7 +121,9 @@ def summarize(
         )
         require_columns(reference_frame, drift_columns, "data.reference")
         require_columns(eval_frame, drift_columns, "data.eval")
-        numeric = tuple(c for c in drift_columns if _is_numeric(reference_frame, c))
+        numeric = tuple(
+            c for c in drift_columns if c not in categorical and _is_numeric(reference_frame, c)
+        )
         categorical = tuple(c for c in drift_columns if c not in numeric)
         first = pt.DriftSpec(numeric=numeric, categorical=())
         sketched = (

@@ -106,6 +106,7 @@ class SparkCheck:
     check: Any  # the built-in AccuracyCheck, BiasCheck or DriftCheck, as configured
     summary: Summary
     groupings: tuple[str, ...] = ()
+    label: str | None = None  # the target, counted beside the drift columns
 
     def needs(self) -> frozenset[Any]:
         """What the wrapped check needs (asked of every selected check)."""
@@ -125,7 +126,11 @@ class SparkCheck:
                 self.check, self.summary.scores, list(self.groupings), seed=context.seed
             )
         return judged.drift_result(
-            self.check, self.summary.reference, self.summary.eval, seed=context.seed
+            self.check,
+            self.summary.reference,
+            self.summary.eval,
+            seed=context.seed,
+            label=self.label,
         )
 
 
@@ -220,15 +225,22 @@ def prepare_on_spark(
             threshold=data.threshold,
             groupings=tuple(groupings),
         )
+    label = None
+    if reference_location is not None:
+        # Label drift, as the local drift check reports it when the reference has labels.
+        reference_columns = es.read(spark, reference_location, field="data.reference").columns
+        if data.target in reference_columns and data.target not in drift_columns:
+            label = data.target
     try:
         summary = es.summarize(
             spark,
             eval_location,
             scores=scores,
             reference_location=reference_location,
-            drift_columns=drift_columns,
+            drift_columns=[*drift_columns, *([label] if label else [])],
             partitions=engine.partitions,
             scored=scored,
+            categorical=[label] if label else [],
         )
     except Exception as exc:
         from validate.engines.spark_scoring import model_failure
@@ -241,7 +253,10 @@ def prepare_on_spark(
         _check_groups(summary.scores, groupings)
     names = tuple(" x ".join(g) for g in groupings)
     wrapped = [
-        replace(item, check=SparkCheck(check=item.check, summary=summary, groupings=names))
+        replace(
+            item,
+            check=SparkCheck(check=item.check, summary=summary, groupings=names, label=label),
+        )
         for item in selected
     ]
     datasets = stand_in_datasets(loaded, selected)
