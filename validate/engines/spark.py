@@ -43,7 +43,15 @@ def session(engine: SparkEngine, app_name: str = "validate") -> SparkSession:
     conf = {"spark.ui.showConsoleProgress": "false", **engine.conf}
     for key, value in conf.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    try:
+        return builder.getOrCreate()
+    except Exception as exc:  # noqa: BLE001 - no master, no Java, a refused property
+        text = str(exc).strip()
+        reason = text.splitlines()[0][:300] if text else type(exc).__name__
+        raise ConfigError(
+            f"engine.master {engine.master}: cannot start a Spark session ({reason}); check "
+            "engine.master, engine.conf and that Java 17+ is installed"
+        ) from exc
 
 
 def read(
