@@ -167,7 +167,7 @@ class AccuracyCheck(BaseCheck):
             comparison = self._compare(context, settings, metrics, details, auc)
             output.update({f"{m}.vs_baseline": i.value for m, i in comparison.items()})
             for metric, rule in settings.vs_baseline.items():
-                assertion, tested = _baseline_assertion(
+                assertion, tested = baseline_assertion(
                     metric, comparison[metric], rule, settings.confidence
                 )
                 assertions.append(assertion)
@@ -315,7 +315,7 @@ def _shared_delong(context: CheckContext, metrics: dict[str, float]) -> DeLong |
     return delong(context.y_true, context.candidate_scores)
 
 
-def _baseline_assertion(
+def baseline_assertion(
     metric: str, interval: Interval, rule: BaselineRule, confidence: float
 ) -> tuple[Assertion, dict[str, Any]]:
     """Non-inferiority (max_drop) or superiority (min_gain), always on the CI.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -162,7 +162,7 @@ class BiasCheck(BaseCheck):
             per_grouping = [self._classification(context, g, settings) for g in groupings]
         for grouping, found in zip(groupings, per_grouping, strict=True):
             found.update(self._custom(context, grouping, settings))
-        metrics, assertions = self._judge(groupings, per_grouping, settings)
+        metrics, assertions = self.judge_groupings([g.name for g in groupings], per_grouping)
         details: dict[str, Any] = {
             "method": settings.method,
             "agg": settings.agg,
@@ -268,30 +268,7 @@ class BiasCheck(BaseCheck):
             seed=context.seed,
             confidence=settings.confidence,
         )
-        point, per_group, ci = judged.point, judged.per_group, judged.ci
-        group_ci, change = judged.group_ci, judged.change
-        groups = []
-        kept_index = np.flatnonzero(kept)
-        for index, label in enumerate(grouping.labels):
-            row: dict[str, Any] = {"group": label, "included": bool(kept[index])}
-            row.update({m: _plain(per_group[m][index]) for m in fs.GROUP_METRICS})
-            if row.get("count") is not None:
-                row["count"] = int(row["count"])  # a number of rows, not a rate
-            if group_ci and kept[index]:
-                position = int(np.searchsorted(kept_index, index))
-                row["ci"] = {
-                    m: [_plain(group_ci[m][0][position]), _plain(group_ci[m][1][position])]
-                    for m in PLOTTED
-                }
-            groups.append(row)
-        excluded = [label for label, keep in zip(grouping.labels, kept, strict=True) if not keep]
-        return {
-            "aggregates": point,
-            "ci": ci,
-            "change": change,
-            "groups": groups,
-            "excluded": excluded,
-        }
+        return grouping_report(grouping.labels, kept, judged)
 
     # -- regression -----------------------------------------------------------------------
 
@@ -363,33 +340,36 @@ class BiasCheck(BaseCheck):
 
     # -- thresholds -----------------------------------------------------------------------
 
-    def _judge(
-        self, groupings: list[_Grouping], per_grouping: list[dict[str, Any]], settings: BiasSettings
+    def judge_groupings(
+        self, names: Sequence[str], per_grouping: Sequence[dict[str, Any]]
     ) -> tuple[dict[str, float], tuple[Assertion, ...]]:
+        """Metrics (per grouping, and the worst over them) and the thresholds judged on the
+        worst, from each grouping's :func:`grouping_report` (the Spark engine's too)."""
+        settings: BiasSettings = self.settings  # type: ignore[assignment]
         metrics: dict[str, float] = {}
         worst: dict[str, tuple[float, str, tuple[float, float] | None]] = {}
         worst_change: dict[str, tuple[float, str, tuple[float, float] | None]] = {}
-        for grouping, found in zip(groupings, per_grouping, strict=True):
+        for grouping, found in zip(names, per_grouping, strict=True):
             values = {**found["aggregates"], **found.get("custom", {})}
             for name, value in values.items():
-                metrics[f"{grouping.name}/{name}"] = value
+                metrics[f"{grouping}/{name}"] = value
                 interval = found["ci"].get(name)
                 ci = (interval[0], interval[1]) if interval else None
                 if name in found["ci"]:
-                    metrics[f"{grouping.name}/{name}.ci_low"] = interval[0]
-                    metrics[f"{grouping.name}/{name}.ci_high"] = interval[1]
+                    metrics[f"{grouping}/{name}.ci_low"] = interval[0]
+                    metrics[f"{grouping}/{name}.ci_high"] = interval[1]
                 lower_is_better = not name.endswith("_ratio")
                 current = worst.get(name)
                 if current is None or _worse(value, current[0], lower_is_better):
-                    worst[name] = (value, grouping.name, ci)
+                    worst[name] = (value, grouping, ci)
             for name, entry in found.get("change", {}).items():
-                metrics[f"{grouping.name}/{name}.change_vs_baseline"] = entry["change"]
+                metrics[f"{grouping}/{name}.change_vs_baseline"] = entry["change"]
                 interval = entry.get("ci")
                 ci = (interval[0], interval[1]) if interval else None
                 lower_is_better = not name.endswith("_ratio")
                 current = worst_change.get(name)
                 if current is None or _worse(entry["change"], current[0], lower_is_better):
-                    worst_change[name] = (entry["change"], grouping.name, ci)
+                    worst_change[name] = (entry["change"], grouping, ci)
         for name, (value, _, _) in worst.items():
             metrics[name] = value
         for name, (value, _, _) in worst_change.items():
@@ -433,6 +413,36 @@ class BiasCheck(BaseCheck):
             file = write_svg(Path(folder) / f"bias_{stem}.svg", group_rates_svg(rows), title=title)
             names.append(file.name)
         return names
+
+
+def grouping_report(labels: Sequence[str], kept: np.ndarray, judged: Any) -> dict[str, Any]:
+    """One grouping's aggregates, CIs, change vs the champion and per-group rows, from
+    :func:`validate.stats.fairness.judged_aggregates` (shared with the Spark engine, which
+    counts the same cells per partition)."""
+    point, per_group, ci = judged.point, judged.per_group, judged.ci
+    group_ci, change = judged.group_ci, judged.change
+    groups = []
+    kept_index = np.flatnonzero(kept)
+    for index, label in enumerate(labels):
+        row: dict[str, Any] = {"group": label, "included": bool(kept[index])}
+        row.update({m: _plain(per_group[m][index]) for m in fs.GROUP_METRICS})
+        if row.get("count") is not None:
+            row["count"] = int(row["count"])  # a number of rows, not a rate
+        if group_ci and kept[index]:
+            position = int(np.searchsorted(kept_index, index))
+            row["ci"] = {
+                m: [_plain(group_ci[m][0][position]), _plain(group_ci[m][1][position])]
+                for m in PLOTTED
+            }
+        groups.append(row)
+    excluded = [label for label, keep in zip(labels, kept, strict=True) if not keep]
+    return {
+        "aggregates": point,
+        "ci": ci,
+        "change": change,
+        "groups": groups,
+        "excluded": excluded,
+    }
 
 
 def _regression_bootstrap(

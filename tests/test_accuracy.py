@@ -346,7 +346,7 @@ def test_non_inferiority_p_is_the_one_sided_delong_test_at_the_margin():
 def test_the_p_shown_agrees_with_the_ci_decision():
     """p < (1 − confidence)/2 exactly when the CI clears the limit, for every method (DeLong,
     multinomial bootstrap, CLT on per-row losses, subsample bootstrap) and both rules."""
-    from checks.accuracy import BaselineRule, _baseline_assertion
+    from checks.accuracy import BaselineRule, baseline_assertion
     from validate.stats.quality import paired_intervals
 
     ctx = paired_context(n=500, worse_by=0.2, seed=3)
@@ -365,7 +365,7 @@ def test_the_p_shown_agrees_with_the_ci_decision():
             outcomes = set()
             for limit in sorted(limits):
                 for rule in (BaselineRule(max_drop=abs(limit)), BaselineRule(min_gain=limit)):
-                    assertion, tested = _baseline_assertion(metric, interval, rule, confidence)
+                    assertion, tested = baseline_assertion(metric, interval, rule, confidence)
                     assert tested["alpha"] == pytest.approx((1 - confidence) / 2)
                     assert (tested["p_value"] < tested["alpha"]) == assertion.passed, (
                         metric,

@@ -109,11 +109,14 @@ def test_engine_defaults_to_local_and_reads_spark(write_config, data_dir, models
 def test_validate_run_with_an_engine_it_cannot_use_exits_2(
     write_config, data_dir, models_dir, engine
 ):
-    """A bad engine, and (until checks run on Spark) engine: spark itself: exit 2, one line,
-    before anything is opened or recorded."""
+    """A bad engine, and engine: spark with a check it cannot compute yet (latency): exit 2,
+    one line, before anything is opened or recorded (no Spark session is started)."""
     from conftest import run_cli
 
-    config = write_config(base_config(data_dir, models_dir, engine=engine))
+    latency = {"batch_sizes": [1]}
+    config = write_config(
+        base_config(data_dir, models_dir, engine=engine, **{"checks.latency": latency})
+    )
     result = run_cli("run", "-c", str(config))
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr

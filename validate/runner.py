@@ -221,17 +221,17 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
     """Everything before the first check: any problem here is exit 2 and records nothing."""
     loaded = load_config(request.config_path)
     config = loaded.config
-    if config.engine != "local":
-        # Said before anything is opened or recorded: a run must never quietly load a
-        # cluster-sized data set into this process instead.
-        raise ConfigError(
-            "engine: spark: `validate run` does not run checks on Spark yet (issue 19); "
-            "use engine: local, or the Spark statistics in validate.engines.spark"
-        )
-    prefetch = prefetch_datasets(loaded)  # decoded while the checks' libraries import
-    kube = _kubernetes_run(loaded, request)  # connects now: a bad kubeconfig fails fast
+    # engine: spark never loads the data here (no prefetch): the cluster computes partials.
+    spark = config.engine if config.engine != "local" else None
+    prefetch = None if spark else prefetch_datasets(loaded)  # decoded while libraries import
+    kube = None if spark else _kubernetes_run(loaded, request)  # a bad kubeconfig fails fast
     _check_outputs(request, loaded)
     selected = select_checks(config.checks, task=config.data.task, only=request.only_checks)
+    if spark is not None:
+        from validate.engines.spark_run import refuse_unsupported
+
+        # Before anything is opened or recorded: what Spark cannot compute is exit 2.
+        refuse_unsupported(loaded, selected, request.executor or config.executor)
     tracking_uri = tracking_uri_for(config.mlflow.tracking_uri)
     _check_tracking_store(tracking_uri)
     native = _native_store(tracking_uri, config.mlflow.experiment)
@@ -263,11 +263,16 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
     needed = needs_of(selected)
     require_configured_inputs(loaded, needed, promoting=wants_promotion)
     features_by = needed.get(Input.FEATURES)
-    datasets = load_datasets(
-        loaded,
-        features_needed_by=who_needs(features_by) if features_by else "",
-        prefetch=prefetch,
-    )
+    if spark is not None:
+        from validate.engines.spark_run import stand_in_datasets
+
+        datasets = stand_in_datasets(loaded, selected)  # the rows stay on the cluster
+    else:
+        datasets = load_datasets(
+            loaded,
+            features_needed_by=who_needs(features_by) if features_by else "",
+            prefetch=prefetch,
+        )
     if mlflow_open is not None and models_need_mlflow:
         mlflow_open.wait()
     candidate, baseline = resolve_models(loaded)
@@ -283,7 +288,16 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
         candidate = replace(candidate, features=datasets.features, _loaded=[])
         digest = candidate_digest(candidate, tracking_uri)
     target = promotion_target(loaded, baseline, recorder, required=wants_promotion)
-    context = _score(loaded, datasets, candidate, baseline, selected)
+    if spark is not None:
+        from validate.engines.spark_run import prepare_on_spark
+
+        on_spark = prepare_on_spark(loaded, selected, spark, candidate, baseline)
+        selected, context = on_spark.selected, on_spark.context
+        # The cluster did the work; judging merged partials takes milliseconds, and KLL
+        # sketches are not for pickling into worker processes.
+        request = replace(request, jobs=1)
+    else:
+        context = _score(loaded, datasets, candidate, baseline, selected)
     report_id = uuid.uuid4().hex
     run_name = f"validate {Path(request.config_path).name}"
     params = _run_params(loaded, candidate, baseline, selected, target, checkout.commit)

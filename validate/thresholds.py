@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -181,3 +182,61 @@ def judge(
             sentence += f" {note}"
         assertions.append(Assertion(metric, op, limit, value, ok, ci=ci, sentence=sentence))
     return tuple(assertions)
+
+
+def judge_bounded(
+    metric: str,
+    value: float,
+    bound: CIBound,
+    ci: tuple[float, float] | None,
+    *,
+    low: float,
+    high: float,
+    note: str = "",
+) -> tuple[Assertion, ...]:
+    """Judge an approximate ``value`` whose exact value lies surely in [``low``, ``high``].
+
+    Each side of ``bound`` passes only when it holds at the worst end of the range (the
+    interval ``ci``, when judged on, is moved by the same amount), and fails plainly when it
+    fails even at the best end. A limit that falls inside the range is not decided by the
+    approximation: that side fails (fail closed) and its sentence says the threshold is
+    inside the error bound. With ``low == high == value`` this is :func:`judge`.
+    """
+    below, above = max(value - low, 0.0), max(high - value, 0.0)
+    if not (below or above) or math.isnan(value):
+        return judge(metric, value, bound, ci, note)
+    spread = (
+        f"(approximate, ±{below:.2g})"
+        if below == above
+        else f"(approximate: exact value in [{format_value(low)}, {format_value(high)}])"
+    )
+    note = f"{spread} {note}".strip()
+    out = []
+    for side in ("min", "max"):
+        limit = getattr(bound, side)
+        if limit is None:
+            continue
+        own = (
+            bound.judge
+            if (side, bound.judge) in (("min", "lower_ci"), ("max", "upper_ci"))
+            else "point"
+        )
+        one = CIBound(**{side: limit, "judge": own})
+        # Worst case: the low end for a min, the high end for a max (and the CI with it).
+        worst, shift = (low, -below) if side == "min" else (high, above)
+        best, back = (high, above) if side == "min" else (low, -below)
+        moved = None if ci is None else (ci[0] + shift, ci[1] + shift)
+        hoped = None if ci is None else (ci[0] + back, ci[1] + back)
+        (at_worst,) = judge(metric, worst, one, moved)
+        (at_best,) = judge(metric, best, one, hoped)
+        (point,) = judge(metric, value, one, ci, note)
+        if at_worst.passed or not at_best.passed:
+            out.append(replace(point, passed=at_worst.passed))
+            continue
+        sentence = (
+            f"{metric} {format_value(value)} not decided: {side} {limit:g} lies inside its "
+            f"error bound [{format_value(low)}, {format_value(high)}]; failed closed (use "
+            "engine: local for the exact value)"
+        )
+        out.append(replace(point, passed=False, sentence=sentence))
+    return tuple(out)

@@ -39,9 +39,19 @@ def session(engine: SparkEngine, app_name: str = "validate") -> SparkSession:
             "'validate-gate[spark]')"
         ) from exc
     builder = SparkSession.builder.master(engine.master).appName(app_name)
-    for key, value in engine.conf.items():
+    # Progress bars would interleave with validate's own lines on stderr.
+    conf = {"spark.ui.showConsoleProgress": "false", **engine.conf}
+    for key, value in conf.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    try:
+        return builder.getOrCreate()
+    except Exception as exc:  # noqa: BLE001 - no master, no Java, a refused property
+        text = str(exc).strip()
+        reason = text.splitlines()[0][:300] if text else type(exc).__name__
+        raise ConfigError(
+            f"engine.master {engine.master}: cannot start a Spark session ({reason}); check "
+            "engine.master, engine.conf and that Java 17+ is installed"
+        ) from exc
 
 
 def read(
@@ -93,8 +103,15 @@ def summarize(
     reference_location: str | None = None,
     drift_columns: Sequence[str] = (),
     partitions: int | None = None,
+    scored: DataFrame | None = None,
+    categorical: Sequence[str] = (),
 ) -> Summary:
-    """Everything the accuracy, bias and drift statistics need, in three passes at most."""
+    """Everything the accuracy, bias and drift statistics need, in three passes at most.
+
+    ``scored``: the eval set with score columns computed on the cluster
+    (:mod:`validate.engines.spark_scoring`), for the score pass only; the drift pass
+    reads ``eval_location`` itself, so the models do not run for it. ``categorical``:
+    drift columns counted as categories whatever their type (class labels)."""
     eval_frame = read(spark, eval_location, field="data.eval", partitions=partitions)
     score_summary = None
     if scores is not None:
@@ -102,16 +119,19 @@ def summarize(
         if scores.baseline_prediction:
             wanted.append(scores.baseline_prediction)
         wanted += sorted({c for g in scores.groupings for c in g})
-        _require(eval_frame, wanted, "data.eval")
-        score_summary = run_partials(eval_frame.select(*wanted), pt.score_partial, scores)
+        source = eval_frame if scored is None else scored
+        require_columns(source, wanted, "data.eval")
+        score_summary = run_partials(source.select(*wanted), pt.score_partial, scores)
     reference = current = spec = None
     if reference_location and drift_columns:
         reference_frame = read(
             spark, reference_location, field="data.reference", partitions=partitions
         )
-        _require(reference_frame, drift_columns, "data.reference")
-        _require(eval_frame, drift_columns, "data.eval")
-        numeric = tuple(c for c in drift_columns if _is_numeric(reference_frame, c))
+        require_columns(reference_frame, drift_columns, "data.reference")
+        require_columns(eval_frame, drift_columns, "data.eval")
+        numeric = tuple(
+            c for c in drift_columns if c not in categorical and _is_numeric(reference_frame, c)
+        )
         categorical = tuple(c for c in drift_columns if c not in numeric)
         first = pt.DriftSpec(numeric=numeric, categorical=())
         sketched = (
@@ -142,7 +162,8 @@ def _is_numeric(frame: DataFrame, column: str) -> bool:
     return isinstance(data_type, NumericType) and not isinstance(data_type, BooleanType)
 
 
-def _require(frame: DataFrame, columns: Sequence[str], field: str) -> None:
+def require_columns(frame: DataFrame, columns: Sequence[str], field: str) -> None:
+    """A :class:`DataError` naming the ``columns`` that ``frame`` (``field``) lacks."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         from validate.data import brief_list, columns_hint
