@@ -2,6 +2,7 @@
 
     python benchmarks/spark.py ROWS [--data DIR] [--master local[2]|standalone]
                                [--skip-local] [--local-rows N [--no-spark-sample]] [--keep DIR]
+                               [--driver-memory 512m]
 
 Generates ``ROWS`` rows of eval and of reference data (``benchmarks/spark_data.py``)
 unless ``--data`` holds them, then, each in a fresh process:
@@ -139,6 +140,8 @@ def spark_worker(master: str, data: Path, out: Path) -> None:
         "spark.executor.cores": "1",
         "spark.executorEnv.PYTHONPATH": os.environ.get("PYTHONPATH", ""),
     }
+    if os.environ.get("BENCH_DRIVER_MEMORY"):
+        conf["spark.driver.memory"] = os.environ["BENCH_DRIVER_MEMORY"]
     spark = es.session(SparkEngine(kind="spark", master=master, conf=conf), "validate-bench")
     spark.sparkContext.setLogLevel("ERROR")
     session_s = time.perf_counter() - started
@@ -188,6 +191,7 @@ def spark_worker(master: str, data: Path, out: Path) -> None:
     result = {
         "seconds": time.perf_counter() - started,
         "session_seconds": session_s,
+        "driver_memory": conf["spark.driver.memory"],
         "rows": [
             int(summary.scores["cells"].sum()),
             int(next(iter(summary.reference["numeric"].values()))["moments"][0]),
@@ -243,19 +247,37 @@ def _spark_verdicts(
 
 
 def _processes() -> tuple[dict[int, list[int]], dict[int, int]]:
-    """Every process's children and resident memory (KiB), from /proc."""
+    """Every process's children and resident memory (KiB), from /proc.
+
+    A JVM starting a process (a Python worker) clones itself sharing its memory until the
+    new program runs; that clone (same command line as its parent) shows the parent's RSS
+    and is left out, so the JVM is not counted twice."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
+    java: dict[int, int] = {}  # JVM pid -> parent pid
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            text = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
+        stat = text.rsplit(")", 1)[1].split()
         children.setdefault(int(stat[1]), []).append(int(entry))
         rss[int(entry)] = int(stat[21]) * (resource.getpagesize() // 1024)
+        if text[text.find("(") + 1 : text.rfind(")")] == "java":
+            java[int(entry)] = int(stat[1])
+    for pid, parent in java.items():
+        if parent in java and _cmdline(pid) == _cmdline(parent):
+            rss[pid] = 0
     return children, rss
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _tree(root: int, children: dict[int, list[int]]) -> list[int]:
@@ -267,32 +289,31 @@ def _tree(root: int, children: dict[int, list[int]]) -> list[int]:
     return found
 
 
-def _is_executor(pid: int) -> bool:
-    try:
-        return b"CoarseGrainedExecutorBackend" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
+def _is_executor(pid: int, rss: dict[int, int]) -> bool:
+    return bool(rss.get(pid)) and b"CoarseGrainedExecutorBackend" in _cmdline(pid)
 
 
-def measured(command: list[str], env: dict[str, str]) -> tuple[int, float, dict[str, list]]:
-    """Run ``command``; return its exit code, the peak RSS (MiB) of its process tree (the
-    driver), and each standalone executor's peak RSS (MiB): the executor JVM alone and
-    with its Python workers. Executors are children of the workers this process started,
-    never of the driver, so they are not in the driver's tree."""
+def measured(command: list[str], env: dict[str, str]) -> tuple[int, list[float], dict[str, list]]:
+    """Run ``command``; return its exit code; the peak RSS (MiB) of its process tree (the
+    driver), then of its Python process alone and of the rest (its JVM), each at its own
+    peak; and each standalone executor's peak RSS (MiB): the executor JVM alone and with
+    its Python workers. Executors are children of the workers this process started, never
+    of the driver, so they are not in the driver's tree."""
     process = subprocess.Popen(command, env=env)
-    peak = 0
+    peak = [0, 0, 0]  # the tree, the Python process, the rest (its JVM)
     executors: dict[int, list[int]] = {}  # pid -> [JVM peak, JVM + Python workers peak]
     done = threading.Event()
 
     def poll() -> None:
-        nonlocal peak
         while not done.is_set():
             children, rss = _processes()
             driver = _tree(process.pid, children)
-            peak = max(peak, sum(rss.get(p, 0) for p in driver))
+            total, python = sum(rss.get(p, 0) for p in driver), rss.get(process.pid, 0)
+            for index, value in enumerate((total, python, total - python)):
+                peak[index] = max(peak[index], value)
             ours = set(_tree(os.getpid(), children)) - set(driver)
             for pid in ours:
-                if pid in executors or _is_executor(pid):
+                if pid in executors or _is_executor(pid, rss):
                     tree = sum(rss.get(p, 0) for p in _tree(pid, children))
                     seen = executors.setdefault(pid, [0, 0])
                     seen[0], seen[1] = max(seen[0], rss.get(pid, 0)), max(seen[1], tree)
@@ -304,7 +325,7 @@ def measured(command: list[str], env: dict[str, str]) -> tuple[int, float, dict[
     done.set()
     watcher.join()
     mib = {str(pid): [jvm / 1024, tree / 1024] for pid, (jvm, tree) in executors.items()}
-    return code, peak / 1024, mib
+    return code, [value / 1024 for value in peak], mib
 
 
 def parquet_rows(folder: Path) -> list[tuple[Path, int]]:
@@ -339,6 +360,7 @@ def main() -> None:
     parser.add_argument("--skip-local", action="store_true")
     parser.add_argument("--local-rows", type=int, default=0, help="local engine on a sample")
     parser.add_argument("--no-spark-sample", action="store_true")
+    parser.add_argument("--driver-memory", help="spark.driver.memory (default: 512m)")
     parser.add_argument("--keep", type=Path, help="keep each run's JSON in this folder")
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -368,6 +390,8 @@ def main() -> None:
         jobs.append(("spark_sample", "spark", part))
     jobs.append(("spark", "spark", data))
     env = spark_env(str(REPO))
+    if args.driver_memory:
+        env["BENCH_DRIVER_MEMORY"] = args.driver_memory
     results: dict[str, dict] = {}
     with contextlib.ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -386,7 +410,8 @@ def main() -> None:
             if code != 0:
                 raise SystemExit(f"{name} engine failed (exit {code})")
             results[name] = json.loads(out.read_text())
-            results[name]["tree_peak_mib"] = peak
+            results[name]["tree_peak_mib"], *parts = peak
+            results[name]["driver_parts_mib"] = parts
             results[name]["executors_mib"] = executors
             out.write_text(json.dumps(results[name]))
             print(f"{name}: done in {results[name]['seconds']:.1f} s", flush=True)
@@ -417,7 +442,15 @@ def report(rows: list[int], master: str, results: dict[str, dict]) -> None:
         print(
             f"spark engine ({_rows(found)}): {found['seconds']:.1f} s "
             f"(session start {found['session_seconds']:.1f} s), peak driver RSS "
+            f"(spark.driver.memory {found.get('driver_memory', '512m')}) "
             f"{found['tree_peak_mib']:.0f} MiB (Python driver + its JVM; not the cluster)"
+            + (
+                " [peaks apart: Python {:.0f} MiB, JVM {:.0f} MiB]".format(
+                    *found["driver_parts_mib"]
+                )
+                if "driver_parts_mib" in found
+                else ""
+            )
         )
         if found["executors_mib"]:
             jvm = max(v[0] for v in found["executors_mib"].values())
