@@ -9,7 +9,9 @@ slightly biased against one group), 20 numeric features ``x00``…``x19`` and on
 categorical ``region``. In eval, ``x00``…``x03`` drift (shifts of 0.5, 0.2, 0.05 and 0
 standard deviations) and ``region`` changes its mix: a data set with clear drift, clear
 non-drift, and columns in between. Written a chunk (one file) at a time, so memory stays
-bounded whatever ROWS is.
+bounded whatever ROWS is. Each file's rows depend only on its number (and the seed), so
+with the default 500k-row files the first N/500k files of a larger set are the N-row set
+(``benchmarks/spark.py --local-rows`` samples this way).
 """
 
 from __future__ import annotations
