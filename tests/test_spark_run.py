@@ -156,7 +156,10 @@ def register_model(data, store: str) -> None:
     reference = pd.read_parquet(data["files"]["reference"])
     inputs = ["x04", "x05", "x06"]
     model = LogisticRegression().fit(reference[inputs], reference["default"])
-    with mlflow.start_run():
+    # An explicit experiment: an earlier test in this worker may have left MLflow's active
+    # experiment pointing at an id this new store does not have.
+    experiment_id = mlflow.MlflowClient(store).create_experiment("credit-model")
+    with mlflow.start_run(experiment_id=experiment_id):
         mlflow.sklearn.log_model(
             model, name="model", registered_model_name="credit", input_example=reference[:2][inputs]
         )
