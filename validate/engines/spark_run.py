@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from validate.check import CheckContext
 from validate.errors import ConfigError, DataError, ModelError
 from validate.results import CheckResult
+from validate.stats.metrics import METRIC_NAMES
 
 if TYPE_CHECKING:
     from validate.config import LoadedConfig
@@ -32,16 +33,7 @@ if TYPE_CHECKING:
 SUPPORTED_CHECKS = ("accuracy", "bias", "drift")
 # What the merged partials give (validate.engines.results.accuracy); average_precision
 # would need the precision-recall curve, which the score histograms do not keep exactly.
-ACCURACY_METRICS = (
-    "accuracy",
-    "balanced_accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "roc_auc",
-    "log_loss",
-    "brier",
-)
+ACCURACY_METRICS = tuple(m for m in METRIC_NAMES["binary"] if m != "average_precision")
 # Paired counts and loss differences; no paired DeLong from histograms yet.
 PAIRED_METRICS = tuple(m for m in ACCURACY_METRICS if m != "roc_auc")
 DRIFT_METRICS = ("share_drifted_features", "drifted_features")
