@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -162,27 +162,49 @@ class BiasCheck(BaseCheck):
             per_grouping = [self._classification(context, g, settings) for g in groupings]
         for grouping, found in zip(groupings, per_grouping, strict=True):
             found.update(self._custom(context, grouping, settings))
-        metrics, assertions = self.judge_groupings([g.name for g in groupings], per_grouping)
+        artifacts = None
+        if context.artifact_dir and context.task != "regression":
+            artifacts = self._plot(context.artifact_dir, groupings, per_grouping)
+        return self.conclude_groupings(
+            started, [g.name for g in groupings], per_grouping, warnings, artifacts=artifacts
+        )
+
+    def conclude_groupings(
+        self,
+        started: float,
+        names: Sequence[str],
+        per_grouping: Sequence[dict[str, Any]],
+        warnings: list[str],
+        *,
+        first: Mapping[str, Any] | None = None,
+        artifacts: list[str] | None = None,
+    ) -> CheckResult:
+        """The result from each grouping's :func:`grouping_report` (the Spark engine's too):
+        thresholds judged, details in the report's shape (``first`` leading them, the
+        charts' ``artifacts`` last), and the message."""
+        settings: BiasSettings = self.settings  # type: ignore[assignment]
+        metrics, assertions = self.judge_groupings(names, per_grouping)
         details: dict[str, Any] = {
+            **(first or {}),
             "method": settings.method,
             "agg": settings.agg,
             "min_group_size": settings.min_group_size,
             "confidence": settings.confidence,
             "n_resamples": settings.n_resamples,
             "groupings": {
-                g.name: {
+                name: {
                     "aggregates": found["aggregates"],
                     "ci": found["ci"],
                     "change_vs_baseline": found.get("change", {}),
                     "groups": found["groups"],
                     "excluded_small_groups": found["excluded"],
                 }
-                for g, found in zip(groupings, per_grouping, strict=True)
+                for name, found in zip(names, per_grouping, strict=True)
             },
             "warnings": warnings,
         }
-        if context.artifact_dir and context.task != "regression":
-            details["artifacts"] = self._plot(context.artifact_dir, groupings, per_grouping)
+        if artifacts is not None:
+            details["artifacts"] = artifacts
         fallback = ""
         if not assertions:
             worst = metrics.get("demographic_parity_difference", metrics.get("mae_difference"))

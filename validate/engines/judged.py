@@ -156,40 +156,7 @@ def bias_result(
                 details={"warnings": warnings},
             )
         reports.append(grouping_report(labels, kept, found["judged"]))
-    metrics, assertions = check.judge_groupings(groupings, reports)
-    details: dict[str, Any] = {
-        "engine": ENGINE,
-        "method": settings.method,
-        "agg": settings.agg,
-        "min_group_size": settings.min_group_size,
-        "confidence": settings.confidence,
-        "n_resamples": settings.n_resamples,
-        "groupings": {
-            name: {
-                "aggregates": found["aggregates"],
-                "ci": found["ci"],
-                "change_vs_baseline": found.get("change", {}),
-                "groups": found["groups"],
-                "excluded_small_groups": found["excluded"],
-            }
-            for name, found in zip(groupings, reports, strict=True)
-        },
-        "warnings": warnings,
-    }
-    fallback = ""
-    if not assertions:
-        fallback = (
-            f"no thresholds set; worst difference {metrics['demographic_parity_difference']:.3f}"
-        )
-    suffix = f" ({len(warnings)} warning{'s' if len(warnings) > 1 else ''})" if warnings else ""
-    return check.conclude(
-        started=started,
-        assertions=assertions,
-        metrics=metrics,
-        details=details,
-        fallback=fallback + suffix,
-        note=suffix,
-    )
+    return check.conclude_groupings(started, groupings, reports, warnings, first={"engine": ENGINE})
 
 
 def drift_result(
