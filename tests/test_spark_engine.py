@@ -334,3 +334,44 @@ def test_standalone_cluster_gives_the_local_verdicts(generated, tmp_path):
         exact = by_column[entry["column"]]
         assert abs(entry["value"] - exact["value"]) <= entry["bound"] + 1e-12
         assert entry["decided"] and entry["drifted"] == exact["drifted"]
+
+
+def test_partials_merged_on_the_cluster_reach_the_driver_few_and_equal(spark, generated):
+    """A tree merge on the executors gives the driver at most ``fan_in`` partials, and the
+    same counts as merging every partition's partial on the driver."""
+    from validate.engines import spark as es
+
+    paths, _ = generated
+    frame = es.read(spark, str(paths["eval"]), field="data.eval", partitions=9)
+    columns = pt.DriftSpec(numeric=("x00", "x01"), categorical=("region",))
+    tree = es.merge_tree(
+        frame.select("x00", "x01", "region"), pt.reference_sketch_partial, columns, 2
+    )
+    assert tree.rdd.getNumPartitions() <= 2
+    assert tree.count() <= 2
+    for function, spec, chosen in (
+        (pt.score_partial, SPEC, frame),
+        (pt.reference_sketch_partial, columns, frame.select("x00", "x01", "region")),
+    ):
+        merged = es.run_partials(chosen, function, spec, fan_in=2)
+        direct = es.run_partials(chosen, function, spec, fan_in=9)
+        if function is pt.score_partial:
+            assert np.array_equal(merged["cells"], direct["cells"])
+            assert np.array_equal(merged["auc"], direct["auc"])
+            for name, groups in direct["groups"].items():
+                assert groups.keys() == merged["groups"][name].keys()
+                for label, counted in groups.items():
+                    assert np.array_equal(counted, merged["groups"][name][label])
+            for key, value in direct["losses"].items():
+                np.testing.assert_allclose(merged["losses"][key], value, rtol=1e-12)
+        else:
+            assert merged["categorical"] == direct["categorical"]
+            for column, entry in direct["numeric"].items():
+                found = merged["numeric"][column]
+                assert (found["min"], found["max"], found["missing"]) == (
+                    entry["min"],
+                    entry["max"],
+                    entry["missing"],
+                )
+                np.testing.assert_allclose(found["moments"], entry["moments"], rtol=1e-12)
+                assert found["sketch"].n == entry["sketch"].n == entry["moments"][0]

@@ -238,13 +238,20 @@ def decode(blob: bytes) -> dict[str, Any]:
     return pickle.loads(blob)  # noqa: S301 - our own executors' output, not user data
 
 
-def merge(partials: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """The union of every partition's partial (all of one kind)."""
+def combine(partials: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The union of partials (all of one kind) as one partial still fit to :func:`encode`
+    and merge again: what an executor does with a share of the others' partials."""
     merged: dict[str, Any] | None = None
     for partial in partials:
         merged = partial if merged is None else _merge_two(merged, partial)
     if merged is None:
         raise ValueError("no partials to merge")
+    return merged
+
+
+def merge(partials: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The union of every partition's partial (all of one kind), its sketches opened."""
+    merged = combine(partials)
     if merged["kind"] == "columns":
         import datasketches
 

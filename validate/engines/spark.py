@@ -1,11 +1,11 @@
 """The Spark engine: the accumulators of :mod:`validate.engines.partials` computed per
-partition with ``mapInArrow`` and merged on the driver.
+partition with ``mapInArrow``, merged in a tree on the executors, and last on the driver.
 
-Only per-partition summaries (kilobytes: cells, bin counts, KLL sketches) reach the
-driver; no row is collected. Three passes: the reference is sketched (KLL quantiles give
-the bin edges), then the reference and the eval set are each counted on those edges, the
-eval pass also counting confusion cells and loss moments. Imported only where
-``engine: {kind: spark}`` is used: pyspark is the ``spark`` extra.
+Only summaries (cells, bin counts, KLL sketches) leave the executors, and the driver
+receives a bounded number of them; no row is collected. Three passes: the reference is
+sketched (KLL quantiles give the bin edges), then the reference and the eval set are each
+counted on those edges, the eval pass also counting confusion cells and loss moments.
+Imported only where ``engine: {kind: spark}`` is used: pyspark is the ``spark`` extra.
 
 The executors import :mod:`validate.engines.partials`, so the Python on the cluster
 needs this package installed (or on ``spark.executorEnv.PYTHONPATH``).
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from validate.engine_settings import SparkEngine
 
 EDGE_RANKS = pt.EDGE_RANKS
+FAN_IN = 16  # partials merged into one on an executor, per level of the merge tree
 
 
 def session(engine: SparkEngine, app_name: str = "validate") -> SparkSession:
@@ -68,20 +69,65 @@ def read(
 
 
 def run_partials(
-    frame: DataFrame, function: Callable[..., dict[str, Any]], spec: Any
+    frame: DataFrame,
+    function: Callable[..., dict[str, Any]],
+    spec: Any,
+    *,
+    fan_in: int = FAN_IN,
 ) -> dict[str, Any]:
-    """``function(spec, batches)`` on every partition of ``frame``, merged on the driver."""
-    task = functools.partial(_encoded, function, spec)
-    blobs = frame.mapInArrow(task, "partial binary").collect()
-    return pt.merge(pt.decode(row.partial) for row in blobs)
+    """``function(spec, batches)`` on every partition of ``frame``, merged on the cluster
+    in a tree, ``fan_in`` partials per merge, so the driver receives at most ``fan_in``
+    of them however many partitions the data has: it holds kilobytes to a few megabytes
+    (a partial with its sketches and AUC bins is about 1 MiB), not one per partition."""
+    rows = sorted(merge_tree(frame, function, spec, fan_in).collect(), key=lambda r: r.first)
+    return pt.merge(pt.decode(row.partial) for row in rows)
+
+
+def merge_tree(
+    frame: DataFrame, function: Callable[..., dict[str, Any]], spec: Any, fan_in: int
+) -> DataFrame:
+    """The partials of ``frame``'s partitions, merged on the executors until at most
+    ``fan_in`` partitions of them are left (rows ``first``, ``partial``)."""
+    partials = frame.mapInArrow(functools.partial(_encoded, function, spec), PARTIAL_SCHEMA)
+    count = frame.rdd.getNumPartitions()
+    while count > fan_in:
+        # One shuffle per level moves only the partials (one row per partition).
+        count = -(-count // fan_in)
+        partials = partials.repartition(count).mapInArrow(_combined, PARTIAL_SCHEMA)
+    return partials
+
+
+# ``first``: the lowest partition index a partial covers, so that partials are merged in
+# the data's order whichever way the shuffle delivers them (floating-point sums and sketch
+# merges then come out the same on every run over the same partitions).
+PARTIAL_SCHEMA = "first long, partial binary"
 
 
 def _encoded(function: Callable[..., dict[str, Any]], spec: Any, batches: Any) -> Any:
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    yield _partial_batch(context.partitionId() if context else 0, function(spec, batches))
+
+
+def _combined(batches: Any) -> Any:
+    rows = sorted(
+        (first, blob)
+        for batch in batches
+        for first, blob in zip(
+            batch.column("first").to_pylist(), batch.column("partial").to_pylist(), strict=True
+        )
+    )
+    if rows:
+        yield _partial_batch(rows[0][0], pt.combine(pt.decode(blob) for _, blob in rows))
+
+
+def _partial_batch(first: int, partial: dict[str, Any]) -> Any:
     import pyarrow as pa
 
-    blob = pt.encode(function(spec, batches))
-    yield pa.RecordBatch.from_pydict(
-        {"partial": [blob]}, schema=pa.schema([("partial", pa.binary())])
+    return pa.RecordBatch.from_pydict(
+        {"first": [first], "partial": [pt.encode(partial)]},
+        schema=pa.schema([("first", pa.int64()), ("partial", pa.binary())]),
     )
 
 
