@@ -4,6 +4,7 @@ compares it with a real run)."""
 
 import ast
 import re
+import textwrap
 
 import numpy as np
 import pytest
@@ -117,3 +118,26 @@ def test_readme_sample_output_is_delimited_and_parses():
     ]
     assert ("metric", "decision", "fail", "pass") in shape
     assert ("promotion", "moved") in shape and ("promotion", "not promoted") in shape
+
+
+def test_readme_spark_engine_examples_are_valid_settings():
+    """Every ``engine:`` block in the Spark section (local cluster, Kubernetes) parses as
+    the engine setting validation.yaml accepts."""
+    import yaml
+
+    from validate.engine_settings import SparkEngine
+
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Validating data that does not fit one machine", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    engines = []
+    for _indent, block in re.findall(r"^( *)```yaml\n(.+?)\n\1```", section, flags=re.S | re.M):
+        loaded = yaml.safe_load(textwrap.dedent(block))
+        if isinstance(loaded, dict) and "engine" in loaded:
+            engines.append(SparkEngine.model_validate(loaded["engine"]))
+    masters = [engine.master for engine in engines]
+    assert any(m.startswith("spark://") for m in masters), masters
+    assert any(m.startswith("k8s://https://") for m in masters), masters
+    kubernetes = next(e for e in engines if e.master.startswith("k8s://"))
+    assert kubernetes.conf["spark.submit.deployMode"] == "client"
+    assert kubernetes.conf["spark.kubernetes.container.image"]
