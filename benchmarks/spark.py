@@ -221,7 +221,7 @@ def _spark_verdicts(
     accuracy: dict[str, Any], judged: dict[str, Any], accuracy_settings: Any, bias_settings: Any
 ) -> dict[str, bool]:
     """The accuracy and bias checks' assertions on the Spark numbers, by the checks' code."""
-    from checks.accuracy import _baseline_assertion
+    from checks.accuracy import baseline_assertion
     from validate.thresholds import judge
 
     assertions = []
@@ -230,7 +230,7 @@ def _spark_verdicts(
         ci = (interval.low, interval.high) if interval is not None else None
         assertions.extend(judge(metric, accuracy["metrics"][metric], bound, ci))
     for metric, rule in accuracy_settings.vs_baseline.items():
-        assertion, _ = _baseline_assertion(
+        assertion, _ = baseline_assertion(
             metric, accuracy["vs_baseline"][metric], rule, accuracy_settings.confidence
         )
         assertions.append(assertion)

@@ -375,3 +375,38 @@ def test_partials_merged_on_the_cluster_reach_the_driver_few_and_equal(spark, ge
                 )
                 np.testing.assert_allclose(found["moments"], entry["moments"], rtol=1e-12)
                 assert found["sketch"].n == entry["sketch"].n == entry["moments"][0]
+
+
+def test_spark_benchmark_runs_and_finds_the_engines_equal(tmp_path):
+    """benchmarks/spark.py end to end on a small data set (local engine on a sample, Spark
+    on that sample and on all rows, local[2]): the script the README's figures come from
+    keeps working, and on identical rows it reports identical counts and equal verdicts."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "spark.py"),
+            "8000",
+            "--data",
+            str(tmp_path / "data"),
+            "--local-rows",
+            "4000",
+            "--keep",
+            str(tmp_path / "runs"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "count metrics and their CIs identical: True" in out, out
+    assert "fairness aggregates identical: True" in out, out
+    assert "DIFFERENT" not in out.split("-- Spark on all")[0], out
+    assert "-- Spark on all 8,000" in out, out
+    assert {p.name for p in (tmp_path / "runs").iterdir()} == {
+        "local.json",
+        "spark_sample.json",
+        "spark.json",
+    }
