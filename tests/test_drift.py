@@ -492,3 +492,24 @@ def test_drift_conforms(judge):
     check = make({"column_judge": judge, "thresholds": {"share_drifted_features": {"max": 0.3}}})
     result = assert_check_conforms(check, context(reference, current))
     assert result.status is Status.FAILED and result.metrics["drifted_features"] == 1.0
+
+
+@pytest.mark.parametrize("values", ["normal", "on_edges", "tiny"])
+def test_histograms_equal_numpys_binning_on_explicit_edges(values):
+    """The report's histograms bin by range (NumPy's arithmetic path, no sort): the same
+    densities as binning on the explicit linspace edges, values on the edges included."""
+    from checks.drift import _histogram
+
+    rng = np.random.default_rng(3)
+    reference, current = {
+        "normal": (rng.normal(size=50_000), rng.normal(0.4, size=40_000)),
+        "on_edges": (rng.integers(0, 31, 5_000) / 10.0, rng.integers(0, 16, 7_000) / 5.0),
+        "tiny": (rng.exponential(size=999) * 1e-300, rng.exponential(size=1_001) * 1e-300),
+    }[values]
+    drawn = _histogram(pd.Series(reference), pd.Series(current))
+    low = min(reference.min(), current.min())
+    high = max(reference.max(), current.max())
+    edges = np.linspace(low, high, 31)
+    assert drawn["edges"] == edges.tolist()
+    assert drawn["reference"] == np.histogram(reference, edges, density=True)[0].tolist()
+    assert drawn["eval"] == np.histogram(current, edges, density=True)[0].tolist()
