@@ -184,6 +184,18 @@ def ours_env(source: str | None) -> dict[str, str]:
     return env
 
 
+def compile_bytecode(source: str | None) -> str:
+    """Compile our modules' bytecode once, as ``pip install`` does for the anchors' packages.
+
+    Without it, a source tree run under PYTHONDONTWRITEBYTECODE (or from a read-only
+    folder) recompiles every validate module in both processes of every run: about a
+    tenth of a second that no installed copy pays."""
+    root = Path(source).resolve() if source else REPO
+    folders = [str(root / name) for name in ("validate", "checks") if (root / name).is_dir()]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *folders], check=True)
+    return f"bytecode compiled: {', '.join(folders)}"
+
+
 def source_line(source: str | None) -> str:
     code = "import validate, checks; print(validate.__file__); print(checks.__file__)"
     done = subprocess.run(
@@ -607,6 +619,7 @@ def main() -> None:
     args = parser.parse_args()
     print(versions_line())
     print(source_line(args.source))
+    print(compile_bytecode(args.source))
     print(machine_line(), flush=True)
     try:
         if args.profile:
