@@ -8,7 +8,12 @@ from checks.accuracy import AccuracyCheck
 from validate.check import CheckContext
 from validate.errors import ConfigError
 from validate.results import Status
-from validate.stats.metrics import METRIC_NAMES, compute_metrics
+from validate.stats.metrics import (
+    METRIC_NAMES,
+    compute_metrics,
+    weighted_average_precision,
+    weighted_roc_auc,
+)
 
 
 @pytest.fixture
@@ -92,6 +97,10 @@ def test_binary_fast_path_equals_sklearn_on_random_data(seed):
     assert ranked["average_precision"] == pytest.approx(
         skm.average_precision_score(y, tied), rel=1e-12
     )
+    # Both from one sort: exactly what each weighted function gives on its own sort.
+    unit = np.ones((1, n))
+    assert ranked["roc_auc"] == weighted_roc_auc(y, tied, unit)[0]
+    assert ranked["average_precision"] == weighted_average_precision(y, tied, unit)[0]
     assert got["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p), rel=1e-12)
     assert got["roc_auc"] == float(exact_auc(y, p))
     assert ranked["roc_auc"] == float(exact_auc(y, tied))

@@ -38,6 +38,35 @@ def test_delong_auc_equals_sklearn(n, seed, ties):
     assert delong(y, s).aucs[0] == pytest.approx(skm.roc_auc_score(y, s), abs=1e-12)
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.integers(3, 400), st.integers(0, 10**6), st.sampled_from([None, 2, 1, 0]))
+def test_delong_equals_the_textbook_formula_on_scipys_ranks(n, seed, decimals):
+    """One sort per model gives the placement values of DeLong's paper computed from
+    scipy's midranks of the positives, the negatives and both: the same floats."""
+    from scipy.stats import rankdata
+
+    y, s = scores(n, seed)
+    _, other = scores(n, seed + 1)
+    if decimals is not None:  # ties within and across the classes
+        s, other = np.round(s, decimals), np.round(other, decimals)
+    positive = y == 1
+    m, k = int(positive.sum()), int((~positive).sum())
+    if m == 0 or k == 0:
+        return
+    v10, v01, aucs = [], [], []
+    for score in (s, other):
+        x, z = score[positive], score[~positive]
+        tz = rankdata(np.concatenate([x, z]))
+        aucs.append((tz[:m].sum() - m * (m + 1) / 2) / (m * k))
+        v10.append((tz[:m] - rankdata(x)) / k)
+        v01.append(1.0 - (tz[m:] - rankdata(z)) / m)
+    s10 = np.atleast_2d(np.cov(v10)) if m > 1 else np.zeros((2, 2))
+    s01 = np.atleast_2d(np.cov(v01)) if k > 1 else np.zeros((2, 2))
+    estimate = delong(y, s, other)
+    assert estimate.aucs.tolist() == aucs
+    np.testing.assert_array_equal(estimate.covariance, s10 / m + s01 / k)
+
+
 def test_delong_variance_matches_bootstrap():
     y, s = scores(3000, 1)
     _, s2 = scores(3000, 2)

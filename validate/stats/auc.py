@@ -54,13 +54,58 @@ def delong(y_true: np.ndarray, *scores: np.ndarray) -> DeLong:
     aucs = np.empty(len(scores))
     for k, score in enumerate(scores):
         score = np.asarray(score, dtype=np.float64)
-        x, y = score[positive], score[~positive]
-        tx = average_ranks(x)
-        ty = average_ranks(y)
-        tz = average_ranks(np.concatenate([x, y]))
-        aucs[k] = (tz[:m].sum() - m * (m + 1) / 2) / (m * n)
-        v10[k] = (tz[:m] - tx) / n
-        v01[k] = 1.0 - (tz[m:] - ty) / m
+        values = np.concatenate([score[positive], score[~positive]])
+        (tz_x, tx, at_x), (tz_y, ty, at_y) = _ranks_in_sorted_order(values, m)
+        if m * len(values) < 2**52:
+            # Half-integers whose total is below 2**52: every partial sum is exact, so the
+            # order of summation cannot change a bit.
+            rank_sum = tz_x.sum()
+        else:
+            in_row_order = np.empty(m)
+            in_row_order[at_x] = tz_x
+            rank_sum = in_row_order.sum()
+        aucs[k] = (rank_sum - m * (m + 1) / 2) / (m * n)
+        v10[k, at_x] = (tz_x - tx) / n
+        v01[k, at_y] = 1.0 - (tz_y - ty) / m
     s10 = np.atleast_2d(np.cov(v10)) if m > 1 else np.zeros((len(scores), len(scores)))
     s01 = np.atleast_2d(np.cov(v01)) if n > 1 else np.zeros((len(scores), len(scores)))
     return DeLong(aucs=aucs, covariance=s10 / m + s01 / n)
+
+
+def _ranks_in_sorted_order(
+    values: np.ndarray, m: int
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """For the first ``m`` values and for the rest: their pooled :func:`average_ranks`,
+    their ranks within their own class, and their positions in that class, all in sorted
+    order, from one sort of ``values``.
+
+    The pooled sort orders each class too, and every tie run within a class lies inside
+    one pooled tie run, so a class's ranks are its running count at the pooled runs' ends.
+    Each rank is (start + 1 + end) / 2 of integers, as in :func:`average_ranks`: the same
+    floats, for one sort instead of three, and without putting the pooled ranks back in
+    row order (on millions of rows, the sorts and scatters are DeLong's time).
+    """
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    first = order < m
+    if len(starts) == len(values):
+        # No ties (continuous scores): every rank is its position, (i + 1 + i + 1) / 2.
+        pooled = np.arange(1, len(values) + 1, dtype=np.float64)
+        return (
+            (pooled[first], np.arange(1, m + 1, dtype=np.float64), order[first]),
+            (
+                pooled[~first],
+                np.arange(1, len(values) - m + 1, dtype=np.float64),
+                order[~first] - m,
+            ),
+        )
+    ends = np.r_[starts[1:], len(ordered)]
+    pooled = np.repeat((starts + 1 + ends) / 2, ends - starts)
+    classes = []
+    for members, positions in ((first, order[first]), (~first, order[~first] - m)):
+        seen = np.r_[0, np.cumsum(members)]  # class members before each sorted position
+        class_start, class_end = seen[starts], seen[ends]
+        own = np.repeat((class_start + 1 + class_end) / 2, class_end - class_start)
+        classes.append((pooled[members], own, positions))
+    return classes[0], classes[1]

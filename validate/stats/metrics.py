@@ -138,11 +138,19 @@ def _binary_fast_path(
     counted = cells([y, decisions("binary", p, threshold)], (2, 2))
     values = {name: float(v) for name, v in binary_count_metrics(counted).items()}
     values.update({name: float(np.mean(v)) for name, v in per_row_losses("binary", y, p).items()})
-    unit = np.ones((1, len(y)))
-    ranked = {"roc_auc": weighted_roc_auc, "average_precision": weighted_average_precision}
-    for name, function in ranked.items():
-        if name in wanted:
-            values[name] = float(function(y, np.asarray(p, dtype=np.float64), unit)[0])
+    if "roc_auc" in wanted or "average_precision" in wanted:
+        # One sort serves both: the descending tie groups are the ascending ones reversed,
+        # each group's rows summed in the same order (a stable sort keeps row order within
+        # a tie either way), so each metric is what its own function computes, bit for bit.
+        positives, negatives = _tie_groups(
+            y, np.asarray(p, dtype=np.float64), np.ones((1, len(y))), descending=False
+        )
+        if "roc_auc" in wanted:
+            values["roc_auc"] = float(_roc_auc_from_groups(positives, negatives)[0])
+        if "average_precision" in wanted:
+            values["average_precision"] = float(
+                _average_precision_from_groups(positives[:, ::-1], negatives[:, ::-1])[0]
+            )
     return values
 
 
@@ -259,7 +267,11 @@ def _tie_groups(
 def weighted_roc_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
     """ROC AUC as the Mann-Whitney statistic (ties count one half), which is
     ``roc_auc_score(y, p, sample_weight=w)``; NaN without both classes."""
-    positives, negatives = _tie_groups(y, p, w, descending=False)
+    return _roc_auc_from_groups(*_tie_groups(y, p, w, descending=False))
+
+
+def _roc_auc_from_groups(positives: np.ndarray, negatives: np.ndarray) -> np.ndarray:
+    """:func:`weighted_roc_auc` from the weighted classes per distinct score, ascending."""
     below = np.cumsum(negatives, axis=1) - negatives
     pairs = positives.sum(axis=1) * negatives.sum(axis=1)
     won = (positives * (below + 0.5 * negatives)).sum(axis=1)
@@ -277,7 +289,12 @@ def weighted_roc_auc_ovr(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndar
 def weighted_average_precision(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
     """``average_precision_score``: Σ (Rₖ − Rₖ₋₁) Pₖ over distinct scores, highest first;
     NaN without positives."""
-    positives, negatives = _tie_groups(y, p, w, descending=True)
+    return _average_precision_from_groups(*_tie_groups(y, p, w, descending=True))
+
+
+def _average_precision_from_groups(positives: np.ndarray, negatives: np.ndarray) -> np.ndarray:
+    """:func:`weighted_average_precision` from the weighted classes per distinct score,
+    highest first."""
     tp, fp = np.cumsum(positives, axis=1), np.cumsum(negatives, axis=1)
     total = tp[:, -1:]
     recall = safe_divide(tp, total)
