@@ -339,15 +339,12 @@ def _histogram(reference: pd.Series, current: pd.Series, bins: int = 30) -> dict
     """Shared-edge densities of both samples, small enough for the JSON and HTML reports."""
     ref, cur = reference.dropna().to_numpy(float), current.dropna().to_numpy(float)
     low, high = min(ref.min(), cur.min()), max(ref.max(), cur.max())
-    if high > low:
-        # bins and range, not an edge array: NumPy then bins by arithmetic on the same
-        # linspace edges (corrected at the edges) instead of sorting each sample again.
-        ref_density, edges = np.histogram(ref, bins, range=(low, high), density=True)
-        cur_density = np.histogram(cur, bins, range=(low, high), density=True)[0]
-    else:
-        edges = np.array([low - 0.5, low + 0.5])
-        ref_density = np.histogram(ref, edges, density=True)[0]
-        cur_density = np.histogram(cur, edges, density=True)[0]
+    # A count and a range, not an edge array: NumPy then bins by arithmetic on the same
+    # linspace edges (corrected at the edges) instead of sorting each sample again. One
+    # value throughout: one bin of width 1 around it.
+    count, span = (bins, (low, high)) if high > low else (1, (low - 0.5, low + 0.5))
+    ref_density, edges = np.histogram(ref, count, range=span, density=True)
+    cur_density = np.histogram(cur, count, range=span, density=True)[0]
     return {
         "edges": [float(e) for e in edges],
         "reference": [float(v) for v in ref_density],

@@ -513,3 +513,13 @@ def test_histograms_equal_numpys_binning_on_explicit_edges(values):
     assert drawn["edges"] == edges.tolist()
     assert drawn["reference"] == np.histogram(reference, edges, density=True)[0].tolist()
     assert drawn["eval"] == np.histogram(current, edges, density=True)[0].tolist()
+
+
+def test_histogram_of_one_value_is_one_unit_bin_around_it():
+    from checks.drift import _histogram
+
+    drawn = _histogram(pd.Series([2.5] * 7), pd.Series([2.5] * 3))
+    edges = np.array([2.0, 3.0])
+    assert drawn["edges"] == edges.tolist()
+    assert drawn["reference"] == np.histogram(np.full(7, 2.5), edges, density=True)[0].tolist()
+    assert drawn["eval"] == [1.0]

@@ -34,13 +34,29 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
     """Ranks from 1, ties sharing their average rank (``scipy.stats.rankdata``'s default,
     without importing scipy.stats, which costs more than a run's statistics)."""
     values = np.asarray(values)
+    order, starts, ends = _tie_runs(values)
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = _midranks(starts, ends)
+    return ranks
+
+
+def _tie_runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A stable sort of ``values`` and each run of equal values in it, as [start, end)."""
     order = np.argsort(values, kind="mergesort")
     ordered = values[order]
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
     ends = np.r_[starts[1:], len(ordered)]  # one past each tie run
-    ranks = np.empty(len(values), dtype=np.float64)
-    ranks[order] = np.repeat((starts + 1 + ends) / 2, ends - starts)
-    return ranks
+    return order, starts, ends
+
+
+def _midranks(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The average rank of every position, in sorted order, from tie runs that tile the
+    positions (a run may be empty): (start + 1 + end) / 2 of integers, exact."""
+    lengths = ends - starts
+    if lengths.max(initial=0) <= 1:
+        # No ties (continuous scores): each rank is its position, (i + 1 + i + 1) / 2.
+        return np.arange(1, lengths.sum() + 1, dtype=np.float64)
+    return np.repeat((starts + 1 + ends) / 2, lengths)
 
 
 def delong(y_true: np.ndarray, *scores: np.ndarray) -> DeLong:
@@ -85,27 +101,15 @@ def _ranks_in_sorted_order(
     floats, for one sort instead of three, and without putting the pooled ranks back in
     row order (on millions of rows, the sorts and scatters are DeLong's time).
     """
-    order = np.argsort(values, kind="mergesort")
-    ordered = values[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    order, starts, ends = _tie_runs(values)
+    pooled = _midranks(starts, ends)
     first = order < m
-    if len(starts) == len(values):
-        # No ties (continuous scores): every rank is its position, (i + 1 + i + 1) / 2.
-        pooled = np.arange(1, len(values) + 1, dtype=np.float64)
-        return (
-            (pooled[first], np.arange(1, m + 1, dtype=np.float64), order[first]),
-            (
-                pooled[~first],
-                np.arange(1, len(values) - m + 1, dtype=np.float64),
-                order[~first] - m,
-            ),
-        )
-    ends = np.r_[starts[1:], len(ordered)]
-    pooled = np.repeat((starts + 1 + ends) / 2, ends - starts)
     classes = []
     for members, positions in ((first, order[first]), (~first, order[~first] - m)):
-        seen = np.r_[0, np.cumsum(members)]  # class members before each sorted position
-        class_start, class_end = seen[starts], seen[ends]
-        own = np.repeat((class_start + 1 + class_end) / 2, class_end - class_start)
+        if len(starts) == len(values):  # no ties at all: a class's ranks are 1, 2, ...
+            own = np.arange(1, len(positions) + 1, dtype=np.float64)
+        else:
+            seen = np.r_[0, np.cumsum(members)]  # class members before each sorted position
+            own = _midranks(seen[starts], seen[ends])
         classes.append((pooled[members], own, positions))
     return classes[0], classes[1]
