@@ -115,6 +115,15 @@ def test_psi_formula_with_empty_bins():
     )
 
 
+@pytest.mark.parametrize("size", [0, 1, 7, 8193, 400_001])
+def test_running_count_is_numpys_cumsum_of_the_flags(size):
+    flags = np.random.default_rng(size).random(size) < 0.3
+    counts = ds.running_count(flags)
+    assert np.array_equal(counts, np.cumsum(flags))
+    # Divided by a sample size, the CDF steps are the same floats as before.
+    assert np.array_equal(counts / 7, np.cumsum(flags) / 7)
+
+
 def test_numeric_psi_with_empty_eval_bins_equals_the_formula():
     rng = np.random.default_rng(7)
     ref = rng.normal(size=2000)

@@ -243,11 +243,11 @@ def numeric_statistics(
     order = np.argsort(merged, kind="stable")  # timsort: two sorted runs merge in O(n)
     values = merged[order]
     from_a = order < n
-    cdf_a = np.cumsum(from_a) / n
-    cdf_b = np.cumsum(~from_a) / m
-    run_ends = np.append(values[1:] != values[:-1], True)  # ties: CDFs after the last one
-    d = float(np.max(np.abs(cdf_a[run_ends] - cdf_b[run_ends])))
-    wasserstein = float(np.sum(np.abs(cdf_a[:-1] - cdf_b[:-1]) * np.diff(values)))
+    gap = np.abs(running_count(from_a) / n - running_count(~from_a) / m)  # |CDF_a − CDF_b|
+    run_ends = values[1:] != values[:-1]  # ties: the CDFs after a value's last copy
+    gap_at_ends = gap if run_ends.all() else gap[np.append(run_ends, True)]
+    d = float(np.max(gap_at_ends))
+    wasserstein = float(np.sum(gap[:-1] * np.diff(values)))
     p_value = ks_p_value(a, b, d, exact=exact_p)
     spread = float(np.std(a))
     deciles = np.unique(_sorted_quantiles(a, np.linspace(0, 1, 11)[1:-1]))
@@ -284,6 +284,13 @@ def numeric_statistics(
             # A constant reference has no spread to resample: judge the point.
             result["wasserstein_lower"] = result["wasserstein"]
     return result
+
+
+def running_count(flags: np.ndarray) -> np.ndarray:
+    """``np.cumsum(flags)`` of a boolean array: the same integers, accumulated in int32
+    where they fit. NumPy accumulates booleans into int64 through a small casting buffer,
+    10–20 times slower (4 ms for 400k flags, 0.8 s for 20M)."""
+    return np.cumsum(flags, dtype=np.int32 if len(flags) < 2**31 else np.int64)
 
 
 def _grid(sorted_values: np.ndarray) -> np.ndarray:
