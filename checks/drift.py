@@ -241,6 +241,21 @@ class DriftCheck(BaseCheck):
                     "replace them upstream or leave the column out of data.features",
                 )
                 return result
+            huge = [
+                label
+                for label, values in (("reference", reference_values), ("eval", current_values))
+                if max(-values.min(), values.max()) > ds.MAX_MAGNITUDE
+            ]
+            if huge:
+                # Their squares overflow: the bootstrap's bound would come out 0 ("stable")
+                # however far the samples are apart. Fail closed, as for infinite values.
+                result.drifted, result.reason = (
+                    True,
+                    f"values beyond ±{ds.MAX_MAGNITUDE:g} in {' and '.join(huge)}: too large to "
+                    "measure drift (their squares overflow); rescale them upstream or leave the "
+                    "column out of data.features",
+                )
+                return result
             result.statistics = ds.numeric_statistics(
                 reference_values,
                 current_values,

@@ -174,6 +174,10 @@ def _numeric(
         return {**entry, "drifted": True, "decided": True, "reason": "infinite values"}
     if not ref["moments"][0] or not cur["moments"][0]:
         return {**entry, "drifted": True, "decided": True, "reason": "all values missing"}
+    if max(-ref["min"], ref["max"], -cur["min"], cur["max"]) > ds.MAX_MAGNITUDE:
+        # Squares overflow: the bound would say "stable" however far apart (as locally).
+        reason = f"values beyond ±{ds.MAX_MAGNITUDE:g}: too large to measure drift"
+        return {**entry, "drifted": True, "decided": True, "reason": reason}
     n, _, m2 = ref["moments"]
     binned = BinnedColumn(
         edges=_edges_of(ref),

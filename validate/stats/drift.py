@@ -80,6 +80,9 @@ import numpy as np
 from validate.stats.normal import chi_square_sf, kolmogorov_sf
 
 PSI_FLOOR = 1e-4
+# Beyond this magnitude a sample's sums of squares overflow float64 (the bootstrap's spread
+# of ~1e8 values near 1e150 already would); no measured quantity comes near it.
+MAX_MAGNITUDE = 1e100
 GRID_POINTS = 500  # pooled quantiles a numeric column is binned on to resample it
 GRID_TAIL = 25  # extreme values kept exactly at each end (Wasserstein weighs tails)
 NUMERIC_METHODS = ("wasserstein", "ks", "psi")
