@@ -118,3 +118,32 @@ def test_values_too_large_to_square_are_drift_on_the_partials_path_too():
     assert by_column["x"]["drifted"] is True
     assert "too large to measure drift" in by_column["x"]["reason"]
     assert "too large" not in by_column["y"].get("reason", "")
+
+
+@pytest.mark.parametrize("kind", ["numeric", "categorical"])
+def test_a_distance_the_bootstrap_cannot_bound_is_judged_on_its_estimate(kind):
+    # Resamples of a nearly constant reference have no spread (an infinite normalised
+    # distance), and eval resamples of mostly new categories may hold none the reference
+    # has (an undefined Cohen's w): the bound was 0 and these columns passed as stable.
+    rng = np.random.default_rng(5)
+    if kind == "numeric":
+        reference = pd.DataFrame({"x": np.r_[np.zeros(299), 1.0]})
+        current = pd.DataFrame({"x": rng.normal(100, 1, 300)})
+        settings: dict = {}
+    else:
+        reference = pd.DataFrame({"x": rng.choice(["a", "b"], 300)})
+        current = pd.DataFrame({"x": np.r_[["a"] * 2, [f"new{i}" for i in range(298)]]})
+        settings = {"categorical_method": "chisquare"}
+    result = run(settings, reference, current)
+    (column,) = result.details["features"]
+    assert column["drifted"] is True
+    assert column["lower_bound"] == column["value"] > column["threshold"]
+
+
+def test_a_nearly_constant_reference_unchanged_is_not_flagged():
+    rng = np.random.default_rng(6)
+    reference = pd.DataFrame({"x": rng.permutation(np.r_[np.zeros(299), 1.0])})
+    current = pd.DataFrame({"x": rng.permutation(np.r_[np.zeros(299), 1.0])})
+    result = run({}, reference, current)
+    (column,) = result.details["features"]
+    assert column["drifted"] is False
