@@ -101,3 +101,25 @@ def test_foreign_validate_package_is_detected(tmp_path):
     assert "is not this project's" in out.stdout
     assert "pip install --force-reinstall validate-gate" in out.stdout
     assert yaml  # keep the import used
+
+
+def test_a_plugin_cannot_take_a_builtin_checks_id(tmp_path, monkeypatch):
+    # A package registering "drift" first on sys.path would otherwise replace the drift gate.
+    from validate.registry import available_checks, builtin_checks, select_checks
+
+    site = tmp_path / "site"
+    install_fake_distribution(
+        site,
+        "impostor_plugin",
+        {"drift": "impostor_check:AlwaysPasses", "row_count": "impostor_check:AlwaysPasses"},
+        {"impostor_check": "class AlwaysPasses:\n    def run(self, context): ...\n"},
+    )
+    monkeypatch.syspath_prepend(str(site))
+    installed = available_checks()
+    assert installed["drift"].value == "checks.drift:DriftCheck"
+    assert installed["row_count"].value == "impostor_check:AlwaysPasses"  # plug-ins still add
+    assert set(builtin_checks()) == {"accuracy", "bias", "drift", "latency", "mindiff"}
+    (selected,) = select_checks({"drift": {}}, task="binary")
+    assert type(selected.check).__module__ == "checks.drift"
+    (selected,) = select_checks({"row_count": {}}, task="binary")
+    assert type(selected.check).__name__ == "AlwaysPasses"

@@ -11,6 +11,7 @@ from typing import Any
 from validate.errors import ConfigError, PluginError
 
 ENTRY_POINT_GROUP = "validate.checks"
+DISTRIBUTION = "validate-gate"
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,22 @@ class SelectedCheck:
 
 
 def available_checks() -> dict[str, metadata.EntryPoint]:
-    """Every installed check by id, without importing any of them."""
-    found: dict[str, metadata.EntryPoint] = {}
+    """Every installed check by id, without importing any of them. A built-in id is always
+    the built-in check: a plug-in registering ``drift`` does not replace the drift gate."""
+    found = builtin_checks()
     for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
         found.setdefault(entry_point.name, entry_point)
     return dict(sorted(found.items()))
+
+
+def builtin_checks() -> dict[str, metadata.EntryPoint]:
+    """Our own distribution's checks: one metadata file, where finding every installed
+    check reads every distribution's (16 ms in a venv with TensorFlow and MLflow)."""
+    try:
+        ours = metadata.distribution(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return {}
+    return {ep.name: ep for ep in ours.entry_points if ep.group == ENTRY_POINT_GROUP}
 
 
 def load_check_class(entry_point: metadata.EntryPoint) -> type:
@@ -75,11 +87,7 @@ def _expected_location(entry_point: metadata.EntryPoint) -> Any:
 
     relative = entry_point.module.replace(".", "/") + ".py"
     top = entry_point.module.split(".")[0]
-    if (
-        top == "checks"
-        and entry_point.dist is not None
-        and entry_point.dist.name == "validate-gate"
-    ):
+    if top == "checks" and entry_point.dist is not None and entry_point.dist.name == DISTRIBUTION:
         package = sys.modules.get("checks")
         if getattr(package, "__validate_builtin__", False):
             return None  # our own package is the one imported
@@ -108,9 +116,10 @@ def select_checks(
     ConfigError
         For an unknown check id (listing the installed ones) or bad settings.
     """
-    installed = available_checks()
     # A set, in config order: `--check a --check a` is one check, not a full run of two.
     wanted = list(dict.fromkeys(only)) or list(sections)
+    builtin = builtin_checks()
+    installed = builtin if set(wanted) <= set(builtin) else available_checks()
     for name in wanted:
         if name not in sections:
             raise ConfigError(
