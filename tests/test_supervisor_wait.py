@@ -52,3 +52,28 @@ def test_a_child_reaped_already_needs_no_pidfd():
     child.wait()
     with supervisor._exit_signal(child.pid) as exited:
         assert supervisor._wait_a_while(child, exited, timeout=5) == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="pidfds are Linux 5.3+")
+def test_a_pidfd_numbered_past_select_s_limit_works():
+    # A host process with many files open (a pytest session, a notebook) gets a pidfd past
+    # 1023, which select() refuses.
+    resource = pytest.importorskip("resource")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if max(soft, hard if hard != resource.RLIM_INFINITY else 4096) < 1501:
+        pytest.skip("the file limit here is below 1501")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1501), hard))
+    child = _child("import sys; sys.exit(5)")
+    try:
+        with supervisor._exit_signal(child.pid) as exited:
+            assert exited is not None
+            high = os.dup2(exited, 1500)
+            try:
+                code = None
+                while code is None:
+                    code = supervisor._wait_a_while(child, high, timeout=5)
+            finally:
+                os.close(high)
+        assert code == 5
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -240,7 +240,10 @@ def _wait_a_while(
             return child.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             return None
-    select.select([exited], [], [], timeout)
+    # poll, not select: a pidfd numbered past 1023 (a long-lived host process) is fine.
+    waiter = select.poll()
+    waiter.register(exited, select.POLLIN)
+    waiter.poll(timeout * 1000)
     return child.poll()
 
 
