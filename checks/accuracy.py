@@ -80,6 +80,18 @@ class AccuracySettings(CheckSettings):
                 default=1000,
                 has_interval=ANALYTIC_INTERVALS.__contains__,
             )
+            # Slices are judged on their intervals; a slice of a metric without one was
+            # never judged (and the check passed), so refuse it here.
+            if self.slices:
+                missing = [m for m in self.thresholds if m not in ANALYTIC_INTERVALS]
+                if missing:
+                    raise ci_required(
+                        self,
+                        ("thresholds", missing[0]),
+                        "slices",
+                        "set n_resamples >= 1 (default 1000); with 0, slices can be judged on "
+                        f"{', '.join(sorted(ANALYTIC_INTERVALS))} only",
+                    )
             # vs_baseline is always judged on the paired CI; with no resamples only the
             # analytic ones exist (n_resamples is honoured, never quietly raised).
             for metric in self.vs_baseline:
@@ -260,8 +272,11 @@ class AccuracyCheck(BaseCheck):
             entry["metrics"] = metrics
             entry["ci"] = {m: list(i.ci) for m, i in found.items()}
             for metric, bound in settings.thresholds.items():
-                if metric in found:
-                    tests.append((piece, metric, bound, metrics[metric], found[metric]))
+                # A metric the slice cannot have (a multiclass slice missing a class) gets
+                # no interval; tested with an undefined one, it fails (one_sided_p) instead
+                # of being left out while the slice reads as judged.
+                interval = found.get(metric, Interval(float("nan"), float("nan"), float("nan")))
+                tests.append((piece, metric, bound, metrics[metric], interval))
         details["slices"] = rows
         if not tests:
             return []
@@ -287,6 +302,8 @@ class AccuracyCheck(BaseCheck):
                 if reject
                 else f"slice {piece.name}: {metric} {shown} consistent with {side}"
             )
+            if not np.isfinite(value):
+                sentence = f"slice {piece.name}: {metric} could not be computed (nan); {side}"
             assertions.append(
                 Assertion(
                     f"{metric}[{piece.name}]",
@@ -299,6 +316,7 @@ class AccuracyCheck(BaseCheck):
                 )
             )
             gap = (value - bound.min) if bound.min is not None else (bound.max - value)
+            gap = gap if np.isfinite(gap) else -np.inf  # an undefined slice is the worst
             if worst is None or gap < worst[0]:
                 worst = (gap, f"{piece.name} ({metric} {format_value(value)})")
         if worst:

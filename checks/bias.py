@@ -104,6 +104,15 @@ class BiasCheck(BaseCheck):
             )
         valid = cls.valid_metrics(task, settings)
         require_known_metrics(name, settings, valid, task)
+        if task == "regression" and settings.vs_baseline:
+            # No change vs the champion is computed for regression groups: a rule here was
+            # never judged, and the check passed with "no thresholds set".
+            metric = next(iter(settings.vs_baseline))
+            raise ConfigError(
+                f"checks.{name}.vs_baseline.{metric}: comparing group errors with the "
+                "champion's is not available for regression; remove vs_baseline and set "
+                "thresholds on the candidate's differences"
+            )
         for metric, rule in settings.vs_baseline.items():
             if metric.endswith("_ratio") and rule.max_increase is not None:
                 raise ConfigError(
@@ -513,8 +522,13 @@ def _spread(by_group: np.ndarray, overall: np.ndarray, method: str) -> np.ndarra
 
 
 def _worse(value: float, than: float, lower_is_better: bool) -> bool:
+    """Whether ``value`` is the worse of the two. NaN (a grouping whose metric cannot be
+    computed) is worse than any number: it is judged, and fails, instead of being hidden
+    behind another grouping's finite value."""
     if np.isnan(than):
-        return not np.isnan(value)
+        return False
+    if np.isnan(value):
+        return True
     return value > than if lower_is_better else value < than
 
 

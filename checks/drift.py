@@ -323,31 +323,41 @@ class DriftCheck(BaseCheck):
         if context.target in reference.columns:
             ref_y, cur_y = reference[context.target].dropna(), pd.Series(context.y_true)
             if context.task == "regression":
-                stats = ds.numeric_statistics(
-                    ref_y.to_numpy(float), cur_y.to_numpy(float), exact_p=False
+                metrics["label_drift"], stats = _numeric_drift(
+                    ref_y.to_numpy(float), cur_y.to_numpy(float)
                 )
-                metrics["label_drift"] = stats["wasserstein"]
             else:
                 stats, _ = ds.categorical_statistics(ref_y.astype(str), cur_y.astype(str))
                 metrics["label_drift"] = stats["jensenshannon"]
             details["label"] = stats
         reference_scores = context.extras.get("reference_scores")
         if reference_scores is not None and np.ndim(context.candidate_scores) == 1:
-            stats = ds.numeric_statistics(
-                np.asarray(reference_scores, float),
-                np.asarray(context.candidate_scores, float),
-                exact_p=False,
+            metrics["prediction_drift"], details["prediction"] = _numeric_drift(
+                np.asarray(reference_scores, float), np.asarray(context.candidate_scores, float)
             )
-            metrics["prediction_drift"] = stats["wasserstein"]
-            details["prediction"] = stats
         if context.baseline_scores is not None and np.ndim(context.candidate_scores) == 1:
-            stats = ds.numeric_statistics(
-                np.asarray(context.baseline_scores, float),
-                np.asarray(context.candidate_scores, float),
-                exact_p=False,
+            metrics["prediction_drift_vs_champion"], details["prediction_vs_champion"] = (
+                _numeric_drift(
+                    np.asarray(context.baseline_scores, float),
+                    np.asarray(context.candidate_scores, float),
+                )
             )
-            metrics["prediction_drift_vs_champion"] = stats["wasserstein"]
-            details["prediction_vs_champion"] = stats
+
+
+def _numeric_drift(reference: np.ndarray, current: np.ndarray) -> tuple[float, dict[str, Any]]:
+    """Label or score drift: the normalised Wasserstein distance and every statistic; NaN
+    (which fails any threshold on it) when the samples cannot be measured: infinite values,
+    or values beyond ±MAX_MAGNITUDE, whose squares overflowed the reference's spread to
+    inf and the distance to 0."""
+    measurable = all(
+        len(values) and np.isfinite(values).all() and np.abs(values).max() <= ds.MAX_MAGNITUDE
+        for values in (reference, current)
+    )
+    if not measurable:
+        reason = f"infinite values or values beyond ±{ds.MAX_MAGNITUDE:g}: cannot be measured"
+        return float("nan"), {"reason": reason}
+    stats = ds.numeric_statistics(reference, current, exact_p=False)
+    return stats["wasserstein"], stats
 
 
 def _histogram(reference: pd.Series, current: pd.Series, bins: int = 30) -> dict[str, list[float]]:

@@ -169,7 +169,13 @@ def judge(
             )
             assertions.append(Assertion(metric, op, limit, value, False, ci=ci, sentence=sentence))
             continue
-        computable = judged is not None and not math.isnan(judged)
+        # An estimate that is not a number, or overflowed, is never passed on its interval:
+        # the bootstrap leaves out the resamples it overflows in (issue 16 audit).
+        computable = (
+            judged is not None
+            and not math.isnan(judged)
+            and (not on_its_ci or math.isfinite(value))
+        )
         ok = computable and holds(judged, limit)
         on_ci = how != "point" and ci is not None and judged is not value
         if computable:
@@ -177,7 +183,7 @@ def judge(
             if on_ci:
                 sentence += f" (judged on the {'upper' if side == 'max' else 'lower'} CI)"
         else:
-            sentence = f"{metric} could not be computed (nan); {side} {limit:g}"
+            sentence = f"{metric} could not be computed ({format_value(value)}); {side} {limit:g}"
         if note:
             sentence += f" {note}"
         assertions.append(Assertion(metric, op, limit, value, ok, ci=ci, sentence=sentence))

@@ -116,11 +116,16 @@ def moments_interval(
 
 
 def percentile(samples: np.ndarray, confidence: float) -> tuple[float, float]:
-    finite = samples[np.isfinite(samples)]
-    if finite.size == 0:
+    """The equal-tailed percentile interval of bootstrap ``samples``. A resample where the
+    statistic is undefined (NaN: a group it drew no rows of) is left out; one where it
+    overflowed (±inf) is not: left out, it made the interval of an infinite estimate
+    look small (an error of 1e160 gave an RMSE gap of inf with a CI of [0.0002, 0.018])."""
+    defined = samples[~np.isnan(samples)]
+    if defined.size == 0:
         return (float("nan"), float("nan"))
     tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(finite, [tail, 100 - tail])
+    with np.errstate(invalid="ignore"):  # inf − inf between two infinite resamples: NaN
+        low, high = np.percentile(defined, [tail, 100 - tail])
     return float(low), float(high)
 
 

@@ -48,7 +48,12 @@ def make_slices(frame: Any, specs: Sequence[str | dict[str, list[float]]]) -> li
 
 
 def one_sided_p(value: float, interval: Any, bound: Any, z: float) -> float:
-    """p-value of H0 "the slice meets the bound", with the SE read off the CI's width."""
+    """p-value of H0 "the slice meets the bound", with the SE read off the CI's width.
+
+    A slice whose value or interval is undefined (NaN: a multiclass slice missing a class)
+    or overflowed is rejected (p = 0): nothing shows that it meets the bound."""
+    if not all(np.isfinite(x) for x in (value, interval.low, interval.high)):
+        return 0.0
     se = (interval.high - interval.low) / (2 * z) if interval.high > interval.low else 0.0
     distance = value - bound.min if bound.min is not None else bound.max - value
     if se == 0:
