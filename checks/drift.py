@@ -349,8 +349,12 @@ def _numeric_drift(reference: np.ndarray, current: np.ndarray) -> tuple[float, d
     (which fails any threshold on it) when the samples cannot be measured: infinite values,
     or values beyond ±MAX_MAGNITUDE, whose squares overflowed the reference's spread to
     inf and the distance to 0."""
+    # Reductions only (no column-sized temporaries): NaN and ±inf reach min or max.
     measurable = all(
-        len(values) and np.isfinite(values).all() and np.abs(values).max() <= ds.MAX_MAGNITUDE
+        len(values)
+        and np.isfinite(low := values.min())
+        and np.isfinite(high := values.max())
+        and max(-low, high) <= ds.MAX_MAGNITUDE
         for values in (reference, current)
     )
     if not measurable:

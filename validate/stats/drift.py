@@ -246,7 +246,11 @@ def numeric_statistics(
     order = np.argsort(merged, kind="stable")  # timsort: two sorted runs merge in O(n)
     values = merged[order]
     from_a = order < n
-    gap = np.abs(running_count(from_a) / n - running_count(~from_a) / m)  # |CDF_a − CDF_b|
+    # |CDF_a − CDF_b| at each merged value, in place: on 20M merged values every
+    # temporary is 160 MB.
+    gap = running_count(from_a) / n
+    gap -= running_count(~from_a) / m
+    np.abs(gap, out=gap)
     run_ends = values[1:] != values[:-1]  # ties: the CDFs after a value's last copy
     gap_at_ends = gap if run_ends.all() else gap[np.append(run_ends, True)]
     d = float(np.max(gap_at_ends))
