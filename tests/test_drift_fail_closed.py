@@ -120,24 +120,41 @@ def test_values_too_large_to_square_are_drift_on_the_partials_path_too():
     assert "too large" not in by_column["y"].get("reason", "")
 
 
-@pytest.mark.parametrize("kind", ["numeric", "categorical"])
-def test_a_distance_the_bootstrap_cannot_bound_is_judged_on_its_estimate(kind):
-    # Resamples of a nearly constant reference have no spread (an infinite normalised
-    # distance), and eval resamples of mostly new categories may hold none the reference
-    # has (an undefined Cohen's w): the bound was 0 and these columns passed as stable.
+@pytest.mark.parametrize("jitter", [0.0, 1e-3, 1e-2, 0.03, 0.1])
+@pytest.mark.parametrize("outliers", [1, 3])
+def test_a_reference_whose_spread_is_a_few_values_still_bounds_far_drift(jitter, outliers):
+    # Near-zeros and an outlier or three against eval values near 100 (normalised
+    # Wasserstein 700–1700): resamples that missed the outliers had almost no spread, their
+    # own-spread distances exploded, the bound came out 0 and the column passed.
+    rng = np.random.default_rng(outliers)
+    values = np.r_[rng.normal(0, jitter, 300 - outliers), np.ones(outliers)]
+    result = run({}, pd.DataFrame({"x": values}), pd.DataFrame({"x": rng.normal(100, 1, 300)}))
+    (column,) = result.details["features"]
+    assert result.status is Status.FAILED
+    assert column["drifted"] is True and column["lower_bound"] > 100
+
+
+def test_mostly_new_categories_are_judged_on_their_estimate():
+    # Eval resamples may hold none of the reference's categories (an undefined Cohen's w):
+    # the bound was 0 and the column passed as stable.
     rng = np.random.default_rng(5)
-    if kind == "numeric":
-        reference = pd.DataFrame({"x": np.r_[np.zeros(299), 1.0]})
-        current = pd.DataFrame({"x": rng.normal(100, 1, 300)})
-        settings: dict = {}
-    else:
-        reference = pd.DataFrame({"x": rng.choice(["a", "b"], 300)})
-        current = pd.DataFrame({"x": np.r_[["a"] * 2, [f"new{i}" for i in range(298)]]})
-        settings = {"categorical_method": "chisquare"}
-    result = run(settings, reference, current)
+    reference = pd.DataFrame({"x": rng.choice(["a", "b"], 300)})
+    current = pd.DataFrame({"x": np.r_[["a"] * 2, [f"new{i}" for i in range(298)]]})
+    result = run({"categorical_method": "chisquare"}, reference, current)
     (column,) = result.details["features"]
     assert column["drifted"] is True
     assert column["lower_bound"] == column["value"] > column["threshold"]
+
+
+@pytest.mark.parametrize(("rows", "share"), [(50, 0.05), (100, 0.02), (300, 0.01)])
+def test_a_rare_flag_unchanged_is_rarely_flagged(rows, share):
+    flagged = 0
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        reference, current = ((rng.random(rows) < share).astype(float) for _ in range(2))
+        result = run({}, pd.DataFrame({"x": reference}), pd.DataFrame({"x": current}))
+        flagged += result.details["features"][0]["drifted"]
+    assert flagged <= 4  # judging the estimate when a resample had no 1s flagged ~half
 
 
 def test_a_nearly_constant_reference_unchanged_is_not_flagged():

@@ -99,15 +99,10 @@ def numeric_from_bins(
     out.update(_decile_psi(np.cumsum(a), np.cumsum(b), column))
     if lower_z is not None:
         grid = np.append(column.edges, max(column.high, column.edges[-1]))
-        rng = np.random.default_rng(seed)
         counts_a, counts_b = a.astype(np.int64), b.astype(np.int64)
-        resampled = ds.grid_distances(
-            grid,
-            ds.resample_counts(rng, counts_a, n_resamples),
-            ds.resample_counts(rng, counts_b, n_resamples),
-            lower_methods,
+        resampled, binned = ds.bootstrap_distances(
+            grid, counts_a, counts_b, lower_methods, np.random.default_rng(seed), n_resamples
         )
-        binned = ds.grid_distances(grid, counts_a[None, :], counts_b[None, :], lower_methods)
         for method in lower_methods:
             point = out[method] if method in out else float(binned[method][0])
             shifts = resampled[method] - binned[method][0]

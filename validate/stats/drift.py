@@ -36,10 +36,12 @@ so the check judges a lower confidence bound of the effect size instead:
 
     lower = observed − (mean(D) + z · sd(D)),  D = resampled − observed,
 
-from B bootstrap resamples of both samples (Efron & Tibshirani 1993, ch. 10 for the
-bias correction: a distance estimated from samples is biased upwards, most where the
-distributions barely differ), with a normal z because a Bonferroni family level
-(0.05 / columns) is further into the tail than B resamples resolve as a percentile.
+from B bootstrap resamples of both samples, each resampled Wasserstein distance divided
+by the whole reference's spread (``bootstrap_distances``). Efron & Tibshirani (1993,
+ch. 10) give the bias correction (a distance estimated from samples is biased upwards,
+most where the distributions barely differ); the bound uses a normal z because a
+Bonferroni family level (0.05 / columns) is further into the tail than B resamples
+resolve as a percentile.
 The bound is floored at 0. What it guards is "the true distance is at most the
 cut-off"; the worst case is a distance right at the cut-off, where the distance is a
 smooth function of the two CDFs and the bootstrap is consistent (a column exactly at
@@ -275,14 +277,9 @@ def numeric_statistics(
         grid = _grid(values)
         counts_a = np.diff(np.searchsorted(a, grid, side="right"), prepend=0)
         counts_b = np.diff(np.searchsorted(b, grid, side="right"), prepend=0)
-        rng = np.random.default_rng(seed)
-        resampled = grid_distances(
-            grid,
-            resample_counts(rng, counts_a, n_resamples),
-            resample_counts(rng, counts_b, n_resamples),
-            lower_methods,
+        resampled, binned = bootstrap_distances(
+            grid, counts_a, counts_b, lower_methods, np.random.default_rng(seed), n_resamples
         )
-        binned = grid_distances(grid, counts_a[None, :], counts_b[None, :], lower_methods)
         for method in lower_methods:
             result[f"{method}_lower"] = lower_bound(
                 result[method], resampled[method] - binned[method][0], lower_z
@@ -344,11 +341,50 @@ def lower_bound(observed: float, shifts: np.ndarray, z: float) -> float:
     return float(max(observed - margin, 0.0)) if np.isfinite(margin) else float(observed)
 
 
+def bootstrap_distances(
+    grid: np.ndarray,
+    counts_a: np.ndarray,
+    counts_b: np.ndarray,
+    methods: tuple[str, ...],
+    rng: np.random.Generator,
+    n_resamples: int,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The distances of ``n_resamples`` row-bootstrap resamples of both binned samples, and
+    of the binned samples themselves (``grid_distances``).
+
+    Normalised Wasserstein divides every resampled distance by the whole binned
+    reference's spread, not each resample's own. Divided by its own, a resample that
+    missed the few values giving a reference its spread (a nearly constant column with an
+    outlier, a rare 0/1 flag) had an exploding distance, and the bound came out 0: eval
+    values 100 away from a reference of near-zeros and a one passed as stable, however
+    the near-zeros were jittered. The spread's own sampling noise is left out; at the
+    0.1 cut-off it is about 1% of the distance's variance."""
+    resampled_a = resample_counts(rng, counts_a, n_resamples)
+    resampled_b = resample_counts(rng, counts_b, n_resamples)
+    whole = float(_spreads(grid, counts_a[None, :])[0]) if "wasserstein" in methods else None
+    resampled = grid_distances(grid, resampled_a, resampled_b, methods, spread=whole)
+    binned = grid_distances(grid, counts_a[None, :], counts_b[None, :], methods, spread=whole)
+    return resampled, binned
+
+
+def _spreads(grid: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The standard deviation of each row's binned sample (rows × grid points)."""
+    n = counts.sum(axis=1)
+    centred = grid - grid[len(grid) // 2]  # keeps the variance's two terms small
+    # einsum, not @: a matrix-vector product through BLAS threads is slower on a busy
+    # machine and gains nothing at this size.
+    mean = np.einsum("ij,j->i", counts, centred) / n
+    square = np.einsum("ij,j->i", counts, centred**2) / n
+    return np.sqrt(np.maximum(square - mean**2, 0))
+
+
 def grid_distances(
     grid: np.ndarray,
     counts_a: np.ndarray,
     counts_b: np.ndarray,
     methods: tuple[str, ...] = NUMERIC_METHODS,
+    *,
+    spread: np.ndarray | float | None = None,
 ) -> dict[str, np.ndarray]:
     """``numeric_statistics``' distances (those in ``methods``) for samples binned on
     ``grid``, one per row of integer counts (rows × grid points; a value counts at the
@@ -357,6 +393,7 @@ def grid_distances(
     Exactly ``numeric_statistics`` when every value is a grid point: the CDFs are the
     cumulative counts, and the reference's deciles (NumPy's linear quantiles) are
     interpolated between its order statistics, read off its cumulative counts.
+    ``spread``: Wasserstein's divisor, each row's reference spread unless given.
     """
     rows = len(counts_a)
     n, m = counts_a.sum(axis=1), counts_b.sum(axis=1)
@@ -367,14 +404,9 @@ def grid_distances(
         out["ks"] = gap.max(axis=1)
     if "wasserstein" in methods:
         steps = np.append(np.diff(grid), 0.0)
-        centred = grid - grid[len(grid) // 2]  # keeps the variance's two terms small
-        # einsum, not @: a matrix-vector product through BLAS threads is slower on a busy
-        # machine and gains nothing at this size.
-        mean = np.einsum("ij,j->i", counts_a, centred) / n
-        square = np.einsum("ij,j->i", counts_a, centred**2) / n
         with np.errstate(divide="ignore", invalid="ignore"):
-            spread = np.sqrt(np.maximum(square - mean**2, 0))
-            out["wasserstein"] = np.einsum("ij,j->i", gap, steps) / spread
+            divisor = _spreads(grid, counts_a) if spread is None else spread
+            out["wasserstein"] = np.einsum("ij,j->i", gap, steps) / divisor
     if "psi" not in methods:
         return out
     # Order statistic j (from 0) of the reference: the first grid point whose cumulative
