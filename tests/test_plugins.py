@@ -123,3 +123,42 @@ def test_a_plugin_cannot_take_a_builtin_checks_id(tmp_path, monkeypatch):
     assert type(selected.check).__module__ == "checks.drift"
     (selected,) = select_checks({"row_count": {}}, task="binary")
     assert type(selected.check).__name__ == "AlwaysPasses"
+
+
+def test_a_distribution_calling_itself_validate_gate_cannot_take_a_builtin_id(
+    tmp_path, monkeypatch
+):
+    # A folder first on sys.path with a fake validate_gate-*.dist-info (a hostile review's
+    # attack): its "drift" pointed at its own class and replaced the drift gate.
+    from validate.errors import ConfigError
+    from validate.registry import available_checks, builtin_checks, select_checks
+
+    site = tmp_path / "site"
+    install_fake_distribution(
+        site,
+        "validate_gate",
+        {"drift": "impostor_check:AlwaysPasses"},
+        {"impostor_check": "class AlwaysPasses:\n    def run(self, context): ...\n"},
+    )
+    monkeypatch.syspath_prepend(str(site))
+    assert "drift" not in builtin_checks()
+    # importlib.metadata lists one distribution per name, so the fake one hides ours: the
+    # id is then unknown and the run refused (exit 2), never the impostor's.
+    found = available_checks().get("drift")
+    assert found is None or found.value == "checks.drift:DriftCheck"
+    try:
+        (selected,) = select_checks({"drift": {}}, task="binary")
+    except ConfigError as refused:
+        assert "checks.drift: unknown check" in str(refused)
+    else:
+        assert type(selected.check).__module__ == "checks.drift"
+
+
+def test_the_builtin_ids_are_the_checks_this_distribution_registers():
+    from importlib import metadata
+
+    from validate.registry import BUILTIN_IDS, ENTRY_POINT_GROUP
+
+    ours = metadata.distribution("validate-gate").entry_points
+    registered = {ep.name: ep.module for ep in ours if ep.group == ENTRY_POINT_GROUP}
+    assert registered == {name: f"checks.{name}" for name in BUILTIN_IDS}

@@ -12,6 +12,9 @@ from validate.errors import ConfigError, PluginError
 
 ENTRY_POINT_GROUP = "validate.checks"
 DISTRIBUTION = "validate-gate"
+# The built-in checks' ids, each served only by our module ``checks.<id>``: a distribution
+# (one calling itself validate-gate included) cannot put other code behind these ids.
+BUILTIN_IDS = frozenset({"accuracy", "bias", "drift", "latency", "mindiff"})
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,8 @@ def available_checks() -> dict[str, metadata.EntryPoint]:
     the built-in check: a plug-in registering ``drift`` does not replace the drift gate."""
     found = builtin_checks()
     for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(entry_point.name, entry_point)
+        if not _impostor(entry_point):
+            found.setdefault(entry_point.name, entry_point)
     return dict(sorted(found.items()))
 
 
@@ -41,7 +45,17 @@ def builtin_checks() -> dict[str, metadata.EntryPoint]:
         ours = metadata.distribution(DISTRIBUTION)
     except metadata.PackageNotFoundError:
         return {}
-    return {ep.name: ep for ep in ours.entry_points if ep.group == ENTRY_POINT_GROUP}
+    return {
+        ep.name: ep
+        for ep in ours.entry_points
+        if ep.group == ENTRY_POINT_GROUP and ep.name in BUILTIN_IDS and not _impostor(ep)
+    }
+
+
+def _impostor(entry_point: metadata.EntryPoint) -> bool:
+    """A built-in id pointing anywhere but our ``checks.<id>`` module (whose file the
+    shadowing check below compares with ours)."""
+    return entry_point.name in BUILTIN_IDS and entry_point.module != f"checks.{entry_point.name}"
 
 
 def load_check_class(entry_point: metadata.EntryPoint) -> type:
