@@ -329,11 +329,10 @@ def resample_counts(rng: np.random.Generator, counts: np.ndarray, rows: int) -> 
 def lower_bound(observed: float, shifts: np.ndarray, z: float) -> float:
     """observed − (mean + z · sd) of the resampled shifts, floored at 0 (a distance).
 
-    Where a resampled distance is unbounded (a resampled reference without spread, or an
-    eval resample without a category the reference has), the shifts have no mean and no
-    noise allowance can be taken off: the bound is the estimate itself, as for a constant
-    reference. (It was 0, "stable": 299 zeros and a one against eval values near 100, a
-    normalised Wasserstein of 1734, passed.)"""
+    Where a resampled distance is undefined or unbounded (Cohen's w of an eval resample
+    without a category the reference has), the shifts have no mean and no noise allowance
+    can be taken off: the bound is the estimate itself, as for a constant reference. (It
+    was 0, "stable", and mostly new categories passed.)"""
     if not np.isfinite(observed):
         return observed
     with np.errstate(invalid="ignore"):
