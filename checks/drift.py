@@ -244,7 +244,7 @@ class DriftCheck(BaseCheck):
             huge = [
                 label
                 for label, values in (("reference", reference_values), ("eval", current_values))
-                if max(-values.min(), values.max()) > ds.MAX_MAGNITUDE
+                if ds.largest_magnitude(values) > ds.MAX_MAGNITUDE
             ]
             if huge:
                 # Their squares overflow: the bootstrap's bound would come out 0 ("stable")
@@ -349,12 +349,8 @@ def _numeric_drift(reference: np.ndarray, current: np.ndarray) -> tuple[float, d
     (which fails any threshold on it) when the samples cannot be measured: infinite values,
     or values beyond ±MAX_MAGNITUDE, whose squares overflowed the reference's spread to
     inf and the distance to 0."""
-    # Reductions only (no column-sized temporaries): NaN and ±inf reach min or max.
     measurable = all(
-        len(values)
-        and np.isfinite(low := values.min())
-        and np.isfinite(high := values.max())
-        and max(-low, high) <= ds.MAX_MAGNITUDE
+        len(values) and ds.largest_magnitude(values) <= ds.MAX_MAGNITUDE
         for values in (reference, current)
     )
     if not measurable:

@@ -192,10 +192,7 @@ def _numeric(
     )
     statistics.update(ks_from_sketches(ref["sketch"], cur["sketch"], statistics))
     if method == "ks":  # the bootstrap margin, below the sketches' estimate
-        margin = statistics["ks_margin"]
-        # An unbounded margin takes nothing off (validate.stats.drift.lower_bound).
-        ks = statistics["ks"]
-        statistics["ks_lower"] = max(ks - margin, 0.0) if np.isfinite(margin) else ks
+        statistics["ks_lower"] = ds.below_by(statistics["ks"], statistics["ks_margin"])
     bound = statistics[f"{method}_bound"] if method != "ks" else statistics["ks_bound"]
     entry.update(
         statistics=statistics,

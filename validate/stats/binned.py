@@ -105,10 +105,10 @@ def numeric_from_bins(
         )
         for method in lower_methods:
             point = out[method] if method in out else float(binned[method][0])
-            shifts = resampled[method] - binned[method][0]
-            out[f"{method}_lower"] = ds.lower_bound(point, shifts, lower_z)
+            margin = ds.bootstrap_margin(resampled[method] - binned[method][0], lower_z)
+            out[f"{method}_lower"] = ds.below_by(point, margin)
             # The margin alone, for a point estimated elsewhere (KS from sketches).
-            out[f"{method}_margin"] = float(np.mean(shifts) + lower_z * np.std(shifts, ddof=1))
+            out[f"{method}_margin"] = margin
     return out
 
 

@@ -290,6 +290,12 @@ def numeric_statistics(
     return result
 
 
+def largest_magnitude(values: np.ndarray) -> float:
+    """max |value| by two reductions (no column-sized temporary); NaN or inf when a value
+    is, so ``largest_magnitude(v) <= MAX_MAGNITUDE`` holds only for measurable samples."""
+    return float(np.maximum(-values.min(), values.max()))  # NaN-propagating, unlike max()
+
+
 def running_count(flags: np.ndarray) -> np.ndarray:
     """``np.cumsum(flags)`` of a boolean array: the same integers, accumulated in int32
     where they fit. NumPy accumulates booleans into int64 through a small casting buffer,
@@ -333,10 +339,20 @@ def lower_bound(observed: float, shifts: np.ndarray, z: float) -> float:
     without a category the reference has), the shifts have no mean and no noise allowance
     can be taken off: the bound is the estimate itself, as for a constant reference. (It
     was 0, "stable", and mostly new categories passed.)"""
+    return below_by(observed, bootstrap_margin(shifts, z))
+
+
+def bootstrap_margin(shifts: np.ndarray, z: float) -> float:
+    """mean + z · sd of the resampled shifts: what :func:`lower_bound` takes off."""
+    with np.errstate(invalid="ignore"):
+        return float(np.mean(shifts) + z * np.std(shifts, ddof=1))
+
+
+def below_by(observed: float, margin: float) -> float:
+    """``observed`` less ``margin``, floored at 0 (a distance); an undefined or unbounded
+    margin takes nothing off (:func:`lower_bound`)."""
     if not np.isfinite(observed):
         return observed
-    with np.errstate(invalid="ignore"):
-        margin = np.mean(shifts) + z * np.std(shifts, ddof=1)
     return float(max(observed - margin, 0.0)) if np.isfinite(margin) else float(observed)
 
 
@@ -383,7 +399,7 @@ def grid_distances(
     counts_b: np.ndarray,
     methods: tuple[str, ...] = NUMERIC_METHODS,
     *,
-    spread: np.ndarray | float | None = None,
+    spread: float | None = None,
 ) -> dict[str, np.ndarray]:
     """``numeric_statistics``' distances (those in ``methods``) for samples binned on
     ``grid``, one per row of integer counts (rows × grid points; a value counts at the
