@@ -29,6 +29,7 @@ from typing import Any, BinaryIO
 from validate.control import CONTROL_FD_ENV
 from validate.gate import EXIT_ERROR
 from validate.interrupts import HANDLED_SIGNALS
+from validate.numpy_dispatch import numpy_dispatch_tuning
 
 REQUEST_ENV = "VALIDATE_RUN_REQUEST"
 GRACE_AFTER_SIGNAL_S = 30.0  # the child marks its MLflow run KILLED; MLflow may retry a while
@@ -99,10 +100,11 @@ MALLOC_TUNING = {
 def child_environment(
     parent: Mapping[str, str], *, control_fd: int, request: dict[str, Any]
 ) -> dict[str, str]:
-    """The supervised child's environment: the parent's, with the allocator tuned (unless
-    the user tuned it), the control channel and the request."""
+    """The supervised child's environment: the parent's, with the allocator and NumPy's
+    CPU dispatch tuned (unless the user tuned them), the control channel and the request."""
     return {
         **MALLOC_TUNING,
+        **numpy_dispatch_tuning(parent),
         **parent,
         CONTROL_FD_ENV: str(control_fd),
         REQUEST_ENV: json.dumps(request),
