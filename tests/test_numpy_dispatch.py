@@ -40,8 +40,10 @@ def test_only_zen4_is_recognised(cpuinfo, expected):
     ("version", "targets"),
     [
         ("2.4.6", nd.AVX512_TARGETS_2_4),
-        ("2.5.0rc1", nd.AVX512_TARGETS_2_4),
+        ("2.4.0rc1", nd.AVX512_TARGETS_2_4),
+        ("2.5.0", None),
         ("2.3.5", nd.AVX512_TARGETS_2_0),
+        ("2.2.6", nd.AVX512_TARGETS_2_0),
         ("2.0.0", nd.AVX512_TARGETS_2_0),
         ("1.26.4", None),
         ("3.0.0", None),
