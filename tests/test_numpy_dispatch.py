@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -83,6 +84,24 @@ def test_the_child_environment_follows_this_machine():
 
 def test_the_installed_numpy_version_is_read_without_importing_it():
     assert nd.installed_numpy_version() == np.__version__
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b'version = "2.3.5"\n', "2.3.5"),
+        (b'version: str = "2.4.6"\n', "2.4.6"),
+        (b"\xff\xfe not utf-8\nversion = '2.2.6'\n", "2.2.6"),
+        (b"nothing here\n", ""),
+    ],
+)
+def test_an_odd_numpy_version_file_never_fails_the_run(tmp_path, monkeypatch, content, expected):
+    package = tmp_path / "numpy"
+    package.mkdir()
+    (package / "version.py").write_bytes(content)
+    spec = SimpleNamespace(submodule_search_locations=[str(package)])
+    monkeypatch.setattr(nd.importlib.util, "find_spec", lambda name: spec)
+    assert nd.installed_numpy_version() == expected
 
 
 def test_first_processor_reads_one_block(tmp_path):

@@ -101,7 +101,7 @@ def installed_numpy_version() -> str:
     locations = list(spec.submodule_search_locations or []) if spec else []
     for location in locations:
         try:
-            text = (Path(location) / "version.py").read_text(encoding="utf-8")
+            text = (Path(location) / "version.py").read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
         match = re.search(r"""^version\s*(?::\s*str\s*)?=\s*["']([^"']+)["']""", text, re.M)
