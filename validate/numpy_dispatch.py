@@ -8,7 +8,8 @@ compress-store to memory (``vcompresspd`` with a memory operand), which Zen 4 (A
 with NumPy 2.4, a million doubles: sort 69 ms with AVX-512 and 12 ms with AVX2, argsort
 123 and 41 ms, unique 59 and 12 ms; a 200k-row, 20-column drift run spends 0.3 s of CPU
 less. What AVX2 loses is small beside that: log 1.9 → 4.6 ms and exp 1.2 → 5.3 ms a million.
-The sorted values and orders are the same either way.
+The sorted values are the same either way (an unstable argsort may order equal values
+differently; where validate's results depend on the order of ties, it sorts stably).
 
 So the supervised run process starts with NumPy's AVX-512 targets switched off on Zen 4
 (``NPY_DISABLE_CPU_FEATURES``), unless the user set that variable or
