@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import base_config, run_cli
 
 from validate import numpy_dispatch as nd
 from validate.supervisor import child_environment
@@ -58,7 +59,7 @@ def test_target_names_follow_the_numpy_version(version, targets):
 
 def test_zen4_with_a_known_numpy_gets_the_targets_disabled():
     tuning = nd.numpy_dispatch_tuning({}, cpuinfo=ZEN4, numpy_version="2.4.6")
-    assert tuning == {nd.DISABLE_ENV: nd.AVX512_TARGETS_2_4}
+    assert tuning == {nd.DISABLE_ENV: nd.AVX512_TARGETS_2_4, nd.CHOSEN_ENV: "1"}
     assert nd.numpy_dispatch_tuning({}, cpuinfo=INTEL, numpy_version="2.4.6") == {}
     assert nd.numpy_dispatch_tuning({}, cpuinfo=ZEN4, numpy_version="1.26.4") == {}
 
@@ -152,3 +153,24 @@ def test_the_names_for_this_numpy_import_cleanly_and_sort_the_same():
     # The default argsort is not stable (equal values may come in another order): the
     # values it orders must agree.
     assert results["tuned"]["argsorted"] == results["default"]["argsorted"]
+
+
+def test_a_numpy_that_refuses_the_chosen_targets_runs_without_them(
+    write_config, data_dir, models_dir, tmp_path
+):
+    """A NumPy built otherwise than its version's wheels refuses the names chosen for its
+    version (here an unknown name, an ImportWarning made an error): the run process starts
+    again without them and the run completes, instead of every run crashing."""
+    config = write_config(base_config(data_dir, models_dir))
+    refused = {nd.DISABLE_ENV: "NOT_A_NUMPY_TARGET", "PYTHONWARNINGS": "error::ImportWarning"}
+    done = run_cli("run", "-c", str(config), env={**refused, nd.CHOSEN_ENV: "1"}, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "decision: PASS" in done.stdout
+
+
+def test_a_users_own_refused_setting_is_not_dropped(write_config, data_dir, models_dir, tmp_path):
+    config = write_config(base_config(data_dir, models_dir))
+    refused = {nd.DISABLE_ENV: "NOT_A_NUMPY_TARGET", "PYTHONWARNINGS": "error::ImportWarning"}
+    done = run_cli("run", "-c", str(config), env=refused, cwd=tmp_path)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert nd.DISABLE_ENV in done.stderr

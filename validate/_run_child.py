@@ -22,6 +22,9 @@ def _die_with_parent() -> None:
 
 
 def main() -> None:
+    from validate.numpy_dispatch import import_numpy_or_restart
+
+    import_numpy_or_restart()  # before the channel is adopted: a restart keeps it open
     from validate.control import open_channel
     from validate.supervisor import REQUEST_ENV
 

@@ -8,26 +8,36 @@ compress-store to memory (``vcompresspd`` with a memory operand), which Zen 4 (A
 with NumPy 2.4, a million doubles: sort 69 ms with AVX-512 and 12 ms with AVX2, argsort
 123 and 41 ms, unique 59 and 12 ms; a 200k-row, 20-column drift run spends 0.3 s of CPU
 less. What AVX2 loses is small beside that: log 1.9 → 4.6 ms and exp 1.2 → 5.3 ms a million.
-The sorted values are the same either way (an unstable argsort may order equal values
-differently; where validate's results depend on the order of ties, it sorts stably).
+Sorts give equal values either way: -0.0 and 0.0, which compare equal, may swap places,
+and an unstable argsort may order ties differently (validate's statistics cast to float64,
+and sort stably where the order of ties matters). NumPy 2.4.6's AVX-512 float16 sort even
+left values out of order on that machine; its AVX2 sort does not.
 
 So the supervised run process starts with NumPy's AVX-512 targets switched off on Zen 4
 (``NPY_DISABLE_CPU_FEATURES``), unless the user set that variable or
 ``NPY_ENABLE_CPU_FEATURES`` (NumPy refuses to import with both). Only the names the
 installed NumPy dispatches on are listed: it warns about any other name (an ImportWarning,
 which ``-W error`` turns into a failed import), and the names changed in NumPy 2.4. NumPy
-1.x and versions after the last one checked are left as they are.
+1.x and versions after the last one checked are left as they are. The names follow the
+version of the NumPy wheels; a NumPy built otherwise (AVX-512 in its baseline: NumPy
+raises RuntimeError; fewer dispatch targets: an ImportWarning), or another NumPy first on
+the run process's path, can refuse them, so the run process imports NumPy first and, if
+it refuses the names chosen here, starts again without them
+(:func:`import_numpy_or_restart`).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 DISABLE_ENV = "NPY_DISABLE_CPU_FEATURES"
 ENABLE_ENV = "NPY_ENABLE_CPU_FEATURES"
+CHOSEN_ENV = "VALIDATE_NUMPY_TARGETS_OFF"  # set beside DISABLE_ENV when we chose its value
 # NumPy's AVX-512 dispatch targets, by the NumPy versions that name them so (each list
 # imported under -W error::ImportWarning with NumPy 2.0.2, 2.1.3, 2.2.6, 2.3.5 and 2.4.6;
 # 2.0-2.2 have no AVX512_SPR target, so naming it there is a warning).
@@ -53,7 +63,24 @@ def numpy_dispatch_tuning(
     if not is_zen4(first_processor() if cpuinfo is None else cpuinfo):
         return {}
     targets = avx512_targets(installed_numpy_version() if numpy_version is None else numpy_version)
-    return {DISABLE_ENV: targets} if targets else {}
+    return {DISABLE_ENV: targets, CHOSEN_ENV: "1"} if targets else {}
+
+
+def import_numpy_or_restart() -> None:
+    """First thing in the run process: where the supervisor chose ``DISABLE_ENV``, import
+    NumPy, and if it refuses those names, replace this process with itself started again
+    without them (the same arguments; the control channel's descriptor is still open and
+    the request still in the environment). A user's own setting is never dropped, and
+    any other import failure is left to be reported where the run imports NumPy."""
+    if os.environ.pop(CHOSEN_ENV, None) is None:
+        return
+    try:
+        import numpy  # noqa: F401
+    except Exception as error:  # noqa: BLE001 - RuntimeError, or ImportWarning under -W error
+        if DISABLE_ENV not in str(error):
+            return
+        environ = {key: value for key, value in os.environ.items() if key != DISABLE_ENV}
+        os.execve(sys.executable, sys.orig_argv, environ)
 
 
 def is_zen4(cpuinfo: str) -> bool:
