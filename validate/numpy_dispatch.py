@@ -53,8 +53,9 @@ def numpy_dispatch_tuning(
     cpuinfo: str | None = None,
     numpy_version: str | None = None,
 ) -> dict[str, str]:
-    """The environment a run process should add for NumPy: ``{NPY_DISABLE_CPU_FEATURES:
-    ...}`` on Zen 4 with a NumPy whose target names are known, else nothing.
+    """The environment a run process should add for NumPy: ``NPY_DISABLE_CPU_FEATURES``
+    (with ``CHOSEN_ENV`` beside it, for :func:`import_numpy_or_restart`) on Zen 4 with a
+    NumPy whose target names are known, else nothing.
 
     ``cpuinfo`` (the first processor of ``/proc/cpuinfo``) and ``numpy_version`` default to
     this machine's and the installed NumPy's."""
