@@ -93,6 +93,9 @@ def _quiet_libraries(debug: bool) -> None:
     see our lines only, unless they asked for --debug."""
     import logging
 
+    from validate.log_lines import set_debug
+
+    set_debug(debug)
     level = "DEBUG" if debug else "WARNING"
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", level)
     logging.getLogger("mlflow").setLevel(level)

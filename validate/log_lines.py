@@ -17,6 +17,7 @@ import click
 
 FORMATS = ("text", "json")
 _format: list[str] = ["text"]
+_debug: list[bool] = [False]
 
 
 def set_format(name: str) -> None:
@@ -26,6 +27,15 @@ def set_format(name: str) -> None:
 
 def is_json() -> bool:
     return _format[0] == "json"
+
+
+def set_debug(on: bool) -> None:
+    """Record ``--debug``: libraries' own console output (Spark's) is shown only then."""
+    _debug[:] = [on]
+
+
+def is_debug() -> bool:
+    return _debug[0]
 
 
 def render(text: str, *, kind: str, level: str = "info") -> str:

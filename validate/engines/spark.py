@@ -14,6 +14,8 @@ needs this package installed (or on ``spark.executorEnv.PYTHONPATH``).
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -45,6 +47,7 @@ def session(engine: SparkEngine, app_name: str = "validate") -> SparkSession:
     for key, value in conf.items():
         builder = builder.config(key, value)
     try:
+        _start_quiet_driver(engine.master, app_name, conf)
         return builder.getOrCreate()
     except Exception as exc:  # noqa: BLE001 - no master, no Java, a refused property
         text = str(exc).strip()
@@ -53,6 +56,30 @@ def session(engine: SparkEngine, app_name: str = "validate") -> SparkSession:
             f"engine.master {engine.master}: cannot start a Spark session ({reason}); check "
             "engine.master, engine.conf and that Java 17+ is installed"
         ) from exc
+
+
+def _start_quiet_driver(master: str, app_name: str, conf: dict[str, str]) -> None:
+    """Start the driver JVM with its console output discarded, unless ``--debug``.
+
+    The JVM's stderr carries Spark's log, every failed task's Java and Python stack traces,
+    and what the Python workers print; it would bury validate's one-line error and break
+    ``--log-format json``, and lines of a task cancelled after the job failed arrive after
+    that error. Spark's errors still reach validate as exceptions, whose first line the
+    error names; ``--debug`` shows everything. Where a JVM is already running (an earlier
+    session in this process, or ``PYSPARK_GATEWAY_PORT``), Spark reuses it as it is.
+    """
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    from validate.log_lines import is_debug
+
+    if is_debug() or SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ:
+        return
+    spark_conf = SparkConf().setMaster(master).setAppName(app_name).setAll(list(conf.items()))
+    gateway = launch_gateway(
+        spark_conf, popen_kwargs={"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    )
+    SparkContext(conf=spark_conf, gateway=gateway)  # the builder then reuses this context
 
 
 def read(
