@@ -284,3 +284,18 @@ def test_what_spark_cannot_compute_is_refused_up_front(data, tmp_path, checks, d
         assert name in lines[0]
     assert report is None  # nothing reported, nothing recorded
     assert not (folder / "mlflow.db").exists()
+
+
+def test_a_master_spark_refuses_is_one_line_naming_sparks_reason(data, tmp_path):
+    """spark-submit exits before the driver starts: its reason, which only its console
+    said, is in validate's one line (the console itself is not shown without --debug)."""
+    body = config(data, spark=True)
+    body["engine"]["master"] = "nonsense://x"
+    found, report, folder = validate(tmp_path, "bad-master", body)
+    assert found.returncode == 2, found.stderr
+    lines = [line for line in found.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, found.stderr
+    assert lines[0].startswith("validate: error: engine.master nonsense://x: cannot start"), lines
+    assert "Master must either be yarn or start with spark, k8s, or local" in lines[0]
+    assert report is None
+    assert not (folder / "mlflow.db").exists()
