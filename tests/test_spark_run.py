@@ -274,16 +274,21 @@ def test_a_model_failing_on_an_executor_is_one_line_and_exit_2(data, tmp_path, d
 )
 def test_what_spark_cannot_compute_is_refused_up_front(data, tmp_path, checks, data_keys, named):
     body = config(data, spark=True, checks=checks, **data_keys)
-    found, report, folder = validate(tmp_path, "refused", body)
+    line = only_line_and_nothing_recorded(*validate(tmp_path, "refused", body))
+    assert line.startswith("validate: error: engine: spark cannot compute "), line
+    assert "use engine: local" in line
+    for name in named:
+        assert name in line
+
+
+def only_line_and_nothing_recorded(found, report, folder) -> str:
+    """The one line of a run that ended with exit 2 before recording anything."""
     assert found.returncode == 2, found.stderr
     lines = [line for line in found.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, found.stderr
-    assert lines[0].startswith("validate: error: engine: spark cannot compute "), lines
-    assert "use engine: local" in lines[0]
-    for name in named:
-        assert name in lines[0]
     assert report is None  # nothing reported, nothing recorded
     assert not (folder / "mlflow.db").exists()
+    return lines[0]
 
 
 def test_a_master_spark_refuses_is_one_line_naming_sparks_reason(data, tmp_path):
@@ -291,11 +296,6 @@ def test_a_master_spark_refuses_is_one_line_naming_sparks_reason(data, tmp_path)
     said, is in validate's one line (the console itself is not shown without --debug)."""
     body = config(data, spark=True)
     body["engine"]["master"] = "nonsense://x"
-    found, report, folder = validate(tmp_path, "bad-master", body)
-    assert found.returncode == 2, found.stderr
-    lines = [line for line in found.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, found.stderr
-    assert lines[0].startswith("validate: error: engine.master nonsense://x: cannot start"), lines
-    assert "Master must either be yarn or start with spark, k8s, or local" in lines[0]
-    assert report is None
-    assert not (folder / "mlflow.db").exists()
+    line = only_line_and_nothing_recorded(*validate(tmp_path, "bad-master", body))
+    assert line.startswith("validate: error: engine.master nonsense://x: cannot start"), line
+    assert "Master must either be yarn or start with spark, k8s, or local" in line
