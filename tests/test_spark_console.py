@@ -1,6 +1,7 @@
 """The pipe that keeps the Spark driver JVM's console off validate's own output
-(``validate.engines.spark.ConsoleTail``): drained however much is written, only the last
-lines kept, Java stack frames skipped. Real processes write to it; no Java needed."""
+(``validate.engines.spark_driver``): drained however much is written, only the last lines
+kept, Java stack frames skipped, the lines that say what went wrong picked. Real
+processes write to it; no Java needed."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 
 pytest.importorskip("pyspark", reason="the spark extra is not installed")
 
-from validate.engines.spark import ConsoleTail  # noqa: E402
+from validate import log_lines  # noqa: E402
+from validate.engines.spark_driver import ConsoleTail, quiet_driver  # noqa: E402
 
 
 def write_through(console: ConsoleTail, code: str) -> int:
@@ -26,36 +28,83 @@ def write_through(console: ConsoleTail, code: str) -> int:
     return child.returncode
 
 
-def test_a_process_writing_far_more_than_a_pipe_holds_finishes_and_the_last_line_is_kept():
+def test_a_process_writing_far_more_than_a_pipe_holds_finishes_and_the_last_lines_are_kept():
     console = ConsoleTail(keep=3)
     code = "import sys\nfor i in range(200_000): print(i)\nprint('the end', file=sys.stderr)"
     assert write_through(console, code) == 0
-    assert console.last_line(wait_s=60) == "the end"
-    assert len(console._lines) == 3
+    assert console.lines(wait_s=60) == ["199998", "199999", "the end"]
 
 
-def test_java_stack_frames_and_blank_lines_are_not_the_last_line():
+def console_said(lines: list[str], *, exited: bool) -> str | None:
+    """What :meth:`ConsoleTail.problem` makes of a process printing ``lines``."""
     console = ConsoleTail()
-    code = (
-        "print('Exception in thread \"main\" org.apache.spark.SparkException: no master')\n"
-        "print('\\tat org.apache.spark.deploy.SparkSubmit.main(SparkSubmit.scala)')\n"
-        "print('\\t... 3 more')\n"
-        "print('   ')"
+    assert write_through(console, f"for line in {lines!r}: print(line)") == 0
+    return console.problem(wait_s=60, exited=exited)
+
+
+def test_a_jvm_exiting_at_start_is_named_by_its_last_lines_not_stack_frames_or_warnings():
+    said = console_said(
+        [
+            "WARNING: Using incubator modules: jdk.incubator.vector",
+            "Invalid maximum heap size: -Xmxabc",
+            "Error: Could not create the Java Virtual Machine.",
+            "\tat org.apache.spark.deploy.SparkSubmit.main(SparkSubmit.scala)",
+            "\t... 3 more",
+            "26/12/03 14:43:43 WARN NativeCodeLoader: Unable to load native-hadoop library",
+            "   ",
+        ],
+        exited=True,
     )
-    assert write_through(console, code) == 0
-    said = console.last_line(wait_s=60)
-    assert said == 'Exception in thread "main" org.apache.spark.SparkException: no master'
+    assert said == (
+        "Invalid maximum heap size: -Xmxabc | Error: Could not create the Java Virtual Machine."
+    )
+
+
+def test_a_running_jvm_is_named_by_its_last_error_lines_only():
+    said = console_said(
+        [
+            "26/12/03 14:44:05 WARN StandaloneAppClient: Failed to connect to master",
+            "Caused by: java.net.ConnectException: Connection refused",
+            "26/12/03 14:44:45 ERROR StandaloneSchedulerBackend: All masters are unresponsive!",
+            "26/12/03 14:44:47 WARN StandaloneAppClient: Drop UnregisterApplication",
+        ],
+        exited=False,
+    )
+    assert said == "ERROR StandaloneSchedulerBackend: All masters are unresponsive!"
+
+
+def test_without_error_lines_a_running_jvm_says_nothing_and_an_exited_one_its_last_lines():
+    assert console_said(["one", "two"], exited=False) is None
+    assert console_said(["one", "two"], exited=True) == "one | two"
+    assert console_said([], exited=True) is None
 
 
 def test_a_line_without_an_end_is_kept_in_pieces_of_bounded_length():
     console = ConsoleTail(keep=2)
     code = "import sys\nsys.stdout.write('x' * 5_000_000)"
     assert write_through(console, code) == 0
-    said = console.last_line(wait_s=60)
-    assert said is not None and set(said) == {"x"} and len(said) == 300
+    kept = console.lines(wait_s=60)
+    assert len(kept) == 2 and all(line == "x" * 300 for line in kept)
 
 
-def test_nothing_written_is_no_line():
-    console = ConsoleTail()
-    assert write_through(console, "pass") == 0
-    assert console.last_line(wait_s=60) is None
+@pytest.mark.parametrize("debug", [None, True], ids=["in-process", "cli-debug"])
+def test_spark_is_left_to_start_itself_outside_the_cli_and_under_debug(debug):
+    """Only the CLI without --debug quiets the driver."""
+    saved = log_lines._debug[:]
+    log_lines._debug[:] = [debug]
+    try:
+        assert quiet_driver({}) is None
+    finally:
+        log_lines._debug[:] = saved
+
+
+def test_spark_connect_is_left_to_spark(monkeypatch):
+    saved = log_lines._debug[:]
+    log_lines._debug[:] = [False]
+    try:
+        assert quiet_driver({"spark.remote": "sc://127.0.0.1:15002"}) is None
+        assert quiet_driver({"spark.api.mode": "connect"}) is None
+        monkeypatch.setenv("SPARK_REMOTE", "sc://127.0.0.1:15002")
+        assert quiet_driver({}) is None
+    finally:
+        log_lines._debug[:] = saved

@@ -299,3 +299,21 @@ def test_a_master_spark_refuses_is_one_line_naming_sparks_reason(data, tmp_path)
     line = only_line_and_nothing_recorded(*validate(tmp_path, "bad-master", body))
     assert line.startswith("validate: error: engine.master nonsense://x: cannot start"), line
     assert "Master must either be yarn or start with spark, k8s, or local" in line
+
+
+@pytest.mark.parametrize(
+    ("conf", "reason"),
+    [
+        # Py4J's first line only names the Java call; the reason is the Java exception.
+        ({"spark.driver.port": "notaport"}, "INVALID_CONF_VALUE"),
+        # The JVM exits before it starts: only its console says why.
+        ({"spark.driver.memory": "abc"}, "Invalid maximum heap size: -Xmxabc"),
+    ],
+    ids=["java-exception", "jvm-console"],
+)
+def test_a_driver_that_cannot_start_is_one_line_naming_why(data, tmp_path, conf, reason):
+    body = config(data, spark=True)
+    body["engine"]["conf"].update(conf)
+    line = only_line_and_nothing_recorded(*validate(tmp_path, "no-driver", body))
+    assert line.startswith("validate: error: engine.master local[2]: cannot start"), line
+    assert reason in line

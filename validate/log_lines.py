@@ -17,7 +17,7 @@ import click
 
 FORMATS = ("text", "json")
 _format: list[str] = ["text"]
-_debug: list[bool] = [False]
+_debug: list[bool | None] = [None]  # None: not the CLI (the pytest plugin, the API)
 
 
 def set_format(name: str) -> None:
@@ -30,12 +30,15 @@ def is_json() -> bool:
 
 
 def set_debug(on: bool) -> None:
-    """Record ``--debug``: libraries' own console output (Spark's) is shown only then."""
+    """Record the CLI's ``--debug``: without it, libraries' own console output (the Spark
+    driver's) is kept off validate's lines."""
     _debug[:] = [on]
 
 
-def is_debug() -> bool:
-    return _debug[0]
+def libraries_quiet() -> bool:
+    """Whether libraries' console output is kept off validate's: in the CLI without
+    ``--debug`` only; in-process callers keep theirs where they had it."""
+    return _debug[0] is False
 
 
 def render(text: str, *, kind: str, level: str = "info") -> str:

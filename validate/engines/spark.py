@@ -13,10 +13,7 @@ needs this package installed (or on ``spark.executorEnv.PYTHONPATH``).
 
 from __future__ import annotations
 
-import collections
 import functools
-import os
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -47,84 +44,22 @@ def session(engine: SparkEngine, app_name: str = "validate") -> SparkSession:
     conf = {"spark.ui.showConsoleProgress": "false", **engine.conf}
     for key, value in conf.items():
         builder = builder.config(key, value)
+    from validate.engines.spark_driver import quiet_driver, start_failure_reason
+
+    driver = quiet_driver(conf)
     try:
-        _start_quiet_driver(engine.master, app_name, conf)
+        if driver is not None:
+            driver.start(engine.master, app_name, conf)
         return builder.getOrCreate()
     except Exception as exc:  # noqa: BLE001 - no master, no Java, a refused property
-        text = str(exc).strip()
-        reason = text.splitlines()[0][:300] if text else type(exc).__name__
+        reason = start_failure_reason(exc, driver)
         raise ConfigError(
             f"engine.master {engine.master}: cannot start a Spark session ({reason}); check "
             "engine.master, engine.conf and that Java 17+ is installed"
         ) from exc
-
-
-def _start_quiet_driver(master: str, app_name: str, conf: dict[str, str]) -> None:
-    """Start the driver JVM with its console output kept off validate's, unless ``--debug``.
-
-    The JVM's stderr carries Spark's log, every failed task's Java and Python stack traces,
-    and what the Python workers print; it would bury validate's one-line error and break
-    ``--log-format json``, and lines of a task cancelled after the job failed arrive after
-    that error. Spark's errors still reach validate as exceptions, whose first line the
-    error names, and a JVM that exits at start (a master spark-submit refuses) is named by
-    its last line; ``--debug`` shows everything. Where a JVM is already running (an earlier
-    session in this process, ``PYSPARK_GATEWAY_PORT``) or Spark Connect is asked for,
-    Spark is left to do as it does.
-    """
-    from pyspark import SparkConf, SparkContext
-    from pyspark.java_gateway import launch_gateway
-
-    from validate.log_lines import is_debug
-
-    connect = any(key.startswith("spark.remote") for key in conf) or (
-        conf.get("spark.api.mode", os.environ.get("SPARK_API_MODE", "")).lower() == "connect"
-    )
-    running = SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ
-    if is_debug() or running or connect or "SPARK_REMOTE" in os.environ:
-        return
-    spark_conf = SparkConf().setMaster(master).setAppName(app_name).setAll(list(conf.items()))
-    console = ConsoleTail()
-    try:
-        output = {"stdout": console.write_end, "stderr": console.write_end}
-        gateway = launch_gateway(spark_conf, popen_kwargs=output)
-    except Exception as exc:
-        console.close_write_end()
-        said = console.last_line(wait_s=5)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RuntimeError(f"{first} {said}" if said else first) from exc
-    console.close_write_end()  # the JVM holds its own copy for as long as it runs
-    SparkContext(conf=spark_conf, gateway=gateway)  # the builder then reuses this context
-
-
-class ConsoleTail:
-    """A pipe for a process's console: drained on a daemon thread for as long as anything
-    holds its write end (a full pipe would stall the JVM), keeping only the last lines, in
-    memory: a model printing without end on the executors fills neither memory nor disk."""
-
-    def __init__(self, keep: int = 20) -> None:
-        read_end, self.write_end = os.pipe()
-        self._lines: collections.deque[str] = collections.deque(maxlen=keep)
-        self._open = True
-        self._thread = threading.Thread(target=self._drain, args=(read_end,), daemon=True)
-        self._thread.start()
-
-    def _drain(self, read_end: int) -> None:
-        with os.fdopen(read_end, "rb") as source:
-            while chunk := source.readline(1 << 16):
-                text = chunk.decode(errors="replace").strip()
-                if text and not text.startswith(("at ", "... ")):  # not a Java stack frame
-                    self._lines.append(text[:300])
-
-    def close_write_end(self) -> None:
-        if self._open:
-            self._open = False
-            os.close(self.write_end)
-
-    def last_line(self, wait_s: float) -> str | None:
-        """The last line that is not a stack frame, once the writers are gone (or after
-        ``wait_s``)."""
-        self._thread.join(timeout=wait_s)
-        return self._lines[-1] if self._lines else None
+    finally:
+        if driver is not None:
+            driver.console.close_write_end()  # the JVM holds its own copy while it runs
 
 
 def read(
