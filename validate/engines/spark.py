@@ -57,9 +57,6 @@ def session(engine: SparkEngine, app_name: str = "validate") -> SparkSession:
             f"engine.master {engine.master}: cannot start a Spark session ({reason}); check "
             "engine.master, engine.conf and that Java 17+ is installed"
         ) from exc
-    finally:
-        if driver is not None:
-            driver.console.close_write_end()  # the JVM holds its own copy while it runs
 
 
 def read(

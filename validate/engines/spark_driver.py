@@ -83,22 +83,25 @@ class QuietDriver:
 
     def start(self, master: str, app_name: str, conf: dict[str, str]) -> None:
         """Start the JVM and its SparkContext (the session builder then reuses it), unless
-        one is already running. The caller closes the console's write end after."""
+        one is already running."""
         from pyspark import SparkConf, SparkContext
         from pyspark.java_gateway import launch_gateway
 
-        with SparkContext._lock:  # as pyspark's own start-up: one JVM however many threads
-            if SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ:
-                return
-            spark_conf = SparkConf().setMaster(master).setAppName(app_name)
-            spark_conf.setAll(list(conf.items()))
-            output = {"stdout": self.console.write_end, "stderr": self.console.write_end}
-            try:
-                gateway = launch_gateway(spark_conf, popen_kwargs=output)
-            except Exception:
-                self.jvm_exited = True
-                raise
-            SparkContext(conf=spark_conf, gateway=gateway)
+        try:
+            with SparkContext._lock:  # as pyspark's own start-up: one JVM however many threads
+                if SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ:
+                    return
+                spark_conf = SparkConf().setMaster(master).setAppName(app_name)
+                spark_conf.setAll(list(conf.items()))
+                output = {"stdout": self.console.write_end, "stderr": self.console.write_end}
+                try:
+                    gateway = launch_gateway(spark_conf, popen_kwargs=output)
+                except Exception:
+                    self.jvm_exited = True
+                    raise
+                SparkContext(conf=spark_conf, gateway=gateway)
+        finally:
+            self.console.close_write_end()  # the JVM holds its own copy while it runs
 
 
 def quiet_driver(conf: dict[str, str]) -> QuietDriver | None:
@@ -118,7 +121,6 @@ def start_failure_reason(exc: BaseException, driver: QuietDriver | None) -> str:
         reason = next((line[2:302] for line in lines if line.startswith(": ")), reason)
     if driver is None:
         return reason
-    driver.console.close_write_end()
     # A JVM still running keeps its write end: wait only for the lines of the last moment.
     said = driver.console.problem(wait_s=2 if driver.jvm_exited else 0.5, exited=driver.jvm_exited)
     return f"{reason}; Spark said: {said}" if said else reason
@@ -127,17 +129,13 @@ def start_failure_reason(exc: BaseException, driver: QuietDriver | None) -> str:
 def _connect_requested(conf: dict[str, str]) -> bool:
     """Whether the session builder would start Spark Connect, decided as pyspark decides
     (its API mode, ``spark.remote``, ``SPARK_REMOTE``, a Connect-only install)."""
+    named = "spark.remote" in conf or "SPARK_REMOTE" in os.environ
     try:
         from pyspark.util import default_api_mode, is_remote_only
     except ImportError:  # pyspark before 4: Connect only where a remote is named
-        return "spark.remote" in conf or "SPARK_REMOTE" in os.environ
+        return named
     mode = conf.get("spark.api.mode", os.environ.get("SPARK_API_MODE", "")).lower()
     if mode not in ("classic", "connect"):
         mode = default_api_mode()
-    named = "spark.remote" in conf or "SPARK_REMOTE" in os.environ
-    return (
-        is_remote_only()
-        or mode == "connect"
-        or named
-        or ("SPARK_CONNECT_MODE_ENABLED" in os.environ)
-    )
+    enabled = "SPARK_CONNECT_MODE_ENABLED" in os.environ
+    return named or enabled or mode == "connect" or is_remote_only()
