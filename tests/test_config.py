@@ -86,6 +86,21 @@ def test_json_schema_lists_sections():
             {"kind": "spark", "master": "local[2]", "conf": {"executor.memory": "1g"}},
             "engine: conf: not Spark properties: executor.memory",
         ),
+        # Spark Connect has no RDD API: refused at load, not an internal error at start.
+        (
+            {"kind": "spark", "master": "sc://127.0.0.1:15002"},
+            "engine: master: sc://127.0.0.1:15002 is a Spark Connect URL; the Spark engine "
+            "needs a classic Spark session",
+        ),
+        (
+            {"kind": "spark", "master": "local[2]", "conf": {"spark.remote": "sc://h:15002"}},
+            "engine: conf: spark.remote asks for Spark Connect; the Spark engine needs a "
+            "classic Spark session (it uses the RDD API, which Spark Connect lacks): remove it",
+        ),
+        (
+            {"kind": "spark", "master": "local[2]", "conf": {"spark.api.mode": "Connect"}},
+            "engine: conf: spark.api.mode: connect asks for Spark Connect",
+        ),
     ],
 )
 def test_bad_engine_is_one_line(write_config, data_dir, models_dir, engine, expected):
@@ -97,10 +112,15 @@ def test_bad_engine_is_one_line(write_config, data_dir, models_dir, engine, expe
 
 def test_engine_defaults_to_local_and_reads_spark(write_config, data_dir, models_dir):
     assert load_config(write_config(base_config(data_dir, models_dir))).config.engine == "local"
-    spark = {"kind": "spark", "master": "spark://127.0.0.1:7077", "conf": {"spark.x": True}}
+    spark = {
+        "kind": "spark",
+        "master": "spark://127.0.0.1:7077",
+        "conf": {"spark.x": True, "spark.api.mode": "classic"},
+    }
     engine = load_config(write_config(base_config(data_dir, models_dir, engine=spark))).config
     assert engine.engine.master == "spark://127.0.0.1:7077"
-    assert engine.engine.conf == {"spark.x": "true"}  # Spark properties are strings
+    # Spark properties are strings
+    assert engine.engine.conf == {"spark.x": "true", "spark.api.mode": "classic"}
 
 
 @pytest.mark.parametrize(

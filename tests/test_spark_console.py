@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("pyspark", reason="the spark extra is not installed")
 
 from validate import log_lines  # noqa: E402
-from validate.engines.spark_driver import ConsoleTail, quiet_driver  # noqa: E402
+from validate.engines.spark_driver import ConsoleTail, connect_source, quiet_driver  # noqa: E402
 
 
 def write_through(console: ConsoleTail, code: str) -> int:
@@ -93,18 +93,32 @@ def test_spark_is_left_to_start_itself_outside_the_cli_and_under_debug(debug):
     saved = log_lines._debug[:]
     log_lines._debug[:] = [debug]
     try:
-        assert quiet_driver({}) is None
+        assert quiet_driver() is None
     finally:
         log_lines._debug[:] = saved
 
 
-def test_spark_connect_is_left_to_spark(monkeypatch):
-    saved = log_lines._debug[:]
-    log_lines._debug[:] = [False]
-    try:
-        assert quiet_driver({"spark.remote": "sc://127.0.0.1:15002"}) is None
-        assert quiet_driver({"spark.api.mode": "connect"}) is None
-        monkeypatch.setenv("SPARK_REMOTE", "sc://127.0.0.1:15002")
-        assert quiet_driver({}) is None
-    finally:
-        log_lines._debug[:] = saved
+def test_what_asks_for_spark_connect_is_named_with_its_fix(monkeypatch):
+    """The engine needs a classic session; session() refuses whatever would start Connect."""
+    for variable in ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED", "SPARK_API_MODE"):
+        monkeypatch.delenv(variable, raising=False)
+    assert connect_source({}) is None
+    assert connect_source({"spark.remote": "sc://127.0.0.1:15002"}) == (
+        "engine.conf spark.remote asks for Spark Connect",
+        "remove it",
+    )
+    assert connect_source({"spark.api.mode": "connect"}) == (
+        "Spark's API mode is connect",
+        "set SPARK_API_MODE to classic",
+    )
+    monkeypatch.setenv("SPARK_API_MODE", "connect")
+    assert connect_source({}) == ("Spark's API mode is connect", "set SPARK_API_MODE to classic")
+    assert connect_source({"spark.api.mode": "classic"}) is None  # the property wins, as in Spark
+    monkeypatch.delenv("SPARK_API_MODE")
+    for variable in ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED"):
+        monkeypatch.setenv(variable, "sc://127.0.0.1:15002")
+        assert connect_source({}) == (
+            f"the environment variable {variable} asks for Spark Connect",
+            "unset it",
+        )
+        monkeypatch.delenv(variable)

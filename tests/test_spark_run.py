@@ -90,13 +90,21 @@ def config(data, *, spark: bool, checks: dict | None = None, **data_keys) -> dic
     return out
 
 
-def validate(tmp_path: Path, name: str, body: dict, store: str | None = None, *flags: str):
+def validate(
+    tmp_path: Path,
+    name: str,
+    body: dict,
+    store: str | None = None,
+    *flags: str,
+    extra_env: dict[str, str] | None = None,
+):
     folder = tmp_path / name
     folder.mkdir()
     (folder / "validation.yaml").write_text(yaml.safe_dump(body))
     env = {
         **spark_env(str(REPO)),
         "MLFLOW_TRACKING_URI": store or f"sqlite:///{folder / 'mlflow.db'}",
+        **(extra_env or {}),
     }
     command = ["run", "-c", "validation.yaml", "--json", "report.json", *flags]
     found = run_cli(*command, env=env, cwd=folder, timeout=600)
@@ -317,3 +325,43 @@ def test_a_driver_that_cannot_start_is_one_line_naming_why(data, tmp_path, conf,
     line = only_line_and_nothing_recorded(*validate(tmp_path, "no-driver", body))
     assert line.startswith("validate: error: engine.master local[2]: cannot start"), line
     assert reason in line
+
+
+def test_spark_connect_from_the_environment_is_one_line_before_spark_starts(data, tmp_path):
+    """The engine needs the RDD API, which Spark Connect lacks; pyspark itself would raise
+    CANNOT_CONFIGURE_SPARK_CONNECT_MASTER, an internal error (exit 3) naming no fix."""
+    body = config(data, spark=True)
+    extra_env = {"SPARK_REMOTE": "sc://127.0.0.1:15002"}
+    found = validate(tmp_path, "connect", body, extra_env=extra_env)
+    line = only_line_and_nothing_recorded(*found)
+    assert line.startswith(
+        "validate: error: engine: spark: the environment variable SPARK_REMOTE asks for Spark "
+        "Connect; the Spark engine needs a classic Spark session"
+    ), line
+    assert line.endswith("unset it"), line
+
+
+def test_executors_without_validates_dependencies_are_one_line_and_exit_2(data, tmp_path):
+    """A cluster whose Python lacks what validate runs there (here a bare venv: validate
+    from this checkout, but no NumPy) is a setup problem to name, not an internal error."""
+    import venv
+
+    bare = tmp_path / "bare"
+    venv.EnvBuilder(with_pip=False).create(bare)
+    # validate hands its own sys.path down as PYTHONPATH; the workers keep Spark's entries
+    # and this checkout, not the test venv's site-packages.
+    worker = tmp_path / "bare-python"
+    worker.write_text(
+        "#!/bin/sh\n"
+        "PYTHONPATH=$(printf %s \"$PYTHONPATH\" | tr ':' '\\n' | grep -v '/site-packages$' "
+        "| paste -sd: -)\n"
+        f'export PYTHONPATH\nexec {bare / "bin" / "python"} "$@"\n'
+    )
+    worker.chmod(0o755)
+    body = config(data, spark=True)
+    found = validate(tmp_path, "bare-executors", body, extra_env={"PYSPARK_PYTHON": str(worker)})
+    line = only_line_and_nothing_recorded(*found)
+    assert line.startswith(
+        "validate: error: engine: spark: the executors' Python cannot import 'numpy'; install "
+        "validate-gate[spark] and the models' dependencies in the Python they run"
+    ), line

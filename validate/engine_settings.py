@@ -13,6 +13,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+# The Spark engine computes with the RDD API and ships model files with
+# SparkContext.addFile, neither of which a Spark Connect session has.
+CONNECT_UNSUPPORTED = (
+    "the Spark engine needs a classic Spark session (it uses the RDD API, which Spark "
+    "Connect lacks)"
+)
+CLASSIC_MASTERS = "local[N], spark://host:7077, k8s://https://host or yarn"
+
 
 class SparkEngine(BaseModel):
     """A Spark engine: a master URL and extra Spark properties, both passed to Spark as they
@@ -29,6 +37,31 @@ class SparkEngine(BaseModel):
     partitions: int | None = Field(
         default=None, ge=1, description="Repartition the data into this many partitions."
     )
+
+    @field_validator("master")
+    @classmethod
+    def _classic_master(cls, value: str) -> str:
+        if value.strip().lower().startswith("sc://"):
+            raise ValueError(
+                f"{value} is a Spark Connect URL; {CONNECT_UNSUPPORTED}: give a master "
+                f"({CLASSIC_MASTERS})"
+            )
+        return value
+
+    @field_validator("conf")
+    @classmethod
+    def _classic_session(cls, value: dict[str, str]) -> dict[str, str]:
+        if "spark.remote" in value:
+            raise ValueError(
+                f"spark.remote asks for Spark Connect; {CONNECT_UNSUPPORTED}: remove it and "
+                f"give engine.master ({CLASSIC_MASTERS})"
+            )
+        if value.get("spark.api.mode", "").strip().lower() == "connect":
+            raise ValueError(
+                f"spark.api.mode: connect asks for Spark Connect; {CONNECT_UNSUPPORTED}: "
+                "remove it or set it to classic"
+            )
+        return value
 
     @field_validator("conf", mode="before")
     @classmethod

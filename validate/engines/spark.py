@@ -39,15 +39,23 @@ def session(engine: SparkEngine, app_name: str = "validate") -> SparkSession:
             "engine: spark needs pyspark; install the spark extra (pip install "
             "'validate-gate[spark]')"
         ) from exc
-    builder = SparkSession.builder.master(engine.master).appName(app_name)
+    from validate.engine_settings import CONNECT_UNSUPPORTED
+    from validate.engines.spark_driver import connect_source, quiet_driver, start_failure_reason
+
     # Progress bars would interleave with validate's own lines on stderr.
     conf = {"spark.ui.showConsoleProgress": "false", **engine.conf}
-    for key, value in conf.items():
-        builder = builder.config(key, value)
-    from validate.engines.spark_driver import quiet_driver, start_failure_reason
-
-    driver = quiet_driver(conf)
+    connect = connect_source(conf)
+    if connect is not None:
+        # pyspark would start Connect, or refuse the master beside it, with an exception
+        # naming neither the setting nor the fix.
+        cause, fix = connect
+        raise ConfigError(f"engine: spark: {cause}; {CONNECT_UNSUPPORTED}: {fix}")
+    driver = None
     try:
+        builder = SparkSession.builder.master(engine.master).appName(app_name)
+        for key, value in conf.items():
+            builder = builder.config(key, value)
+        driver = quiet_driver()
         if driver is not None:
             driver.start(engine.master, app_name, conf)
         return builder.getOrCreate()

@@ -10,8 +10,8 @@ when the session fails to start, before any model code runs, to name why (spark-
 refusing a master, a bad JVM option, no Java); Spark's exceptions name the rest.
 
 Left as Spark runs them: ``--debug``, in-process callers (the pytest plugin, the API),
-a JVM already running in the process (or given by ``PYSPARK_GATEWAY_PORT``), and Spark
-Connect.
+and a JVM already running in the process (or given by ``PYSPARK_GATEWAY_PORT``). Spark
+Connect is refused before (:func:`connect_source`): the engine needs a classic session.
 """
 
 from __future__ import annotations
@@ -104,12 +104,10 @@ class QuietDriver:
             self.console.close_write_end()  # the JVM holds its own copy while it runs
 
 
-def quiet_driver(conf: dict[str, str]) -> QuietDriver | None:
+def quiet_driver() -> QuietDriver | None:
     """A :class:`QuietDriver` to start, or None where Spark is left to start the driver as
-    it does (``--debug``, in-process callers, Spark Connect)."""
-    if not libraries_quiet() or _connect_requested(conf):
-        return None
-    return QuietDriver()
+    it does (``--debug``, in-process callers)."""
+    return QuietDriver() if libraries_quiet() else None
 
 
 def start_failure_reason(exc: BaseException, driver: QuietDriver | None) -> str:
@@ -126,16 +124,24 @@ def start_failure_reason(exc: BaseException, driver: QuietDriver | None) -> str:
     return f"{reason}; Spark said: {said}" if said else reason
 
 
-def _connect_requested(conf: dict[str, str]) -> bool:
-    """Whether the session builder would start Spark Connect, decided as pyspark decides
-    (its API mode, ``spark.remote``, ``SPARK_REMOTE``, a Connect-only install)."""
-    named = "spark.remote" in conf or "SPARK_REMOTE" in os.environ
+def connect_source(conf: dict[str, str]) -> tuple[str, str] | None:
+    """What would make the session builder start Spark Connect instead of a classic
+    session, decided as pyspark decides (``spark.remote``, ``SPARK_REMOTE``, a Connect-only
+    install, its API mode), and how to undo it; None when nothing would."""
+    if "spark.remote" in conf:
+        return "engine.conf spark.remote asks for Spark Connect", "remove it"
+    for variable in ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED"):
+        if variable in os.environ:
+            return f"the environment variable {variable} asks for Spark Connect", "unset it"
     try:
         from pyspark.util import default_api_mode, is_remote_only
     except ImportError:  # pyspark before 4: Connect only where a remote is named
-        return named
+        return None
+    if is_remote_only():
+        return "this pyspark is a Spark Connect client only", "install pyspark itself"
     mode = conf.get("spark.api.mode", os.environ.get("SPARK_API_MODE", "")).lower()
     if mode not in ("classic", "connect"):
         mode = default_api_mode()
-    enabled = "SPARK_CONNECT_MODE_ENABLED" in os.environ
-    return named or enabled or mode == "connect" or is_remote_only()
+    if mode == "connect":
+        return "Spark's API mode is connect", "set SPARK_API_MODE to classic"
+    return None

@@ -14,6 +14,7 @@ sketches and one row of aggregates.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,13 @@ ACCURACY_METRICS = tuple(m for m in METRIC_NAMES["binary"] if m != "average_prec
 # Paired counts and loss differences; no paired DeLong from histograms yet.
 PAIRED_METRICS = tuple(m for m in ACCURACY_METRICS if m != "roc_auc")
 DRIFT_METRICS = ("share_drifted_features", "drifted_features")
+
+
+def executor_missing_module(exc: BaseException) -> str | None:
+    """The module a Python worker on the executors could not import (quoted, as Python
+    names it), from Spark's wrapped worker error; None for any other failure."""
+    found = re.search(r"ModuleNotFoundError: No module named ('[^'\n]{1,200}')", str(exc))
+    return found.group(1) if found else None
 
 
 def refuse_unsupported(loaded: LoadedConfig, selected: list[SelectedCheck], executor: str) -> None:
@@ -238,9 +246,17 @@ def prepare_on_spark(
         from validate.engines.spark_scoring import model_failure
 
         failure = model_failure(exc) if scored is not None else None
-        if failure is None:
-            raise
-        raise ModelError(failure) from None
+        if failure is not None:
+            raise ModelError(failure) from None
+        missing = executor_missing_module(exc)
+        if missing is not None:
+            raise ConfigError(
+                f"engine: spark: the executors' Python cannot import {missing}; install "
+                "validate-gate[spark] and the models' dependencies in the Python they run, or "
+                "name one that has them in engine.conf (spark.pyspark.python, "
+                "spark.executorEnv.PYTHONPATH)"
+            ) from None
+        raise
     if summary.scores is not None:
         _check_groups(summary.scores, groupings)
     names = tuple(" x ".join(g) for g in groupings)
