@@ -10,10 +10,9 @@ import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import ConfigDict, Field, model_validator
 
 from validate.check import (
@@ -29,6 +28,11 @@ from validate.results import CheckResult, Status
 from validate.stats import drift as ds
 from validate.stats.normal import quantile
 from validate.thresholds import CIBound, judge, require_intervals
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from validate.arrow_frame import ArrowSeries
 
 METRICS = (
     "share_drifted_features",
@@ -321,13 +325,13 @@ class DriftCheck(BaseCheck):
         # EXACT_KS_ROWS they take the corrected limit, as feature columns do, and not
         # scipy.stats' finite-n distribution, whose import alone costs half a second.
         if context.target in reference.columns:
-            ref_y, cur_y = reference[context.target].dropna(), pd.Series(context.y_true)
+            ref_y = reference[context.target].dropna()
             if context.task == "regression":
                 metrics["label_drift"], stats = _numeric_drift(
-                    ref_y.to_numpy(float), cur_y.to_numpy(float)
+                    ref_y.to_numpy(float), np.asarray(context.y_true, dtype=float)
                 )
             else:
-                stats, _ = ds.categorical_statistics(ref_y.astype(str), cur_y.astype(str))
+                stats = _label_statistics(ref_y, context.y_true)
                 metrics["label_drift"] = stats["jensenshannon"]
             details["label"] = stats
         reference_scores = context.extras.get("reference_scores")
@@ -360,6 +364,19 @@ def _numeric_drift(reference: np.ndarray, current: np.ndarray) -> tuple[float, d
     return stats["wasserstein"], stats
 
 
+def _label_statistics(reference: pd.Series | ArrowSeries, labels: np.ndarray) -> dict[str, float]:
+    """Label drift of a classifier's labels: categories compared as text."""
+    from validate.arrow_frame import ArrowSeries
+
+    if isinstance(reference, ArrowSeries) and reference.dtype.kind in "iu":
+        return ds.integer_label_statistics(reference.to_numpy(), labels)[0]
+    import pandas as pd
+
+    if isinstance(reference, ArrowSeries):
+        reference = pd.Series(reference.to_numpy())
+    return ds.categorical_statistics(reference.astype(str), pd.Series(labels).astype(str))[0]
+
+
 def _histogram(reference: pd.Series, current: pd.Series, bins: int = 30) -> dict[str, list[float]]:
     """Shared-edge densities of both samples, small enough for the JSON and HTML reports."""
     ref, cur = reference.dropna().to_numpy(float), current.dropna().to_numpy(float)
@@ -379,12 +396,20 @@ def _histogram(reference: pd.Series, current: pd.Series, bins: int = 30) -> dict
 
 def _as_strings(series: pd.Series) -> pd.Series:
     """Category labels as strings; string columns are used as they are (no copy)."""
+    import pandas as pd
+
     if pd.api.types.is_string_dtype(series) or isinstance(series.dtype, pd.CategoricalDtype):
         return series
     return series.astype(str)
 
 
-def _is_numeric(series: pd.Series) -> bool:
+def _is_numeric(series: pd.Series | ArrowSeries) -> bool:
+    from validate.arrow_frame import ArrowSeries
+
+    if isinstance(series, ArrowSeries):
+        return True  # plain integer and float columns only
+    import pandas as pd
+
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -111,10 +111,39 @@ def load_datasets(
     ``features_needed_by`` ("checks.drift needs") is who needs feature columns; without
     one, a table of only the label and score columns is fine. ``prefetch`` holds files
     already being read (:func:`prefetch_datasets`)."""
+
+    def read(path: str, field: str) -> pd.DataFrame:
+        return read_table(loaded.resolve(path) or "", field=field, prefetch=prefetch)
+
+    return _checked_datasets(loaded.config.data, read, features_needed_by)
+
+
+def load_plain_datasets(
+    loaded: LoadedConfig, *, features_needed_by: str, prefetch: ParquetPrefetch
+) -> Datasets | None:
+    """:func:`load_datasets` without pandas, where every configured file is a parquet
+    table of plain numbers (validate.arrow_frame); None otherwise, and nothing is
+    reported: :func:`load_datasets` then reads the files and says what is wrong."""
+    from validate.arrow_frame import plain_frame
+
     section = loaded.config.data
-    eval_path = loaded.resolve(section.eval)
-    assert eval_path is not None
-    eval_frame = read_table(eval_path, field="data.eval", prefetch=prefetch)
+    frames: dict[str, Any] = {}
+    for path in filter(None, (section.eval, section.reference, section.train)):
+        resolved = loaded.resolve(path)
+        table = prefetch.table(resolved) if resolved else None
+        frame = plain_frame(table) if table is not None else None
+        if frame is None:
+            return None
+        frames[path] = frame
+    return _checked_datasets(section, lambda path, field: frames[path], features_needed_by)
+
+
+def _checked_datasets(
+    section: DataSection, read: Callable[[str, str], Any], features_needed_by: str
+) -> Datasets:
+    """The datasets ``read(path, field)`` gives, their columns checked in the order users
+    see the problems: eval first, then reference and train against its features."""
+    eval_frame = read(section.eval, "data.eval")
     if len(eval_frame) == 0:
         raise DataError(f"data.eval: {section.eval}: no rows; the eval set must not be empty")
     features = _check_columns(
@@ -123,14 +152,10 @@ def load_datasets(
 
     reference = train = None
     if section.reference:
-        reference = read_table(
-            loaded.resolve(section.reference) or "", field="data.reference", prefetch=prefetch
-        )
+        reference = read(section.reference, "data.reference")
         _require(reference, features, field="data.reference", what="feature")
     if section.train:
-        train = read_table(
-            loaded.resolve(section.train) or "", field="data.train", prefetch=prefetch
-        )
+        train = read(section.train, "data.train")
         _require(train, (*features, section.target), field="data.train", what="column")
     return Datasets(
         eval=eval_frame, features=features, target=section.target, reference=reference, train=train

@@ -36,6 +36,11 @@ class ParquetPrefetch:
         ]
         self._work = Background(lambda: _read_all(wanted), name="validate-read-parquet")
 
+    def table(self, path: str) -> Any:
+        """The Arrow table read from ``path`` (waiting for the reading), or None; it stays
+        here for :meth:`frame` (validate.data.load_plain_datasets reads it without pandas)."""
+        return (self._work.wait() or {}).get(path)
+
     def frame(self, path: str) -> pd.DataFrame | None:
         """``pandas.read_parquet(path)``, from the table read in the background; None when
         there is none (not parquet, unreadable, or a pandas that converts differently):

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 from validate import control, evidence, telemetry, telemetry_checks
 from validate.background import Background
 from validate.check import Input
-from validate.config import LoadedConfig, load_config, sqlite_database
-from validate.data import load_datasets, prefetch_datasets
+from validate.config import Config, LoadedConfig, load_config, sqlite_database
+from validate.data import load_datasets, load_plain_datasets, prefetch_datasets
 from validate.digest import candidate_digest, model_source
 from validate.errors import (
     ConfigError,
@@ -203,6 +203,24 @@ def _open_mlflow(recorder: MlflowRecorder) -> None:
         recorder.client  # noqa: B018 - the property opens the store
 
 
+def _may_read_plain_data(
+    config: Config, selected: list[SelectedCheck], request: RunRequest
+) -> bool:
+    """Whether the run's frames may be plain Arrow columns (validate.arrow_frame): only the
+    built-in drift check runs, nothing is scored and nothing is promoted. The tables
+    decide the rest (validate.data.load_plain_datasets)."""
+    if not selected or request.promote:
+        return False
+    from checks.drift import DriftCheck
+
+    data = config.data
+    return (
+        all(type(item.check) is DriftCheck for item in selected)
+        and not (config.model.candidate or config.model.baseline or config.promote)
+        and not (data.prediction or data.baseline_prediction)
+    )
+
+
 def _native_store(uri: str, experiment: str) -> SqliteStore | RestStore | None:
     """The store to write without importing MLflow, where that is certainly what MLflow
     would write: a sqlite file (validate.sqlite_store) or a plain-HTTP server
@@ -238,17 +256,27 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
     recorder = MlflowRecorder(
         tracking_uri=tracking_uri, experiment=config.mlflow.experiment, native=native
     )
-    # Importing MLflow and opening its store cost seconds: where a run needs MLflow (models,
-    # promotion, a store it must write through MLflow), do it beside the data loading.
-    # Nothing touches MLflow before waiting on it. pandas, the largest library both sides
-    # import, is imported here first, so the two threads do not import it at once.
-    import pandas  # noqa: F401
-
     # Registry URIs, model digests, pyfunc loading and the promotion target use MLflow.
     models_need_mlflow = bool(config.model.candidate or config.model.baseline or config.promote)
+    needs_mlflow = native is None or models_need_mlflow
+    # A drift-only run on plain numbers reads its tables without pandas, a third of its
+    # time (validate.arrow_frame); where the tables are not plain, pandas reads them.
+    plain = (
+        spark is None
+        and kube is None  # the Jobs read the files themselves, with pandas
+        and not needs_mlflow
+        and _may_read_plain_data(config, selected, request)
+    )
+    if not plain:
+        # Importing MLflow and opening its store cost seconds: where a run needs MLflow
+        # (models, promotion, a store it must write through MLflow), do it beside the data
+        # loading. Nothing touches MLflow before waiting on it. pandas, the largest library
+        # both sides import, is imported here first, so the two threads do not import it
+        # at once.
+        import pandas  # noqa: F401
     mlflow_open = (
         Background(lambda: _open_mlflow(recorder), name="validate-mlflow-open")
-        if native is None or models_need_mlflow
+        if needs_mlflow
         else None
     )
     wants_promotion = request.allow_promotion and (
@@ -268,11 +296,12 @@ def prepare(request: RunRequest, artifacts: str) -> RunState:
 
         datasets = stand_in_datasets(loaded, selected)  # the rows stay on the cluster
     else:
-        datasets = load_datasets(
-            loaded,
-            features_needed_by=who_needs(features_by) if features_by else "",
-            prefetch=prefetch,
-        )
+        features_needed_by = who_needs(features_by) if features_by else ""
+        datasets = (
+            load_plain_datasets(loaded, features_needed_by=features_needed_by, prefetch=prefetch)
+            if plain and prefetch is not None
+            else None
+        ) or load_datasets(loaded, features_needed_by=features_needed_by, prefetch=prefetch)
     if mlflow_open is not None and models_need_mlflow:
         mlflow_open.wait()
     candidate, baseline = resolve_models(loaded)

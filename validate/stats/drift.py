@@ -503,7 +503,54 @@ def categorical_from_counts(
     union = ref_counts.index.append(cur_counts.index.difference(ref_counts.index))
     p = ref_counts.reindex(union, fill_value=0).to_numpy(dtype=float)
     q = cur_counts.reindex(union, fill_value=0).to_numpy(dtype=float)
-    seen = len(ref_counts)
+    return _categorical_over_union(
+        p,
+        q,
+        len(ref_counts),
+        new,
+        lower_z=lower_z,
+        lower_methods=lower_methods,
+        n_resamples=n_resamples,
+        seed=seed,
+    )
+
+
+def integer_label_statistics(
+    reference: np.ndarray, current: np.ndarray
+) -> tuple[dict[str, float], list[str]]:
+    """:func:`categorical_statistics` of two integer arrays taken as category labels, as
+    ``categorical_statistics(pd.Series(a).astype(str), pd.Series(b).astype(str))`` gives
+    them, without pandas: label drift of a run whose frames are plain numbers."""
+    counted = []
+    for values in (reference, current):
+        labels, counts = np.unique(values, return_counts=True)
+        names = [str(label) for label in labels.tolist()]
+        # The canonical order of categorical_from_counts: by label as text, then most
+        # frequent first (a stable sort keeps the text order among equal counts).
+        by_name = sorted(range(len(names)), key=names.__getitem__)
+        order = [by_name[i] for i in np.argsort(-counts[by_name], kind="stable")]
+        counted.append({names[i]: int(counts[i]) for i in order})
+    ref_counts, cur_counts = counted
+    new = sorted(set(cur_counts) - set(ref_counts))
+    union = [*ref_counts, *new]  # Index.difference sorts, as ``new`` is
+    p = np.array([ref_counts.get(name, 0) for name in union], dtype=float)
+    q = np.array([cur_counts.get(name, 0) for name in union], dtype=float)
+    return _categorical_over_union(p, q, len(ref_counts), new)
+
+
+def _categorical_over_union(
+    p: np.ndarray,
+    q: np.ndarray,
+    seen: int,
+    new: list[str],
+    *,
+    lower_z: float | None = None,
+    lower_methods: tuple[str, ...] = CATEGORICAL_METHODS,
+    n_resamples: int = 200,
+    seed: Any = 0,
+) -> tuple[dict[str, float], list[str]]:
+    """The statistics of counts ``p`` (reference) and ``q`` (eval) over the union of the
+    categories, the reference's ``seen`` ones first."""
     statistic, p_value = chi_square_homogeneity(np.vstack([p, q]))
     point = categorical_rows(p[None, :], q[None, :], seen)
     result = {
