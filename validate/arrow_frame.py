@@ -128,23 +128,62 @@ def _values(column: Any, dtype: np.dtype) -> np.ndarray:
 
 
 def _pandas_dtypes(table: Any, names: list[str]) -> dict[str, str] | None:
-    """The NumPy dtype pandas' metadata names for each column ({} without metadata); None
-    where pandas would not rebuild exactly these columns: an index stored as a column, a
-    column under another name, names of another type (integers), several levels."""
+    """The NumPy dtype pandas' metadata gives each column ({} without metadata), where the
+    metadata is exactly what pandas writes for a frame of plain number columns under
+    text names and a range index; None for anything else, which pandas may read
+    otherwise or refuse (an index stored as a column, integer names, several levels,
+    keys missing or of the wrong type), so that pandas reads it and says so."""
     raw = (table.schema.metadata or {}).get(b"pandas")
     if raw is None:
         return {}
     try:
         metadata = json.loads(raw)
-        index = metadata.get("index_columns", [])
-        levels = metadata.get("column_indexes", [])
-        stored = [c for c in metadata.get("columns", []) if c.get("field_name") in names]
-        if any(not isinstance(entry, dict) for entry in index) or len(levels) > 1:
-            return None
-        if levels and levels[0].get("pandas_type") not in ("unicode", "string", "empty"):
-            return None
-        if not all(isinstance(c.get("name"), str) and c["name"] == c["field_name"] for c in stored):
-            return None
-        return {c["field_name"]: str(c.get("numpy_type")) for c in stored}
-    except (ValueError, AttributeError, TypeError, KeyError):
+    except ValueError:
         return None
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("attributes", {}), dict):
+        return None
+    index, levels, columns = (
+        metadata.get(k) for k in ("index_columns", "column_indexes", "columns")
+    )
+    if not (isinstance(index, list) and isinstance(levels, list) and isinstance(columns, list)):
+        return None
+    if not all(_is_range_index(entry) for entry in index):
+        return None
+    if len(levels) > 1 or not all(_is_text_level(level) for level in levels):
+        return None
+    dtypes: dict[str, str] = {}
+    for column in columns:
+        if not isinstance(column, dict) or "metadata" in column and column["metadata"] is not None:
+            return None
+        name, kind = column.get("name"), column.get("numpy_type")
+        if not (isinstance(name, str) and column.get("field_name") == name and name in names):
+            return None
+        if not (isinstance(kind, str) and column.get("pandas_type") == kind):
+            return None
+        dtypes[name] = kind
+    return dtypes if set(dtypes) == set(names) else None
+
+
+def _is_range_index(entry: Any) -> bool:
+    """A RangeIndex as pandas records it (not stored as a column)."""
+    integers = [entry.get(k) for k in ("start", "stop", "step")] if isinstance(entry, dict) else []
+    return (
+        isinstance(entry, dict)
+        and entry.get("kind") == "range"
+        and "name" in entry
+        and (entry["name"] is None or isinstance(entry["name"], str))
+        and all(isinstance(i, int) and not isinstance(i, bool) for i in integers)
+        and len(integers) == 3
+        and entry["step"] != 0
+    )
+
+
+def _is_text_level(level: Any) -> bool:
+    """The one level of column names, as text (pandas turns names into integers where the
+    level says int64, whatever the names are)."""
+    return (
+        isinstance(level, dict)
+        and {"name", "field_name", "pandas_type", "numpy_type"} <= set(level)
+        and level["pandas_type"] in ("unicode", "string")
+        and level["numpy_type"] in ("object", "str")
+    )
