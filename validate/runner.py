@@ -207,17 +207,16 @@ def _may_read_plain_data(
     config: Config, selected: list[SelectedCheck], request: RunRequest
 ) -> bool:
     """Whether the run's frames may be plain Arrow columns (validate.arrow_frame): only the
-    built-in drift check runs, nothing is scored and nothing is promoted. The tables
-    decide the rest (validate.data.load_plain_datasets)."""
+    built-in drift check runs, no score column is read and ``--promote`` is not given.
+    (Models and a promote section already need MLflow, which :func:`prepare` rules out.)
+    The tables decide the rest (validate.data.load_plain_datasets)."""
     if not selected or request.promote:
         return False
     from checks.drift import DriftCheck
 
     data = config.data
-    return (
-        all(type(item.check) is DriftCheck for item in selected)
-        and not (config.model.candidate or config.model.baseline or config.promote)
-        and not (data.prediction or data.baseline_prediction)
+    return all(type(item.check) is DriftCheck for item in selected) and not (
+        data.prediction or data.baseline_prediction
     )
 
 
