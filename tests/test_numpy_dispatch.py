@@ -70,13 +70,13 @@ def test_the_users_own_numpy_settings_win(variable, value):
     # NumPy refuses to import with both variables set, so either one, even empty, stops us.
     environ = {variable: value}
     assert nd.numpy_dispatch_tuning(environ, cpuinfo=ZEN4, numpy_version="2.4.6") == {}
-    env = child_environment(environ, control_fd=3, request={})
+    env = child_environment(environ, control_fd=3, request_fd=4)
     assert env[variable] == value
     assert (nd.ENABLE_ENV in env) + (nd.DISABLE_ENV in env) == 1
 
 
 def test_the_child_environment_follows_this_machine():
-    env = child_environment({}, control_fd=3, request={})
+    env = child_environment({}, control_fd=3, request_fd=4)
     expected = nd.numpy_dispatch_tuning({})
     assert {k: env[k] for k in expected} == expected
     if not nd.is_zen4(nd.first_processor()):

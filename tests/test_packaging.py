@@ -23,7 +23,7 @@ def test_pyproject_names_the_distribution_validate_gate():
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert project["name"] == DIST
-    assert project["scripts"] == {"validate": "validate.cli:main"}
+    assert project["scripts"] == {"validate": "validate.launch:main"}
     assert project["optional-dependencies"]["all"] == [f"{DIST}[tf,k8s,otel,onnx,operator,spark]"]
 
 
@@ -57,7 +57,7 @@ print(json.dumps({"points": points, "owners": owners}))
     )
     found = json.loads(done.stdout)
     points = {tuple(p) for p in found["points"]}
-    assert ("console_scripts", "validate", "validate.cli:main") in points
+    assert ("console_scripts", "validate", "validate.launch:main") in points
     assert ("pytest11", "validate", "validate.pytest_plugin") in points
     ours = {name for group, name, _ in points if group == "validate.checks"}
     assert ours == BUILTIN_CHECKS

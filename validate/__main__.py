@@ -1,3 +1,3 @@
-from validate.cli import main
+from validate.launch import main
 
 main()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from typing import Any
 
 
 def _die_with_parent() -> None:
@@ -21,19 +23,46 @@ def _die_with_parent() -> None:
         pass
 
 
+def receive_request() -> dict[str, Any] | None:
+    """The request the parent writes once it has parsed the command line (it may start
+    this process before: validate/launch.py); None when the pipe closes without one (the
+    parent ended, or found no run to do)."""
+    from validate.supervisor import REQUEST_FD_ENV
+
+    value = os.environ.pop(REQUEST_FD_ENV, "")
+    if not value.isdigit():
+        return None
+    fd = int(value)
+    chunks = []
+    try:
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    except OSError:
+        return None
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    try:
+        request = json.loads(b"".join(chunks))
+    except ValueError:
+        return None
+    return request if isinstance(request, dict) else None
+
+
 def main() -> None:
     from validate.numpy_dispatch import import_numpy_or_restart
 
-    import_numpy_or_restart()  # before the channel is adopted: a restart keeps it open
+    import_numpy_or_restart()  # before the pipes are adopted: a restart keeps them open
     from validate.control import open_channel
-    from validate.supervisor import REQUEST_ENV
 
     if not open_channel():
         sys.exit("validate: internal entry point; run `validate run` instead")
     _die_with_parent()
-    request = json.loads(os.environ.pop(REQUEST_ENV))
-    from validate.cli import run_supervised
+    from validate.cli import run_supervised  # imported while the parent parses its arguments
 
+    request = receive_request()
+    if request is None:
+        sys.exit(0)  # nothing to run; the parent reports whatever went wrong on its side
     run_supervised(request)
 
 

@@ -10,6 +10,9 @@ one line naming the check that was running, the MLflow run marked KILLED and, wi
 session is killed: no orphan keeps computing.
 
 It imports nothing heavy: its cost is one interpreter start (see benchmarks/startup.py).
+The ``validate`` command starts the run process before it parses its command line
+(:func:`prestart`, from validate/launch.py), so that the two interpreters start side by
+side; the request follows through a pipe once the command line is parsed and checked.
 """
 
 from __future__ import annotations
@@ -24,14 +27,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from validate.control import CONTROL_FD_ENV
-from validate.gate import EXIT_ERROR
 from validate.interrupts import HANDLED_SIGNALS
 from validate.numpy_dispatch import numpy_dispatch_tuning
 
-REQUEST_ENV = "VALIDATE_RUN_REQUEST"
+REQUEST_FD_ENV = "VALIDATE_REQUEST_FD"  # the pipe the run process reads its request from
 GRACE_AFTER_SIGNAL_S = 30.0  # the child marks its MLflow run KILLED; MLflow may retry a while
 # A check or scoring call past its own deadline is stopped inside the run process; one that
 # holds the interpreter (native code, a catastrophic regex) cannot be, so past this grace
@@ -98,16 +100,17 @@ MALLOC_TUNING = {
 
 
 def child_environment(
-    parent: Mapping[str, str], *, control_fd: int, request: dict[str, Any]
+    parent: Mapping[str, str], *, control_fd: int, request_fd: int
 ) -> dict[str, str]:
     """The supervised child's environment: the parent's, with the allocator and NumPy's
-    CPU dispatch tuned (unless the user tuned them), the control channel and the request."""
+    CPU dispatch tuned (unless the user tuned them), the control channel and the pipe its
+    request comes through."""
     return {
         **MALLOC_TUNING,
         **numpy_dispatch_tuning(parent),
         **parent,
         CONTROL_FD_ENV: str(control_fd),
-        REQUEST_ENV: json.dumps(request),
+        REQUEST_FD_ENV: str(request_fd),
         # The child imports what this process could: a model pickled by reference to a
         # module beside the caller (a test, a notebook's package) still loads.
         "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
@@ -115,35 +118,119 @@ def child_environment(
     }
 
 
-def supervise(request: dict[str, Any]) -> int:
-    """Run ``validate run`` for ``request`` in a supervised child; return the exit code."""
-    read_end, write_end = os.pipe()
+class _Started(NamedTuple):
+    """A run process waiting for its request."""
+
+    process: subprocess.Popen[bytes]
+    control: int  # the read end of its control channel
+    request: int  # the write end of its request pipe
+    environment: dict[str, str]  # what it was started with
+    earlier_children: set[int]  # this process's children before it
+
+
+_prestarted: list[_Started] = []
+
+
+def prestart() -> None:
+    """Start the run process now, before the command line is parsed: it starts its
+    interpreter and imports while this one does. :func:`supervise` hands it the request,
+    or, if the environment a run process would get has changed since, ends it and starts
+    another; :func:`discard_prestarted` ends it where no run follows."""
+    _prestarted.append(_start())
+
+
+def discard_prestarted() -> None:
+    """End a prestarted run process no run was handed to (a usage error, ``--help``)."""
+    while _prestarted:
+        _end_unused(_prestarted.pop())
+
+
+def _start() -> _Started:
+    control_read, control_write = os.pipe()
+    request_read, request_write = os.pipe()
     _become_subreaper()
     earlier_children = set(_process_children().get(os.getpid(), ()))
-    env = child_environment(os.environ, control_fd=write_end, request=request)
-    child = subprocess.Popen(
-        [sys.executable, "-m", "validate._run_child"],
-        env=env,
-        pass_fds=(write_end,),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # terminal signals reach the parent only; it forwards once
+    env = child_environment(os.environ, control_fd=control_write, request_fd=request_read)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "validate._run_child"],
+            env=env,
+            pass_fds=(control_write, request_read),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # terminal signals reach the parent only; it forwards once
+        )
+    except BaseException:
+        for fd in (control_read, request_write):
+            os.close(fd)
+        raise
+    finally:
+        os.close(control_write)
+        os.close(request_read)
+    return _Started(process, control_read, request_write, env, earlier_children)
+
+
+def _claim_prestarted() -> _Started | None:
+    """The prestarted run process, if its environment is still exactly what a run process
+    started now would get (anything the command line changed would otherwise be missed)."""
+    if not _prestarted:
+        return None
+    started = _prestarted.pop()
+    now = child_environment(
+        os.environ,
+        control_fd=int(started.environment[CONTROL_FD_ENV]),
+        request_fd=int(started.environment[REQUEST_FD_ENV]),
     )
-    os.close(write_end)
+    if now == started.environment:
+        return started
+    _end_unused(started)
+    return None
+
+
+def _end_unused(started: _Started) -> None:
+    """End a run process that got no request: the closed pipe tells it, the kill makes sure."""
+    with contextlib.suppress(OSError):
+        os.close(started.request)
+    _kill_session(started.process.pid)
+    started.process.wait()
+    os.close(started.control)
+    for stream in (started.process.stdout, started.process.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def _send_request(started: _Started, request: dict[str, Any]) -> None:
+    """Write the request and close the pipe; a run process already gone is left to
+    :func:`_verdict` (it exited without a decision)."""
+    try:
+        data = json.dumps(request).encode()
+        while data:
+            data = data[os.write(started.request, data) :]
+    except OSError:
+        pass
+    finally:
+        os.close(started.request)
+
+
+def supervise(request: dict[str, Any]) -> int:
+    """Run ``validate run`` for ``request`` in a supervised child; return the exit code."""
+    started = _claim_prestarted() or _start()
+    child = started.process
     state = _ChildState()
     threads = [
         _thread(_relay, child.stdout, sys.stdout),
         _thread(_relay, child.stderr, sys.stderr),
-        _thread(_read_control, read_end, state),
+        _thread(_read_control, started.control, state),
     ]
     forwarded: list[int] = []
     previous = _forward_signals(child, forwarded)
     try:
+        _send_request(started, request)
         returncode = _wait(child, forwarded, state)
     finally:
         _kill_session(child.pid)
-        _kill_leftovers(earlier_children)
+        _kill_leftovers(started.earlier_children)
         for thread in threads:
             thread.join(timeout=5)
         _restore(previous)
@@ -307,6 +394,10 @@ def _kill_leftovers(earlier_children: set[int]) -> None:
 def _verdict(
     returncode: int, state: _ChildState, forwarded: list[int], request: dict[str, Any]
 ) -> int:
+    # Imported here: validate.launch imports this module before the run process starts,
+    # and validate.gate's imports (dataclasses, inspect) would delay that start.
+    from validate.gate import EXIT_ERROR
+
     if state.exit_code is not None and state.exit_code == returncode:
         return returncode
     if state.overdue is not None and not forwarded:

@@ -1,0 +1,156 @@
+"""``validate run`` starts its run process before parsing the command line (validate/launch.py,
+issue 16): the request follows through a pipe, a usage error ends the process unused, and
+a command line that changed the environment gets a freshly started one."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import yaml
+from conftest import FEATURES, run_cli
+
+# Runs a command in a fresh interpreter and counts how many run processes the supervisor
+# started and how many it ended unused, printed as JSON on the last line of stderr.
+COUNTING = """
+import json, os, sys
+from validate import supervisor
+counts = {"started": 0, "ended_unused": 0}
+start, end = supervisor._start, supervisor._end_unused
+def counted_start():
+    counts["started"] += 1
+    return start()
+def counted_end(started):
+    counts["ended_unused"] += 1
+    end(started)
+supervisor._start, supervisor._end_unused = counted_start, counted_end
+try:
+%s
+finally:
+    print(json.dumps(counts), file=sys.stderr)
+"""
+
+
+def drift_config(tmp_path: Path, data_dir: Path) -> Path:
+    path = tmp_path / "validation.yaml"
+    config = {
+        "version": 1,
+        "data": {
+            "eval": str(data_dir / "eval.parquet"),
+            "reference": str(data_dir / "train.parquet"),
+            "target": "label",
+            "features": FEATURES,
+            "task": "binary",
+        },
+        "checks": {"drift": {}},
+        "mlflow": {"experiment": "tests"},
+    }
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def run_counting(body: str, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    script = COUNTING % textwrap.indent(textwrap.dedent(body), "    ")
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    return done, json.loads(done.stderr.strip().splitlines()[-1])
+
+
+def test_a_run_hands_its_request_to_the_process_started_before_parsing(tmp_path, data_dir):
+    config = drift_config(tmp_path, data_dir)
+    done, counts = run_counting(
+        """
+        sys.argv = ["validate", *sys.argv[1:]]
+        from validate.launch import main
+        main()
+        """,
+        "run",
+        "-c",
+        str(config),
+        "--json",
+        "report.json",
+    )
+    assert done.returncode == 0, done.stderr
+    assert counts == {"started": 1, "ended_unused": 0}
+    assert json.loads(Path("report.json").read_text())["decision"] == "pass"
+
+
+def test_an_environment_changed_after_the_start_gets_a_fresh_run_process(tmp_path, data_dir):
+    config = drift_config(tmp_path, data_dir)
+    done, counts = run_counting(
+        """
+        supervisor.prestart()
+        os.environ["VALIDATE_TEST_CHANGED"] = "after the run process started"
+        from validate.cli import main
+        main(["run", *sys.argv[1:]])
+        """,
+        "-c",
+        str(config),
+    )
+    assert done.returncode == 0, done.stderr
+    assert counts == {"started": 2, "ended_unused": 1}
+
+
+def processes_with(marker: str) -> list[int]:
+    """Live processes whose environment holds ``marker`` (this test's own mark)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in environ and state != b"Z":
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_usage_error_ends_the_prestarted_run_process(tmp_path, data_dir):
+    config = drift_config(tmp_path, data_dir)
+    marker = f"VALIDATE_PRESTART_TEST={os.getpid()}-{time.monotonic_ns()}"
+    name, value = marker.split("=")
+    for bad in (["--jobs", "x"], ["--jobs", "0"], ["--no-such-option"]):
+        done = run_cli("run", "-c", str(config), *bad, env={name: value})
+        assert done.returncode == 2, done.stderr
+        assert done.stdout == ""
+        assert processes_with(marker) == [], f"{bad}: a run process outlived its parent"
+    assert not Path("mlflow.db").exists()  # nothing was recorded
+
+
+def test_a_run_process_whose_request_never_comes_exits_quietly():
+    """The parent ended (or had no run to do) before writing the request: the closed pipe
+    ends the run process, with no output and no word on the control channel."""
+    control_read, control_write = os.pipe()
+    request_read, request_write = os.pipe()
+    os.close(request_write)
+    env = {
+        **os.environ,
+        "VALIDATE_CONTROL_FD": str(control_write),
+        "VALIDATE_REQUEST_FD": str(request_read),
+    }
+    child = subprocess.run(
+        [sys.executable, "-m", "validate._run_child"],
+        env=env,
+        pass_fds=(control_write, request_read),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    os.close(control_write)
+    os.close(request_read)
+    with os.fdopen(control_read, "rb") as channel:
+        assert channel.read() == b""
+    assert (child.returncode, child.stdout, child.stderr) == (0, "", "")
