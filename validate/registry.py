@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+from validate.dist_metadata import metadata_field
 from validate.errors import ConfigError, PluginError
 
 ENTRY_POINT_GROUP = "validate.checks"
@@ -101,7 +102,11 @@ def _expected_location(entry_point: metadata.EntryPoint) -> Any:
 
     relative = entry_point.module.replace(".", "/") + ".py"
     top = entry_point.module.split(".")[0]
-    if top == "checks" and entry_point.dist is not None and entry_point.dist.name == DISTRIBUTION:
+    if (
+        top == "checks"
+        and entry_point.dist is not None
+        and metadata_field(entry_point.dist, "Name") == DISTRIBUTION
+    ):
         package = sys.modules.get("checks")
         if getattr(package, "__validate_builtin__", False):
             return None  # our own package is the one imported

@@ -200,10 +200,12 @@ def scrubbed_traceback(exc: BaseException | None = None) -> str:
 
 def package_versions() -> dict[str, str]:
     """Installed versions of the packages that shape a result (no imports)."""
+    from validate.dist_metadata import version
+
     versions = {}
     for name in _VERSIONED_PACKAGES:
         try:
-            versions[name] = metadata.version(name)
+            versions[name] = version(name)
         except metadata.PackageNotFoundError:
             continue
     return versions
