@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from pathlib import Path
@@ -72,3 +73,24 @@ def test_ctrl_c_ends_the_run_even_while_a_check_swallows_it(
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130
     assert stderr.strip().splitlines() == ["validate: interrupted (SIGINT); nothing was promoted"]
+
+
+def test_an_interrupted_run_leaves_no_earlier_pass_report(
+    write_config, data_dir, models_dir, plugin_env, tmp_path
+):
+    """A report a previous run wrote at the --json path must not stand for a run that was
+    interrupted: the report there says fail, interrupted."""
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"decision": "pass", "exit_code": 0}))
+    config = base_config(data_dir, models_dir, checks={"stubborn": {}})
+    process = start_validate(
+        "run", "-c", str(write_config(config)), "--json", str(report), env=plugin_env
+    )
+    wait_for(Path(plugin_env["STUBBORN_STARTED"]), process=process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    written = json.loads(report.read_text())
+    assert written["decision"] == "fail" and written["exit_code"] == 128 + signal.SIGTERM
+    assert written["reasons"] == ["interrupted (SIGTERM); nothing was promoted"]
+    assert [c["status"] for c in written["checks"]] == ["error"]

@@ -12,8 +12,11 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import FEATURES, run_cli
+
+from validate import supervisor
 
 # Runs a command in a fresh interpreter and counts how many run processes the supervisor
 # started and how many it ended unused, printed as JSON on the last line of stderr.
@@ -139,6 +142,7 @@ def test_a_run_process_whose_request_never_comes_exits_quietly():
         **os.environ,
         "VALIDATE_CONTROL_FD": str(control_write),
         "VALIDATE_REQUEST_FD": str(request_read),
+        "VALIDATE_PARENT_PID": str(os.getpid()),
     }
     child = subprocess.run(
         [sys.executable, "-m", "validate._run_child"],
@@ -154,3 +158,77 @@ def test_a_run_process_whose_request_never_comes_exits_quietly():
     with os.fdopen(control_read, "rb") as channel:
         assert channel.read() == b""
     assert (child.returncode, child.stdout, child.stderr) == (0, "", "")
+
+
+def test_a_run_process_whose_supervisor_is_gone_does_nothing(tmp_path, data_dir):
+    """The supervisor was killed after writing the request but before the run process armed
+    its parent-death signal: the run must not go on alone (record, decide, promote)."""
+    config = drift_config(tmp_path, data_dir)
+    control_read, control_write = os.pipe()
+    request_read, request_write = os.pipe()
+    request = {
+        "config_path": str(config),
+        "only_checks": [],
+        "jobs": 1,
+        "json_path": str(tmp_path / "report.json"),
+        "junit_path": None,
+        "html_path": None,
+        "promote": False,
+        "executor": None,
+        "debug": False,
+        "log_format": "text",
+        "colour": False,
+        "progress": False,
+    }
+    os.write(request_write, json.dumps(request).encode())
+    os.close(request_write)
+    env = {
+        **os.environ,
+        "VALIDATE_CONTROL_FD": str(control_write),
+        "VALIDATE_REQUEST_FD": str(request_read),
+        "VALIDATE_PARENT_PID": "1",  # not this test: as after the supervisor died
+    }
+    child = subprocess.run(
+        [sys.executable, "-c", supervisor.RUN_PROCESS_BOOTSTRAP],
+        env=env,
+        pass_fds=(control_write, request_read),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    os.close(control_write)
+    os.close(request_read)
+    with os.fdopen(control_read, "rb") as channel:
+        assert channel.read() == b""
+    assert (child.returncode, child.stdout, child.stderr) == (0, "", "")
+    assert not (tmp_path / "report.json").exists()
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_checkouts_own_validate_package_does_not_replace_ours(tmp_path, data_dir):
+    """Run from a repository that has its own top-level ``validate`` package (a common
+    name): the run process imports the installed one, as the supervisor does."""
+    repo = tmp_path / "repo"
+    (repo / "validate").mkdir(parents=True)
+    (repo / "validate" / "__init__.py").write_text("")
+    (repo / "validate" / "_run_child.py").write_text(
+        "import pathlib\npathlib.Path(__file__).with_name('RAN').write_text('x')\n"
+    )
+    config = drift_config(tmp_path, data_dir)
+    done = run_cli("run", "-c", str(config), "--json", "report.json", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    assert not (repo / "validate" / "RAN").exists()
+    assert json.loads((repo / "report.json").read_text())["decision"] == "pass"
+
+
+def test_a_failed_start_leaves_no_descriptor_open(monkeypatch):
+    def broken(*args, **kwargs):
+        raise TypeError("an environment that cannot be built")
+
+    monkeypatch.setattr(supervisor, "child_environment", broken)
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        with pytest.raises(TypeError):
+            supervisor._start()
+    assert len(os.listdir("/proc/self/fd")) == before

@@ -49,6 +49,16 @@ def receive_request() -> dict[str, Any] | None:
     return request if isinstance(request, dict) else None
 
 
+def _parent_is_the_supervisor() -> bool:
+    """Whether the process that started this one is still its parent. A supervisor killed
+    before :func:`_die_with_parent` armed the signal sends none: without this check the run
+    would go on alone, record a decision and perhaps promote, with no one to report to."""
+    from validate.supervisor import PARENT_PID_ENV
+
+    expected = os.environ.pop(PARENT_PID_ENV, "")
+    return expected.isdigit() and os.getppid() == int(expected)
+
+
 def main() -> None:
     from validate.numpy_dispatch import import_numpy_or_restart
 
@@ -58,6 +68,8 @@ def main() -> None:
     if not open_channel():
         sys.exit("validate: internal entry point; run `validate run` instead")
     _die_with_parent()
+    if not _parent_is_the_supervisor():
+        sys.exit(0)  # the parent is gone (or this process was not started by one)
     from validate.cli import run_supervised  # imported while the parent parses its arguments
 
     request = receive_request()

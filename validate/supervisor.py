@@ -34,6 +34,17 @@ from validate.interrupts import HANDLED_SIGNALS
 from validate.numpy_dispatch import numpy_dispatch_tuning
 
 REQUEST_FD_ENV = "VALIDATE_REQUEST_FD"  # the pipe the run process reads its request from
+PARENT_PID_ENV = "VALIDATE_PARENT_PID"  # the run process ends if its parent is already gone
+# The run process's command. ``-m validate._run_child`` put the working directory first on
+# its path, so a checkout's own ``validate/`` or ``checks/`` folder replaced ours in the run
+# process alone (its supervisor, a console script, does not see them). Here our packages
+# are imported before the working directory joins the path, at its end: a model pickled by
+# reference to a module there still loads.
+RUN_PROCESS_BOOTSTRAP = (
+    "import runpy, sys; here = sys.path.pop(0); import validate, checks; "
+    "sys.path.append(here); "
+    "runpy.run_module('validate._run_child', run_name='__main__', alter_sys=True)"
+)
 GRACE_AFTER_SIGNAL_S = 30.0  # the child marks its MLflow run KILLED; MLflow may retry a while
 # A check or scoring call past its own deadline is stopped inside the run process; one that
 # holds the interpreter (native code, a catastrophic regex) cannot be, so past this grace
@@ -111,9 +122,8 @@ def child_environment(
         **parent,
         CONTROL_FD_ENV: str(control_fd),
         REQUEST_FD_ENV: str(request_fd),
-        # The child imports what this process could: a model pickled by reference to a
-        # module beside the caller (a test, a notebook's package) still loads.
-        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        PARENT_PID_ENV: str(os.getpid()),
+        "PYTHONPATH": os.pathsep.join(_run_process_path()),
         "PYTHONUNBUFFERED": "1",  # lines reach the user as they happen, not at the end
     }
 
@@ -145,15 +155,33 @@ def discard_prestarted() -> None:
         _end_unused(_prestarted.pop())
 
 
+def _run_process_path() -> list[str]:
+    """The run process imports what this process could: a model pickled by reference to a
+    module beside the caller (a test, a notebook's package) still loads."""
+    return [entry for entry in map(_path_text, sys.path) if entry]
+
+
+def _path_text(entry: object) -> str:
+    """A ``sys.path`` entry as text ("" for what is not a path: callers can put anything)."""
+    if isinstance(entry, os.PathLike):
+        entry = os.fspath(entry)
+    return entry if isinstance(entry, str) else ""
+
+
 def _start() -> _Started:
-    control_read, control_write = os.pipe()
-    request_read, request_write = os.pipe()
     _become_subreaper()
     earlier_children = set(_process_children().get(os.getpid(), ()))
-    env = child_environment(os.environ, control_fd=control_write, request_fd=request_read)
+    control_read, control_write = os.pipe()
     try:
+        request_read, request_write = os.pipe()
+    except BaseException:
+        os.close(control_read)
+        os.close(control_write)
+        raise
+    try:
+        env = child_environment(os.environ, control_fd=control_write, request_fd=request_read)
         process = subprocess.Popen(
-            [sys.executable, "-m", "validate._run_child"],
+            [sys.executable, "-c", RUN_PROCESS_BOOTSTRAP],
             env=env,
             pass_fds=(control_write, request_read),
             stdin=subprocess.DEVNULL,
@@ -177,11 +205,15 @@ def _claim_prestarted() -> _Started | None:
     if not _prestarted:
         return None
     started = _prestarted.pop()
-    now = child_environment(
-        os.environ,
-        control_fd=int(started.environment[CONTROL_FD_ENV]),
-        request_fd=int(started.environment[REQUEST_FD_ENV]),
-    )
+    try:
+        now = child_environment(
+            os.environ,
+            control_fd=int(started.environment[CONTROL_FD_ENV]),
+            request_fd=int(started.environment[REQUEST_FD_ENV]),
+        )
+    except BaseException:
+        _end_unused(started)
+        raise
     if now == started.environment:
         return started
     _end_unused(started)
@@ -399,6 +431,10 @@ def _verdict(
     from validate.gate import EXIT_ERROR
 
     if state.exit_code is not None and state.exit_code == returncode:
+        if returncode > 128:
+            # Interrupted (128 + the signal): the run process wrote no report, and one a
+            # previous run left at the --json path must not stand for this one.
+            _write_crash_report(request, state, _interrupted(returncode - 128), returncode)
         return returncode
     if state.overdue is not None and not forwarded:
         line = (
@@ -408,7 +444,7 @@ def _verdict(
         )
         code = EXIT_ERROR
     elif forwarded:
-        line = f"interrupted ({signal.Signals(forwarded[0]).name}); nothing was promoted"
+        line = _interrupted(forwarded[0])
         code = 128 + forwarded[0]
     else:
         line = _unexpected_end(returncode, state)
@@ -426,6 +462,14 @@ def _verdict(
         flush=True,
     )
     return code
+
+
+def _interrupted(signum: int) -> str:
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
+    return f"interrupted ({name}); nothing was promoted"
 
 
 def _unexpected_end(returncode: int, state: _ChildState) -> str:
