@@ -132,20 +132,24 @@ def test_a_usage_error_ends_the_prestarted_run_process(tmp_path, data_dir):
     assert not Path("mlflow.db").exists()  # nothing was recorded
 
 
-def test_a_run_process_whose_request_never_comes_exits_quietly():
-    """The parent ended (or had no run to do) before writing the request: the closed pipe
-    ends the run process, with no output and no word on the control channel."""
+def run_process_alone(
+    request: bytes, parent_pid: int
+) -> tuple[subprocess.CompletedProcess[str], bytes]:
+    """A run process started as the supervisor starts one, given ``request`` (then the
+    pipe closed) and told ``parent_pid`` is its supervisor; its result and all it said on
+    the control channel."""
     control_read, control_write = os.pipe()
     request_read, request_write = os.pipe()
+    os.write(request_write, request)
     os.close(request_write)
     env = {
         **os.environ,
         "VALIDATE_CONTROL_FD": str(control_write),
         "VALIDATE_REQUEST_FD": str(request_read),
-        "VALIDATE_PARENT_PID": str(os.getpid()),
+        "VALIDATE_PARENT_PID": str(parent_pid),
     }
     child = subprocess.run(
-        [sys.executable, "-m", "validate._run_child"],
+        [sys.executable, "-c", supervisor.RUN_PROCESS_BOOTSTRAP],
         env=env,
         pass_fds=(control_write, request_read),
         capture_output=True,
@@ -156,16 +160,20 @@ def test_a_run_process_whose_request_never_comes_exits_quietly():
     os.close(control_write)
     os.close(request_read)
     with os.fdopen(control_read, "rb") as channel:
-        assert channel.read() == b""
-    assert (child.returncode, child.stdout, child.stderr) == (0, "", "")
+        return child, channel.read()
+
+
+def test_a_run_process_whose_request_never_comes_exits_quietly():
+    """The parent ended (or had no run to do) before writing the request: the closed pipe
+    ends the run process, with no output and no word on the control channel."""
+    child, said = run_process_alone(b"", parent_pid=os.getpid())
+    assert (child.returncode, child.stdout, child.stderr, said) == (0, "", "", b"")
 
 
 def test_a_run_process_whose_supervisor_is_gone_does_nothing(tmp_path, data_dir):
     """The supervisor was killed after writing the request but before the run process armed
     its parent-death signal: the run must not go on alone (record, decide, promote)."""
     config = drift_config(tmp_path, data_dir)
-    control_read, control_write = os.pipe()
-    request_read, request_write = os.pipe()
     request = {
         "config_path": str(config),
         "only_checks": [],
@@ -180,28 +188,9 @@ def test_a_run_process_whose_supervisor_is_gone_does_nothing(tmp_path, data_dir)
         "colour": False,
         "progress": False,
     }
-    os.write(request_write, json.dumps(request).encode())
-    os.close(request_write)
-    env = {
-        **os.environ,
-        "VALIDATE_CONTROL_FD": str(control_write),
-        "VALIDATE_REQUEST_FD": str(request_read),
-        "VALIDATE_PARENT_PID": "1",  # not this test: as after the supervisor died
-    }
-    child = subprocess.run(
-        [sys.executable, "-c", supervisor.RUN_PROCESS_BOOTSTRAP],
-        env=env,
-        pass_fds=(control_write, request_read),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    os.close(control_write)
-    os.close(request_read)
-    with os.fdopen(control_read, "rb") as channel:
-        assert channel.read() == b""
-    assert (child.returncode, child.stdout, child.stderr) == (0, "", "")
+    # Its parent is this test; pid 1 stands for whoever adopts an orphan.
+    child, said = run_process_alone(json.dumps(request).encode(), parent_pid=1)
+    assert (child.returncode, child.stdout, child.stderr, said) == (0, "", "", b"")
     assert not (tmp_path / "report.json").exists()
     assert not (tmp_path / "mlflow.db").exists()
 
