@@ -40,9 +40,10 @@ PARENT_PID_ENV = "VALIDATE_PARENT_PID"  # the run process ends if its parent is 
 # process alone (its supervisor, a console script, does not see them). Here our packages
 # are imported before the working directory joins the path, at its end: a model pickled by
 # reference to a module there still loads.
+# (With PYTHONSAFEPATH set, ``-c`` adds no working directory, and the path stays as it is.)
 RUN_PROCESS_BOOTSTRAP = (
-    "import runpy, sys; here = sys.path.pop(0); import validate, checks; "
-    "sys.path.append(here); "
+    "import runpy, sys; here = sys.path[:1] == [''] and sys.path.pop(0) == ''; "
+    "import validate, checks; sys.path.extend([''] if here else []); "
     "runpy.run_module('validate._run_child', run_name='__main__', alter_sys=True)"
 )
 GRACE_AFTER_SIGNAL_S = 30.0  # the child marks its MLflow run KILLED; MLflow may retry a while
