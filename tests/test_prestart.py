@@ -221,3 +221,49 @@ def test_a_failed_start_leaves_no_descriptor_open(monkeypatch):
         with pytest.raises(TypeError):
             supervisor._start()
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_model_pickled_by_reference_to_a_module_in_the_working_directory_loads(
+    tmp_path, data_dir, monkeypatch
+):
+    """The working directory stays importable in the run process (at the end of its path):
+    a model whose pickle names a module of the repository it is run from still loads."""
+    import mlflow.sklearn
+    from conftest import make_frame
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "repo_features.py").write_text("def doubled(x):\n    return x * 2\n")
+    monkeypatch.syspath_prepend(str(repo))
+    import repo_features
+
+    frame = make_frame()
+    model = make_pipeline(FunctionTransformer(repo_features.doubled), LogisticRegression())
+    model.fit(frame[FEATURES], frame["label"])
+    mlflow.sklearn.save_model(
+        model, str(tmp_path / "model"), skops_trusted_types=["repo_features.doubled"]
+    )
+    config = tmp_path / "validation.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "model": {"candidate": str(tmp_path / "model")},
+                "data": {
+                    "eval": str(data_dir / "eval.parquet"),
+                    "target": "label",
+                    "features": FEATURES,
+                    "task": "binary",
+                },
+                "checks": {"accuracy": {"thresholds": {"roc_auc": {"min": 0.5}}}},
+                "mlflow": {"experiment": "tests"},
+            }
+        ),
+        encoding="utf-8",
+    )
+    done = run_cli("run", "-c", str(config), cwd=repo)
+    assert done.returncode == 0, done.stderr
+    assert "decision: PASS" in done.stdout
