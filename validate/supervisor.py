@@ -1,13 +1,13 @@
 """The supervising parent of ``validate run``: the only process that chooses the exit code.
 
-Model and plug-in code run in a child process (``python -m validate._run_child``) in its
-own session. The parent relays the child's output, forwards SIGINT, SIGTERM and SIGHUP
-once each, and exits with the child's code only when the child reported that code as
-decided (control.py) and then exited with it. A child that ends any other way (a model
-calling ``sys.exit``/``os._exit`` outside a guarded call, a crash, a kill) gives exit 3,
-one line naming the check that was running, the MLflow run marked KILLED and, with
-``--json``, a report that says so. Whatever the outcome, every process left in the child's
-session is killed: no orphan keeps computing.
+Model and plug-in code run in a child process (validate/_run_child.py, started through
+``RUN_PROCESS_BOOTSTRAP``) in its own session. The parent relays the child's output,
+forwards SIGINT, SIGTERM and SIGHUP once each, and exits with the child's code only when
+the child reported that code as decided (control.py) and then exited with it. A child that
+ends any other way (a model calling ``sys.exit``/``os._exit`` outside a guarded call, a
+crash, a kill) gives exit 3, one line naming the check that was running, the MLflow run
+marked KILLED and, with ``--json``, a report that says so. Whatever the outcome, every
+process left in the child's session is killed: no orphan keeps computing.
 
 It imports nothing heavy: its cost is one interpreter start (see benchmarks/startup.py).
 The ``validate`` command starts the run process before it parses its command line
