@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import FEATURES, run_cli
+from conftest import FEATURES, base_config, run_cli
 
 from validate import supervisor
 
@@ -39,22 +39,18 @@ finally:
 """
 
 
-def drift_config(tmp_path: Path, data_dir: Path) -> Path:
+def write_settings(tmp_path: Path, settings: dict) -> Path:
     path = tmp_path / "validation.yaml"
-    config = {
-        "version": 1,
-        "data": {
-            "eval": str(data_dir / "eval.parquet"),
-            "reference": str(data_dir / "train.parquet"),
-            "target": "label",
-            "features": FEATURES,
-            "task": "binary",
-        },
-        "checks": {"drift": {}},
-        "mlflow": {"experiment": "tests"},
-    }
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    path.write_text(yaml.safe_dump(settings), encoding="utf-8")
     return path
+
+
+def drift_config(tmp_path: Path, data_dir: Path) -> Path:
+    """A drift-only run (no model): quick, and it reads the parquet files."""
+    reference = {"data.reference": str(data_dir / "train.parquet")}
+    return write_settings(
+        tmp_path, base_config(data_dir, tmp_path, model={}, checks={"drift": {}}, **reference)
+    )
 
 
 def run_counting(body: str, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
@@ -246,24 +242,8 @@ def test_a_model_pickled_by_reference_to_a_module_in_the_working_directory_loads
     mlflow.sklearn.save_model(
         model, str(tmp_path / "model"), skops_trusted_types=["repo_features.doubled"]
     )
-    config = tmp_path / "validation.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "version": 1,
-                "model": {"candidate": str(tmp_path / "model")},
-                "data": {
-                    "eval": str(data_dir / "eval.parquet"),
-                    "target": "label",
-                    "features": FEATURES,
-                    "task": "binary",
-                },
-                "checks": {"accuracy": {"thresholds": {"roc_auc": {"min": 0.5}}}},
-                "mlflow": {"experiment": "tests"},
-            }
-        ),
-        encoding="utf-8",
-    )
+    candidate = {"model.candidate": str(tmp_path / "model")}
+    config = write_settings(tmp_path, base_config(data_dir, tmp_path, **candidate))
     done = run_cli("run", "-c", str(config), cwd=repo)
     assert done.returncode == 0, done.stderr
     assert "decision: PASS" in done.stdout
