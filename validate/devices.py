@@ -15,6 +15,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from validate.dist_metadata import version
+
 # Frameworks whose version matters to a timing, reported when the process has loaded them.
 _FRAMEWORKS = {
     "tensorflow": "tensorflow",
@@ -126,7 +128,7 @@ def framework_versions() -> dict[str, str]:
     for module, distribution in _FRAMEWORKS.items():
         if module in sys.modules:
             try:
-                versions[distribution] = metadata.version(distribution)
+                versions[distribution] = version(distribution)
             except metadata.PackageNotFoundError:
                 continue
     return versions
