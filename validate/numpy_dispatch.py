@@ -71,8 +71,9 @@ def import_numpy_or_restart() -> None:
     """First thing in the run process: where the supervisor chose ``DISABLE_ENV``, import
     NumPy, and if it refuses those names, replace this process with itself started again
     without them (the same arguments; the control channel's and the request pipe's
-    descriptors are still open, the request unread). A user's own setting is never dropped, and
-    any other import failure is left to be reported where the run imports NumPy."""
+    descriptors are still open, the request unread). A user's own setting is never
+    dropped, and any other import failure is left to be reported where the run imports
+    NumPy."""
     if os.environ.pop(CHOSEN_ENV, None) is None:
         return
     try:
