@@ -21,6 +21,8 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from validate.sqlite_store import THROUGH_MLFLOW_ENV
+
 GOLDEN = Path(__file__).parent / "golden" / "recorded_content.json"
 CONFIG = """\
 data:
@@ -102,15 +104,19 @@ def recorded(client: MlflowClient, run_id: str) -> dict:
     }
 
 
-def validate_run(folder: Path) -> tuple[str, set[str]]:
+def validate_run(folder: Path, *, through_mlflow: bool = False) -> tuple[str, set[str]]:
     """One ``validate run`` of CONFIG in ``folder``: its MLflow run id, and the modules the
-    run process imported."""
+    run process imported. ``through_mlflow``: MLflow's own store code writes everything."""
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    env.pop(THROUGH_MLFLOW_ENV, None)
+    if through_mlflow:
+        env[THROUGH_MLFLOW_ENV] = "1"
     done = subprocess.run(
         [sys.executable, "-m", "validate", "run", "-c", "validation.yaml", "--json", "r.json"],
         cwd=folder,
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"},
+        env=env,
     )
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     imported = {
@@ -151,23 +157,36 @@ def run_info(client: MlflowClient, run_id: str) -> dict:
 
 
 def test_a_scored_run_records_what_it_recorded_before(tmp_path):
-    """Twice: the first run creates the store through MLflow, the second finds it and writes
-    it directly (validate.sqlite_store, without importing MLflow); both record the golden
-    content, and MLflow reads the same run info back from both."""
+    """Three times: MLflow creates the store and writes the first run (asked to, with
+    VALIDATE_WRITE_THROUGH_MLFLOW); the second finds the store and writes it directly
+    (validate.sqlite_store, without importing MLflow); the third, in another folder,
+    creates its store directly too. All record the golden content, and MLflow reads the
+    same run info back from each."""
     scored_tables(tmp_path)
     (tmp_path / "validation.yaml").write_text(CONFIG, encoding="utf-8")
-    first, first_imports = validate_run(tmp_path)
+    first, first_imports = validate_run(tmp_path, through_mlflow=True)
     second, second_imports = validate_run(tmp_path)
-    assert "mlflow" in first_imports  # a new store is created by MLflow itself
-    assert not {m for m in second_imports if m.split(".")[0] in ("mlflow", "sqlalchemy")}
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    scored_tables(fresh)
+    (fresh / "validation.yaml").write_text(CONFIG, encoding="utf-8")
+    third, third_imports = validate_run(fresh)
+    assert "mlflow" in first_imports
+    for imports in (second_imports, third_imports):
+        assert not {m for m in imports if m.split(".")[0] in ("mlflow", "sqlalchemy")}
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    fresh_client = MlflowClient(tracking_uri=f"sqlite:///{fresh / 'mlflow.db'}")
     content = content_of(client, first)
     if os.environ.get("VALIDATE_UPDATE_GOLDEN"):
         GOLDEN.write_text(json.dumps(content, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     expected = json.loads(GOLDEN.read_text(encoding="utf-8"))
     for run_id in (first, second):
         assert_matches(content_of(client, run_id), expected)
+    assert_matches(content_of(fresh_client, third), expected)
     assert run_info(client, second) == run_info(client, first)
+    in_fresh = run_info(fresh_client, third)
+    in_fresh["artifact_uri"] = in_fresh["artifact_uri"].replace(str(fresh), str(tmp_path))
+    assert in_fresh == run_info(client, first)
     first_checks = client.search_runs(
         [client.get_run(first).info.experiment_id], f"tags.mlflow.parentRunId = '{first}'"
     )

@@ -179,10 +179,8 @@ def set_location(database: Path, location: str) -> None:
 @pytest.mark.parametrize(
     "change",
     [
-        "missing",
         "empty",
         "not a database",
-        "unknown experiment",
         "deleted experiment",
         "s3 artifacts",
         "proxied artifacts",
@@ -198,14 +196,11 @@ def set_location(database: Path, location: str) -> None:
 )
 def test_mlflow_writes_where_direct_writes_are_not_certain(database, change, monkeypatch):
     experiment = "e"
-    if change == "missing":
-        database.unlink()
-    elif change == "empty":
+    # A missing store or experiment is created directly: tests/test_store_creation.py.
+    if change == "empty":
         database.write_bytes(b"")
     elif change == "not a database":
         database.write_bytes(b"garbage" * 100)
-    elif change == "unknown experiment":
-        experiment = "nope"
     elif change == "deleted experiment":
         with sqlite3.connect(database) as db:
             db.execute("UPDATE experiments SET lifecycle_stage = 'deleted' WHERE name = 'e'")

@@ -131,11 +131,13 @@ class MlflowRecorder:
 
         def create() -> str:
             writer = self.writer
-            self._experiment_id = writer.experiment_id
+            # A store's new experiment has its id once the run is created in it.
+            self._experiment_id = writer.experiment_id or None
             with writer.together():  # a run is never seen without its params
                 run_id = writer.create_run(
                     run_name=run_name, tags={"validate.kind": "validation", **tags}
                 )
+                self._experiment_id = self._experiment_id or writer.experiment_id
                 writer.log_batch(
                     run_id,
                     params={k: str(v)[:_MAX_PARAM] for k, v in params.items()},

@@ -2,16 +2,23 @@
 
 Importing MLflow and opening its SQLAlchemy store cost about 5 s of CPU, more than the
 statistics of most runs. A run that only needs to *write* its results (a parent run,
-one nested run per check, params, metrics, tags, artifacts) into a store that MLflow
-already created can do that with the standard library's ``sqlite3`` in milliseconds,
-writing the same rows MLflow's ``SqlAlchemyStore`` writes for the same calls.
+one nested run per check, params, metrics, tags, artifacts) can do that with the
+standard library's ``sqlite3`` in milliseconds, writing the same rows MLflow's
+``SqlAlchemyStore`` writes for the same calls.
+
+A store that does not exist yet, or an experiment it does not hold yet, is created at
+the first write, as MLflow would create it: the store from ``validate.store_schema`` (the
+statements MLflow's migrations leave, about 1.5 s of migrations and 3 s of imports in
+MLflow), the experiment with the artifact folder MLflow would give it. Both only where
+the installed MLflow's migration head is the one that schema was taken from.
 
 This is used only where it is certainly equivalent; :meth:`SqliteStore.open` returns
-None (the caller then uses MLflow) for anything else: a file that is not there yet or
-holds no store, a schema with a column this module does not fill and that has no default,
-an experiment that does not exist yet, is deleted or keeps its artifacts anywhere but on
-the local file system, and MLflow's multi-workspace mode. ``tests/test_sqlite_store.py``
-records the same validation both ways and compares what MLflow reads back.
+None (the caller then uses MLflow) for anything else: a file that holds no store (an
+empty one included), a schema with a column this module does not fill and that has no
+default, an experiment that is deleted or keeps its artifacts anywhere but on the local
+file system, MLflow's multi-workspace mode, and ``VALIDATE_WRITE_THROUGH_MLFLOW`` set.
+``tests/test_sqlite_store.py`` and ``tests/test_store_creation.py`` write the same things
+both ways and compare what MLflow reads back.
 """
 
 from __future__ import annotations
@@ -58,6 +65,17 @@ _REQUIRED_COLUMNS = {
     "latest_metrics": {"key", "value", "timestamp", "step", "is_nan", "run_uuid"},
 }
 _ENV_FOR_MLFLOW = ("MLFLOW_ENABLE_WORKSPACES", "MLFLOW_WORKSPACE", "MLFLOW_WORKSPACE_STORE_URI")
+# Set (to anything but empty), every write goes through MLflow's own store code.
+THROUGH_MLFLOW_ENV = "VALIDATE_WRITE_THROUGH_MLFLOW"
+# MLflow's default artifact root for a sqlite store (DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH),
+# unless this variable names another; and its longest experiment name.
+_ARTIFACT_ROOT_ENV = "_MLFLOW_SERVER_ARTIFACT_ROOT"
+_DEFAULT_ARTIFACT_FOLDER = "mlruns"
+_MAX_EXPERIMENT_NAME = 500
+_DEFAULT_WORKSPACE = "default"  # MLflow's DEFAULT_WORKSPACE_NAME
+# Characters that URL parsing reads in a path (MLflow appends the experiment id to the
+# artifact root as to a URI): a working directory holding one is left to MLflow.
+_URI_SIGNIFICANT = re.compile(r"[?#%;\\\x00-\x1f\x7f]")
 _TERMINAL = ("FINISHED", "FAILED", "KILLED")
 # MLflow's own rule for param, metric and tag names (mlflow.utils.validation, POSIX).
 _NAME = re.compile(r"^[/\w.\- :]*$")
@@ -92,12 +110,22 @@ class SqliteStore:
         self._artifact_location = ""  # as MLflow spells it (path or file URI)
         self._connection: sqlite3.Connection | None = None
         self._together_thread: int | None = None  # the thread inside together(), if any
+        # Set when the store or the experiment is to be created at the first write: the
+        # artifact root MLflow would give new experiments (an absolute path).
+        self._new_store = False
+        self._artifact_root_for_new = ""
+        self._schema_unchecked = False  # a store another process created first
 
     @classmethod
     def open(cls, database: Path | None, experiment: str) -> SqliteStore | None:
         """The store for ``experiment`` in ``database`` if writing it directly is certainly
-        what MLflow would do; None where MLflow must do it (see the module's docstring)."""
-        if database is None or any(os.environ.get(name) for name in _ENV_FOR_MLFLOW):
+        what MLflow would do; None where MLflow must do it (see the module's docstring).
+
+        A database or experiment that does not exist yet is created at the first write,
+        as MLflow creates them: a run refused before it records anything leaves no store."""
+        if database is None or any(
+            os.environ.get(name) for name in (*_ENV_FOR_MLFLOW, THROUGH_MLFLOW_ENV)
+        ):
             return None
         if any(c in str(database) for c in "%?#"):
             return None  # sqlite and SQLAlchemy read these in URIs: leave the path to MLflow
@@ -105,6 +133,8 @@ class SqliteStore:
         if head is None:
             return None
         try:
+            if not database.exists() and not database.is_symlink():
+                return cls._to_create(database, experiment, head, new_store=True)
             if not database.is_file() or database.stat().st_size == 0:
                 return None
             connection = sqlite3.connect(_uri(database, "ro"), uri=True, timeout=5)
@@ -114,24 +144,48 @@ class SqliteStore:
             if not _schema_is_known(connection, head):
                 return None
             found = _experiment(connection, experiment)
+            named = found is not None or _name_taken(connection, experiment)
         except sqlite3.Error:
             return None  # MLflow opens it and reports what is wrong in its own words
         finally:
             connection.close()
+        if not named:
+            return cls._to_create(database, experiment, head, new_store=False)
         store = cls(database, experiment)
         return store if store._use_experiment(found) else None
+
+    @classmethod
+    def _to_create(
+        cls, database: Path, experiment: str, head: str, *, new_store: bool
+    ) -> SqliteStore | None:
+        """A store that creates ``database`` (``new_store``) and ``experiment`` at its first
+        write, as MLflow would; None where what MLflow would create is not certain."""
+        from validate.store_schema import MIGRATION_HEAD
+
+        root = _new_artifact_root()
+        if (
+            head != MIGRATION_HEAD  # another MLflow: its migrations may create other things
+            or root is None
+            or not 0 < len(experiment) <= _MAX_EXPERIMENT_NAME
+            or (new_store and not database.absolute().parent.is_dir())  # MLflow's error
+        ):
+            return None
+        store = cls(database, experiment)
+        store._new_store = new_store
+        store._artifact_root_for_new = root
+        return store
 
     # ------------------------------------------------------------------ writes
 
     def create_run(self, *, run_name: str, tags: Mapping[str, str]) -> str:
         """A RUNNING run with ``tags`` (plus ``mlflow.runName``), as MlflowClient.create_run."""
         run_id = uuid.uuid4().hex
-        artifact_uri = f"{self._artifact_location}/{run_id}/artifacts"  # append_to_uri_path
         all_tags = dict(tags)
         all_tags.setdefault("mlflow.runName", run_name)
         _check_keys(all_tags)
         with self._transaction() as db:
-            self._resolve_experiment_again(db)
+            self._resolve_experiment_again(db)  # the experiment's location, as it is now
+            artifact_uri = f"{self._artifact_location}/{run_id}/artifacts"  # append_to_uri_path
             db.execute(
                 "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, "
                 "user_id, status, start_time, end_time, source_version, lifecycle_stage, "
@@ -250,8 +304,22 @@ class SqliteStore:
 
     def _resolve_experiment_again(self, db: sqlite3.Connection) -> None:
         """Look the experiment up by name again, as MLflow does when it creates a run: it
-        may have been renamed, replaced or deleted while the data loaded."""
-        if not self._use_experiment(_experiment(db, self.experiment)):
+        may have been renamed, replaced or deleted while the data loaded. One that is to
+        be created, and still has no row by its name, is created here (in the caller's
+        transaction: with the run, or not at all)."""
+        if self._schema_unchecked:
+            from validate.store_schema import MIGRATION_HEAD
+
+            if not _schema_is_known(db, MIGRATION_HEAD):
+                raise StoreRefused(
+                    f"another program created the tracking store {self.database} while the "
+                    "run was starting, with a schema this run does not know"
+                )
+            self._schema_unchecked = False
+        found = _experiment(db, self.experiment)
+        if found is None and self._artifact_root_for_new and not _name_taken(db, self.experiment):
+            found = _insert_experiment(db, self.experiment, self._artifact_root_for_new)
+        if not self._use_experiment(found):
             raise StoreRefused(
                 f"experiment {self.experiment!r} was deleted, or moved its artifacts off this "
                 "machine, while the run was starting"
@@ -287,6 +355,11 @@ class SqliteStore:
         ):
             return contextlib.nullcontext(self._connection)  # inside together()
         if self._connection is None:
+            if self._new_store:
+                self._schema_unchecked = not _create_database(
+                    self.database, self._artifact_root_for_new
+                )
+                self._new_store = False
             # isolation_level=None: transactions are ours (BEGIN IMMEDIATE takes the write
             # lock up front, so two runs writing at once wait instead of failing midway).
             # mode=rw: a store that has gone is an error, never a new empty file.
@@ -386,6 +459,87 @@ def _experiment(connection: sqlite3.Connection, name: str) -> tuple[int, str] | 
     if row is None or row[2] != "active" or not row[1]:
         return None
     return int(row[0]), str(row[1])
+
+
+def _name_taken(connection: sqlite3.Connection, name: str) -> bool:
+    """Whether any experiment, active or deleted, is called ``name`` (MLflow's names are
+    unique: it refuses to create a second)."""
+    row = connection.execute("SELECT 1 FROM experiments WHERE name = ?", (name,)).fetchone()
+    return row is not None
+
+
+def _new_artifact_root() -> str | None:
+    """The artifact root MLflow gives a sqlite store's new experiments: ``./mlruns`` made
+    absolute against the working directory (mlflow.utils.uri.resolve_uri_if_local); None
+    where that is not certain (another root set for MLflow, a directory whose name URL
+    parsing would read, a platform whose paths are not POSIX)."""
+    if os.name != "posix" or os.environ.get(_ARTIFACT_ROOT_ENV):
+        return None
+    try:
+        root = Path.cwd().joinpath(_DEFAULT_ARTIFACT_FOLDER).as_posix()
+    except OSError:
+        return None  # the working directory was removed
+    if not root.startswith("/") or root.startswith("//") or _URI_SIGNIFICANT.search(root):
+        return None
+    return root
+
+
+def _insert_experiment(db: sqlite3.Connection, name: str, root: str) -> tuple[int, str]:
+    """Create experiment ``name`` as SqlAlchemyStore.create_experiment does: the next id,
+    active, in the default workspace, its artifacts under ``root``/id."""
+    now = _now_ms()
+    columns = {column[1] for column in db.execute("PRAGMA table_info(experiments)")}
+    workspace = "workspace" in columns
+    cursor = db.execute(
+        "INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, "
+        f"last_update_time{', workspace' if workspace else ''}) "
+        f"VALUES (?, NULL, 'active', ?, ?{', ?' if workspace else ''})",
+        (name, now, now, *((_DEFAULT_WORKSPACE,) if workspace else ())),
+    )
+    experiment_id = int(cursor.lastrowid or 0)
+    location = f"{root}/{experiment_id}"
+    db.execute(
+        "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
+        (location, experiment_id),
+    )
+    return experiment_id, location
+
+
+def _create_database(database: Path, root: str) -> bool:
+    """Create a new store at ``database`` as MLflow's migrations leave one (with its
+    default experiment 0), unless one appears there first (then False).
+
+    The store is built in a temporary file beside it and linked into place: a store some
+    other process created meanwhile is never replaced, and no half-made one is ever seen.
+    """
+    from validate.store_schema import STATEMENTS
+
+    handle, temporary = tempfile.mkstemp(
+        dir=database.absolute().parent, prefix=f".{database.name}."
+    )
+    os.close(handle)
+    try:
+        os.chmod(temporary, 0o644 & ~_umask())  # the mode sqlite gives the files it creates
+        now = _now_ms()
+        default = (
+            "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, "
+            f"creation_time, last_update_time, workspace) VALUES (0, 'Default', "
+            f"{_sql_text(root + '/0')}, 'active', {now}, {now}, {_sql_text(_DEFAULT_WORKSPACE)})"
+        )
+        with contextlib.closing(sqlite3.connect(temporary, isolation_level=None)) as db:
+            db.executescript("BEGIN;\n" + ";\n".join((*STATEMENTS, default)) + ";\nCOMMIT;")
+        try:
+            os.link(temporary, database)
+        except FileExistsError:
+            return False  # another process's store: written into if its schema is known
+        return True
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+def _sql_text(value: str) -> str:
+    """A SQL string literal (executescript takes no parameters)."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _local_folder(location: str) -> Path | None:
