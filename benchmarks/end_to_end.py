@@ -7,7 +7,10 @@
     python benchmarks/end_to_end.py --profile bias drift   # -X importtime + cProfile only
 
 ``--source DIR`` runs validate from a source tree (first on PYTHONPATH), e.g. a fixed
-commit while the checkout changes: ``git archive HEAD | tar -x -C DIR``.
+commit while the checkout changes: ``git archive HEAD | tar -x -C DIR``. Without it, the
+``validate`` beside this interpreter runs: run this file with the python of a venv where
+validate is pip-installed (as users install it) to leave out the development venv's
+editable-install hook, which every Python process of ours would otherwise load.
 
 Every measurement is a whole process (interpreter start, imports, reading the files,
 the MLflow store), timed from start to reaped, the median of ``--runs`` after
@@ -15,8 +18,8 @@ the MLflow store), timed from start to reaped, the median of ``--runs`` after
 load hits both alike. CPU time (user +
 system of the process tree) is printed beside wall time: on a loaded machine it is the
 steadier of the two. Ours runs twice per round: with a fresh sqlite store each run (an
-ephemeral CI runner: MLflow creates the store) and with the store kept from the warm-up
-run (a developer's machine: the results are written without importing MLflow). Peak
+ephemeral CI runner) and with the store kept from the warm-up run (a developer's
+machine); either way the results are written without importing MLflow. Peak
 memory is that of the process tree (see _e2e_measure.py). Our exit code and every
 check's status are asserted: a benchmark of an error path measures nothing.
 

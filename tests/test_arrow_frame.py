@@ -254,7 +254,6 @@ def test_a_plain_drift_run_records_what_the_pandas_run_records(tmp_path, task):
         folder.mkdir()
         _tables(folder, task, extra_text_column=extra)
         (folder / "validation.yaml").write_text(DRIFT_ONLY.format(task=task))
-        _run(folder)  # MLflow creates the store; later runs write it without MLflow
         report, imported = _run(folder)
         results[name] = (report, imported, _recorded(folder, report["mlflow"]["run_id"]))
     (plain, plain_imports, plain_metrics), (other, other_imports, other_metrics) = (
