@@ -39,6 +39,7 @@ def mlflow_store(folder: Path, *experiments: str) -> Path:
     """A store MLflow creates in ``folder`` (its working directory, which MLflow's
     default artifact root follows), with ``experiments`` created through MLflow."""
     cwd = Path.cwd()
+    folder.mkdir(parents=True, exist_ok=True)
     os.chdir(folder)
     try:
         # An absolute URI: MLflow keeps one store per URI in a process.
@@ -210,6 +211,7 @@ def test_a_failed_first_write_creates_no_experiment(tmp_path, monkeypatch):
         "percent in the working directory",
         "question mark in the working directory",
         "semicolon in the working directory",
+        "no-break space in the working directory",
         "empty experiment name",
         "experiment name too long",
         "no parent folder",
@@ -226,7 +228,8 @@ def test_mlflow_creates_where_creating_directly_is_not_certain(tmp_path, monkeyp
     elif change == "writes through MLflow asked for":
         monkeypatch.setenv(sqlite_store.THROUGH_MLFLOW_ENV, "1")
     elif change.endswith("in the working directory"):
-        mark = {"percent": "%20", "question": "?", "semicolon": ";"}[change.split()[0]]
+        marks = {"percent": "%20", "question": "?", "semicolon": ";", "no-break": "\xa0"}
+        mark = marks[change.split()[0]]
         folder = tmp_path / f"a{mark}b"
         folder.mkdir()
     elif change == "empty experiment name":
@@ -269,3 +272,33 @@ def test_a_store_made_meanwhile_with_an_unknown_schema_is_refused(tmp_path, monk
         store.create_run(run_name="r", tags={})
     assert rows_of(tmp_path / "mlflow.db", "alembic_version") == [("future",)]
     assert rows_of(tmp_path / "mlflow.db", "runs") == []
+
+
+def test_without_hard_links_the_store_is_copied_into_place(tmp_path, monkeypatch):
+    """FAT, many SMB and FUSE mounts refuse os.link: the store is created exclusively
+    and copied in, and a store that appeared meanwhile is still never replaced."""
+
+    def no_links(source, destination):
+        raise PermissionError(1, "Operation not permitted", source)
+
+    monkeypatch.setattr(sqlite_store.os, "link", no_links)
+    monkeypatch.chdir(tmp_path)
+    store = SqliteStore.open(tmp_path / "mlflow.db", "e")
+    store.create_run(run_name="r", tags={})
+    assert schema_of(tmp_path / "mlflow.db") == schema_of(mlflow_store(tmp_path / "m"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "mlflow.db"]
+    later = SqliteStore.open(tmp_path / "other.db", "e")
+    (tmp_path / "other.db").write_bytes(b"someone else's")
+    with pytest.raises(sqlite3.DatabaseError):
+        later.create_run(run_name="r", tags={})
+    assert (tmp_path / "other.db").read_bytes() == b"someone else's"
+
+
+def test_stores_left_half_made_by_killed_runs_are_removed_once_old(tmp_path, monkeypatch):
+    old, recent = tmp_path / ".mlflow.db.creating-old", tmp_path / ".mlflow.db.creating-new"
+    for path in (old, recent):
+        path.write_bytes(b"x" * 1000)
+    os.utime(old, (0, 0))
+    monkeypatch.chdir(tmp_path)
+    SqliteStore.open(tmp_path / "mlflow.db", "e").create_run(run_name="r", tags={})
+    assert not old.exists() and recent.exists()  # a recent one may be another run's

@@ -73,6 +73,8 @@ _ARTIFACT_ROOT_ENV = "_MLFLOW_SERVER_ARTIFACT_ROOT"
 _DEFAULT_ARTIFACT_FOLDER = "mlruns"
 _MAX_EXPERIMENT_NAME = 500
 _DEFAULT_WORKSPACE = "default"  # MLflow's DEFAULT_WORKSPACE_NAME
+_CREATING = ".creating-"  # in the names of new stores while they are made
+_STALE_AFTER_S = 600.0
 # Characters that URL parsing reads in a path (MLflow appends the experiment id to the
 # artifact root as to a URI): a working directory holding one is left to MLflow.
 _URI_SIGNIFICANT = re.compile(r"[?#%;\\\x00-\x1f\x7f]")
@@ -472,14 +474,19 @@ def _new_artifact_root() -> str | None:
     """The artifact root MLflow gives a sqlite store's new experiments: ``./mlruns`` made
     absolute against the working directory (mlflow.utils.uri.resolve_uri_if_local); None
     where that is not certain (another root set for MLflow, a directory whose name URL
-    parsing would read, a platform whose paths are not POSIX)."""
+    parsing would read or that is not printable, a platform whose paths are not POSIX)."""
     if os.name != "posix" or os.environ.get(_ARTIFACT_ROOT_ENV):
         return None
     try:
         root = Path.cwd().joinpath(_DEFAULT_ARTIFACT_FOLDER).as_posix()
     except OSError:
         return None  # the working directory was removed
-    if not root.startswith("/") or root.startswith("//") or _URI_SIGNIFICANT.search(root):
+    if (
+        not root.startswith("/")
+        or root.startswith("//")
+        or _URI_SIGNIFICANT.search(root)
+        or not root.isprintable()  # MLflow writes experiment 0's folder as repr() gives it
+    ):
         return None
     return root
 
@@ -514,9 +521,10 @@ def _create_database(database: Path, root: str) -> bool:
     """
     from validate.store_schema import STATEMENTS
 
-    handle, temporary = tempfile.mkstemp(
-        dir=database.absolute().parent, prefix=f".{database.name}."
-    )
+    folder = database.absolute().parent
+    prefix = f".{database.name}{_CREATING}"
+    _remove_stale(folder, prefix)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=prefix)
     os.close(handle)
     try:
         os.chmod(temporary, 0o644 & ~_umask())  # the mode sqlite gives the files it creates
@@ -532,9 +540,44 @@ def _create_database(database: Path, root: str) -> bool:
             os.link(temporary, database)
         except FileExistsError:
             return False  # another process's store: written into if its schema is known
+        except OSError:
+            # A file system without hard links (FAT, many SMB and FUSE mounts): created
+            # exclusively and copied in. Another process opening it during the copy sees
+            # a damaged store and fails; none is ever replaced.
+            return _copy_exclusively(Path(temporary), database)
         return True
     finally:
         Path(temporary).unlink(missing_ok=True)
+
+
+def _copy_exclusively(source: Path, destination: Path) -> bool:
+    """Copy ``source`` to a new file ``destination``; False if that already exists."""
+    try:
+        handle = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(source.read_bytes())
+            stream.flush()
+            os.fsync(stream.fileno())
+    except BaseException:
+        destination.unlink(missing_ok=True)  # ours, half written
+        raise
+    return True
+
+
+def _remove_stale(folder: Path, prefix: str) -> None:
+    """Remove stores left half-made by runs killed while creating them (a SIGKILL gives no
+    chance to clean up). Only old ones: creating a store takes milliseconds, and a fresh
+    one may be another run's, in the making."""
+    cutoff = time.time() - _STALE_AFTER_S
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.name.startswith(prefix) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.path)
 
 
 def _sql_text(value: str) -> str:
