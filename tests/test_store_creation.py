@@ -22,17 +22,8 @@ from validate import sqlite_store, store_schema
 from validate.sqlite_store import SqliteStore, StoreRefused
 
 SCHEMA_MODULE = Path(store_schema.__file__)
-MODULE_HEAD = '''"""The schema MLflow's migrations give a new sqlite tracking store, at one
-migration head.
-
-validate.sqlite_store creates a new store from these statements (milliseconds) instead of
-importing MLflow and running its migrations (seconds), and only where the installed
-MLflow's migration head is ``MIGRATION_HEAD``. Generated from a store MLflow created;
-tests/test_store_creation.py compares the two, and rewrites this file when run with
-VALIDATE_UPDATE_GOLDEN=1.
-"""
-# ruff: noqa: E501
-'''
+# The generated module keeps its docstring (this file's rewrite changes only the schema).
+MODULE_HEAD = f'"""{store_schema.__doc__}"""\n# ruff: noqa: E501\n'
 
 
 def mlflow_store(folder: Path, *experiments: str) -> Path:
