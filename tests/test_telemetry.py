@@ -20,6 +20,7 @@ from validate.errors import ConfigError
 from validate.executors.k8s_manifests import JobRequest, build_job
 from validate.kubernetes_settings import KubernetesSection
 from validate.runner import RunRequest, run_validation
+from validate.sqlite_store import THROUGH_MLFLOW_ENV
 
 CONFIG = """\
 data:
@@ -283,11 +284,12 @@ def importers_of_opentelemetry(importtime: str) -> dict[str, set[str]]:
 
 
 def test_help_and_an_unconfigured_run_import_nothing_of_opentelemetry(tmp_path):
-    """``validate --help`` imports no opentelemetry module at all. A run imports MLflow,
-    which imports parts of opentelemetry itself (for its GenAI tracing): every
-    opentelemetry module the run process imports comes in under an MLflow import, none
-    under validate's (no exporter, nothing of ours)."""
+    """``validate --help`` imports no opentelemetry module at all, nor does a run that
+    creates its sqlite store without MLflow. A run through MLflow imports parts of
+    opentelemetry (MLflow's GenAI tracing does): every opentelemetry module comes in under
+    an MLflow import, none under validate's (no exporter, nothing of ours)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.pop(THROUGH_MLFLOW_ENV, None)
     helped = _otel_modules_after(
         "from validate.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
         tmp_path,
@@ -297,20 +299,28 @@ def test_help_and_an_unconfigured_run_import_nothing_of_opentelemetry(tmp_path):
 
     make_frame(300).to_parquet(tmp_path / "eval.parquet")
     (tmp_path / "validation.yaml").write_text(CONFIG, encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-m", "validate", "run", "-c", "validation.yaml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={**env, "PYTHONPROFILEIMPORTTIME": "1"},
-    )
-    assert done.returncode == 1, done.stdout + done.stderr[-3000:]
-    assert "validate.telemetry" in done.stderr and "| mlflow\n" in done.stderr  # the child's
-    importers = importers_of_opentelemetry(done.stderr)
-    assert importers, "MLflow imports opentelemetry: the parsing above found none"
-    assert {name for name in importers if not name.startswith("mlflow")} == set()
-    imported = set().union(*importers.values())
-    assert not {m for m in imported if m.startswith("opentelemetry.exporter")}
+    for through_mlflow in (False, True):
+        done = subprocess.run(
+            [sys.executable, "-m", "validate", "run", "-c", "validation.yaml"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env={
+                **env,
+                "PYTHONPROFILEIMPORTTIME": "1",
+                **({THROUGH_MLFLOW_ENV: "1"} if through_mlflow else {}),
+            },
+        )
+        assert done.returncode == 1, done.stdout + done.stderr[-3000:]
+        assert "| validate.runner\n" in done.stderr  # the run process's imports were read
+        importers = importers_of_opentelemetry(done.stderr)
+        if not through_mlflow:
+            assert "| mlflow\n" not in done.stderr and importers == {}
+            continue
+        assert importers, "MLflow imports opentelemetry: the parsing above found none"
+        assert {name for name in importers if not name.startswith("mlflow")} == set()
+        imported = set().union(*importers.values())
+        assert not {m for m in imported if m.startswith("opentelemetry.exporter")}
 
 
 def test_a_collector_that_is_down_changes_no_outcome(tmp_path):
