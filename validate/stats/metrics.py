@@ -249,6 +249,17 @@ def weighted_metric_functions(task: str) -> dict[str, WeightedMetric]:
     return functions[task]
 
 
+# f(y_true, scores) -> g((c, k) drawn row indices) -> (c,) values: a weighted metric of
+# resamples given as the rows they drew (see average_precision_of_draws).
+DrawnMetric = Callable[[np.ndarray, np.ndarray], Callable[[np.ndarray], np.ndarray]]
+
+
+def drawn_metric_functions(task: str) -> dict[str, DrawnMetric]:
+    """The :func:`weighted_metric_functions` of ``task`` that also have a form taking the
+    drawn rows themselves, which gives the same numbers faster."""
+    return {"average_precision": average_precision_of_draws} if task == "binary" else {}
+
+
 def _tie_groups(
     y: np.ndarray, p: np.ndarray, w: np.ndarray, *, descending: bool
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -295,12 +306,54 @@ def weighted_average_precision(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> n
 def _average_precision_from_groups(positives: np.ndarray, negatives: np.ndarray) -> np.ndarray:
     """:func:`weighted_average_precision` from the weighted classes per distinct score,
     highest first."""
-    tp, fp = np.cumsum(positives, axis=1), np.cumsum(negatives, axis=1)
+    return _average_precision_from_running(
+        np.cumsum(positives, axis=1), np.cumsum(negatives, axis=1)
+    )
+
+
+def _average_precision_from_running(tp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """:func:`weighted_average_precision` from the running weighted positives and negatives
+    at each distinct score, highest first (rows × scores)."""
     total = tp[:, -1:]
-    recall = safe_divide(tp, total)
-    gained = np.diff(recall, axis=1, prepend=0.0)
-    values = (gained * safe_divide(tp, tp + fp)).sum(axis=1)
-    return np.where(total[:, 0] > 0, values, np.nan)
+    # Precision and recall as safe_divide gives them, in fewer passes over the array: a
+    # row without positives is NaN below, so its recall needs no zeroing.
+    recall = tp / np.where(total > 0, total, 1)
+    gained = np.empty_like(recall)  # np.diff(recall, prepend=0.0), without the copy
+    gained[:, 0] = recall[:, 0]
+    np.subtract(recall[:, 1:], recall[:, :-1], out=gained[:, 1:])
+    flagged = tp + fp
+    precision = np.divide(tp, flagged, out=np.zeros_like(tp), where=flagged > 0)
+    gained *= precision
+    return np.where(total[:, 0] > 0, gained.sum(axis=1), np.nan)
+
+
+def average_precision_of_draws(y: np.ndarray, p: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """:func:`weighted_average_precision` of resamples given as the rows they drew: the
+    returned function maps drawn row indices ``(c, k)`` to the ``(c,)`` values that
+    ``weighted_average_precision(y, p, row_counts(drawn, len(y)))`` gives, bit for bit.
+
+    The draws are counted straight into (tie group, class) cells, skipping the rows-wide
+    weight matrix and its per-group sums: a resample's weights are counts, so every sum
+    is an exact integer whatever order it is taken in (tests/test_weighted_metrics.py).
+    """
+    order = np.argsort(-p, kind="stable")
+    ordered = p[order]
+    new_score = np.r_[True, ordered[1:] != ordered[:-1]]
+    groups = int(new_score.sum())
+    # Each row's cell: its tie group (highest score first), negatives after the positives.
+    cell = np.empty(len(p), dtype=np.int64)
+    cell[order] = np.cumsum(new_score) - 1
+    cell += np.where(np.asarray(y) == 1, 0, groups)
+
+    def values(drawn: np.ndarray) -> np.ndarray:
+        c = len(drawn)
+        drawn_cells = cell[drawn]
+        drawn_cells += (np.arange(c, dtype=np.int64) * (2 * groups))[:, None]
+        counts = np.bincount(drawn_cells.ravel(), minlength=c * 2 * groups)
+        running = np.cumsum(counts.reshape(c, 2, groups), axis=2, dtype=np.float64)
+        return _average_precision_from_running(running[:, 0], running[:, 1])
+
+    return values
 
 
 def weighted_rmse(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:

@@ -22,9 +22,11 @@ from validate.stats import intervals as iv
 from validate.stats.auc import DeLong, delong
 from validate.stats.counts import cells, resampled_rows, row_counts
 from validate.stats.metrics import (
+    DrawnMetric,
     WeightedMetric,
     binary_count_metrics,
     decisions,
+    drawn_metric_functions,
     metric_functions,
     multiclass_count_metrics,
     per_row_losses,
@@ -163,6 +165,7 @@ def paired_intervals(
         if name in out or not n_resamples:
             continue
         function = _weighted(task, threshold, name)
+        drawn_form = drawn_metric_functions(task).get(name)
         out[name] = weighted_subsample_bootstrap(
             functools.partial(_paired_on_rows, function, y, candidate, champion),
             len(y),
@@ -172,6 +175,11 @@ def paired_intervals(
             seed=seed,
             confidence=confidence,
             with_p=True,
+            on_draws=(
+                None
+                if drawn_form is None
+                else functools.partial(_paired_on_draws, drawn_form, y, candidate, champion)
+            ),
         )
     return out
 
@@ -233,6 +241,9 @@ PAIRED_ANALYTIC = frozenset({"log_loss", "brier", "mae", "mape", "roc_auc"})
 
 # f(row indices into the data, (c, m) row counts) -> (c,) values of one chunk of resamples.
 _Statistic = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# f(row indices into the data) -> g((c, m) drawn positions among those rows) -> (c,) values:
+# the same statistic, prepared once for the rows and evaluated on the draws themselves.
+_DrawnStatistic = Callable[[np.ndarray], Callable[[np.ndarray], np.ndarray]]
 
 
 def weighted_subsample_bootstrap(
@@ -245,26 +256,38 @@ def weighted_subsample_bootstrap(
     confidence: float,
     max_rows: int = 5000,
     with_p: bool = False,
+    on_draws: _DrawnStatistic | None = None,
 ) -> iv.Interval:
     """m-out-of-n percentile bootstrap (Bickel, Götze & van Zwet 1997), drawn as row counts.
 
     A seeded subsample of m = min(n, ``max_rows``) rows is resampled ``n_resamples`` times
     (m rows with replacement, :func:`validate.stats.counts.resampled_rows`), deviations
     from the subsample's own value are rescaled by √(m/n) and centred on ``point``.
-    ``statistic(rows, weights)`` evaluates a whole chunk of resamples at once. The
-    returned interval keeps all ``n_resamples`` scaled samples.
+    ``statistic(rows, weights)`` evaluates a whole chunk of resamples at once; where the
+    statistic has a form that takes the drawn rows themselves (``on_draws``, giving the
+    same numbers), the resamples are evaluated by that. The returned interval keeps all
+    ``n_resamples`` scaled samples.
     """
     rng = np.random.default_rng(seed)
     m = min(n_rows, max_rows)
     base = np.sort(rng.choice(n_rows, m, replace=False)) if m < n_rows else np.arange(n_rows)
     center = float(statistic(base, np.ones((1, m)))[0])
-    samples = np.concatenate(
-        [statistic(base, row_counts(drawn, m)) for drawn in resampled_rows(m, n_resamples, rng)]
+    evaluate = (
+        on_draws(base)
+        if on_draws is not None
+        else functools.partial(_on_row_counts, statistic, base, m)
     )
+    samples = np.concatenate([evaluate(drawn) for drawn in resampled_rows(m, n_resamples, rng)])
     scaled = point + (samples - center) * np.sqrt(m / n_rows)
     low, high = iv.percentile(scaled, confidence)
     p = iv.bootstrap_p_value(scaled) if with_p else None
     return iv.Interval(point, low, high, p, samples=scaled)
+
+
+def _on_row_counts(
+    statistic: _Statistic, rows: np.ndarray, m: int, drawn: np.ndarray
+) -> np.ndarray:
+    return statistic(rows, row_counts(drawn, m))
 
 
 def _weighted(task: str, threshold: float, name: str) -> WeightedMetric:
@@ -291,6 +314,14 @@ def _paired_on_rows(
     w: np.ndarray,
 ) -> np.ndarray:
     return function(y[rows], a[rows], w) - function(y[rows], b[rows], w)
+
+
+def _paired_on_draws(
+    form: DrawnMetric, y: np.ndarray, a: np.ndarray, b: np.ndarray, rows: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
+    """:func:`_paired_on_rows` for the metric's drawn-rows form (validate.stats.metrics)."""
+    of_a, of_b = form(y[rows], a[rows]), form(y[rows], b[rows])
+    return lambda drawn: of_a(drawn) - of_b(drawn)
 
 
 def _per_resample(
