@@ -249,6 +249,8 @@ def weighted_metric_functions(task: str) -> dict[str, WeightedMetric]:
     return functions[task]
 
 
+# Cells (resamples × score groups × 2) evaluated in one pass of average_precision_of_draws.
+_CACHED_CELLS = 1 << 17
 # f(y_true, scores) -> g((c, k) drawn row indices) -> (c,) values: a weighted metric of
 # resamples given as the rows they drew (see average_precision_of_draws).
 DrawnMetric = Callable[[np.ndarray, np.ndarray], Callable[[np.ndarray], np.ndarray]]
@@ -353,7 +355,12 @@ def average_precision_of_draws(y: np.ndarray, p: np.ndarray) -> Callable[[np.nda
         running = np.cumsum(counts.reshape(c, 2, groups), axis=2, dtype=np.float64)
         return _average_precision_from_running(running[:, 0], running[:, 1])
 
-    return values
+    # A few resamples at a time: the tail's ten passes then run over arrays that stay in
+    # the CPU's cache (twice as fast at 3,000 rows). Each resample's value is its own.
+    step = max(1, _CACHED_CELLS // (2 * groups))
+    return lambda drawn: np.concatenate(
+        [values(drawn[start : start + step]) for start in range(0, max(len(drawn), 1), step)]
+    )
 
 
 def weighted_rmse(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
