@@ -336,7 +336,7 @@ def average_precision_of_draws(y: np.ndarray, p: np.ndarray) -> Callable[[np.nda
 
     The draws are counted straight into (tie group, class) cells, skipping the rows-wide
     weight matrix and its per-group sums: a resample's weights are counts, so every sum
-    is an exact integer whatever order it is taken in (tests/test_weighted_metrics.py).
+    is an exact integer whatever order it is taken in (tests/test_drawn_metrics.py).
     """
     order = np.argsort(-p, kind="stable")
     ordered = p[order]
@@ -357,7 +357,7 @@ def average_precision_of_draws(y: np.ndarray, p: np.ndarray) -> Callable[[np.nda
 
     # A few resamples at a time: the tail's ten passes then run over arrays that stay in
     # the CPU's cache (twice as fast at 3,000 rows). Each resample's value is its own.
-    step = max(1, _CACHED_CELLS // (2 * groups))
+    step = max(1, _CACHED_CELLS // max(2 * groups, 1))
     return lambda drawn: np.concatenate(
         [values(drawn[start : start + step]) for start in range(0, max(len(drawn), 1), step)]
     )
