@@ -12,16 +12,17 @@ commit while the checkout changes: ``git archive HEAD | tar -x -C DIR``. Without
 validate is pip-installed (as users install it) to leave out the development venv's
 editable-install hook, which every Python process of ours would otherwise load.
 
-Every measurement is a whole process (interpreter start, imports, reading the files,
-the MLflow store), timed from start to reaped, the median of ``--runs`` after
-``--warmup`` untimed runs; ours and the anchors alternate (A B A B) so the machine's
-load hits both alike. CPU time (user +
-system of the process tree) is printed beside wall time: on a loaded machine it is the
-steadier of the two. Ours runs twice per round: with a fresh sqlite store each run (an
-ephemeral CI runner) and with the store kept from the warm-up run (a developer's
-machine); either way the results are written without importing MLflow. Peak
-memory is that of the process tree (see _e2e_measure.py). Our exit code and every
-check's status are asserted: a benchmark of an error path measures nothing.
+Every measurement is a whole process (interpreter start, imports, reading the files, the
+MLflow store), timed from start to reaped, the median of ``--runs`` after ``--warmup``
+untimed runs; ours and the anchors alternate (A B A B), our two runs in an order that
+flips each round so that each follows the anchor, whose libraries and data then fill the
+caches, equally often. CPU time (user + system of the process tree) is printed beside
+wall time: on a loaded machine it is the steadier of the two. Ours runs twice per round:
+with a fresh sqlite store each run (an ephemeral CI runner) and with the store kept from
+the warm-up run (a developer's machine); either way the results are written without
+importing MLflow. Peak memory is that of the process tree (see _e2e_measure.py). Our
+exit code and every check's status are asserted: a benchmark of an error path measures
+nothing.
 
 The comparisons (goals from issue 16):
   bias only, 2M rows, 4 groups, precomputed scores: fairlearn's demographic_parity_difference
@@ -213,12 +214,29 @@ def source_line(source: str | None) -> str:
     return "ours from: " + (" and ".join(str(Path(f).parent) for f in files) or done.stderr)
 
 
+def round_order(round_index: int, ours: int, count: int) -> list[int]:
+    """The runners' order in one round: our ``ours`` runners first, in an order reversed
+    every other round, then the anchors.
+
+    In a fixed order the runner after a half-minute anchor always starts on caches the
+    anchor has just filled with its own libraries and data: a position effect that would
+    read as a cost of whichever of ours stands there (until now, the fresh-store runs).
+    Reversed every other round, each of ours follows the anchor, and each other, equally
+    often.
+    """
+    first = list(range(ours))
+    return (first if round_index % 2 == 0 else first[::-1]) + list(range(ours, count))
+
+
 def measure(runners: list[Runner], runs: int, warmup: int) -> list[Timing | str]:
-    """Alternate the runners ``warmup`` + ``runs`` times; an anchor that fails becomes its
-    error text (ours failing raises: the whole comparison is void)."""
+    """Alternate the runners ``warmup`` + ``runs`` times, ours in an order that flips
+    each round (``round_order``); an anchor that fails becomes its error text (ours
+    failing raises: the whole comparison is void)."""
     results: list[Timing | str] = [Timing([], [], []) for _ in runners]
+    ours = sum(runner.label.startswith("validate run") for runner in runners)
     for round_index in range(warmup + runs):
-        for index, runner in enumerate(runners):
+        for index in round_order(round_index, ours, len(runners)):
+            runner = runners[index]
             if isinstance(results[index], str):
                 continue
             try:

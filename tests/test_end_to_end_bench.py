@@ -90,3 +90,40 @@ def test_top_functions_leave_out_the_import_machinery():
     assert any(where.endswith("(busy)") for where in names)
     assert not any("builtins.exec" in where or where.startswith("<frozen") for where in names)
     assert [row[0] for row in rows] == sorted((row[0] for row in rows), reverse=True)
+
+
+def test_round_order_puts_each_of_ours_after_the_anchor_equally_often():
+    import end_to_end
+
+    # Ours: fresh store (0) and store kept (1); anchors 2 and 3.
+    rounds = [end_to_end.round_order(index, 2, 4) for index in range(6)]
+    assert rounds[0] == [0, 1, 2, 3] and rounds[1] == [1, 0, 2, 3]
+    sequence = [index for order in rounds for index in order]
+    before: dict[int, list[int]] = {0: [], 1: []}
+    for position in range(4, len(sequence) - 4):  # rounds 1 to 4, after a warm-up round
+        if sequence[position] in before:
+            before[sequence[position]].append(sequence[position - 1])
+    # Over any two rounds, each of ours comes once right after the last anchor and once
+    # right after the other of ours.
+    assert sorted(before[0]) == [1, 1, 3, 3] and sorted(before[1]) == [0, 0, 3, 3]
+
+
+def test_measure_keeps_each_runners_samples_in_its_own_slot_whatever_the_order():
+    import end_to_end
+
+    ran: list[str] = []
+
+    def runner(label: str, seconds: float) -> end_to_end.Runner:
+        def once() -> measure.Sample:
+            ran.append(label)
+            return measure.Sample(seconds, seconds, seconds * 100, 0, "", "")
+
+        return end_to_end.Runner(label, once)
+
+    runners = [runner("a", 1.0), runner("b", 2.0), runner("c", 3.0)]
+    runners[:2] = [end_to_end.Runner("validate run " + r.label, r.once) for r in runners[:2]]
+    results = end_to_end.measure(runners, runs=3, warmup=1)
+    assert ran == ["a", "b", "c", "b", "a", "c", "a", "b", "c", "b", "a", "c"]
+    for timing, seconds in zip(results, (1.0, 2.0, 3.0), strict=True):
+        assert isinstance(timing, end_to_end.Timing)
+        assert timing.seconds == [seconds] * 3 and timing.peaks_mb == [seconds * 100] * 3
