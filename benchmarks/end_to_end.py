@@ -228,12 +228,17 @@ def round_order(round_index: int, ours: int, count: int) -> list[int]:
     return (first if round_index % 2 == 0 else first[::-1]) + list(range(ours, count))
 
 
+def is_ours(runner: Runner) -> bool:
+    return runner.label.startswith("validate run")
+
+
 def measure(runners: list[Runner], runs: int, warmup: int) -> list[Timing | str]:
     """Alternate the runners ``warmup`` + ``runs`` times, ours in an order that flips
     each round (``round_order``); an anchor that fails becomes its error text (ours
     failing raises: the whole comparison is void)."""
     results: list[Timing | str] = [Timing([], [], []) for _ in runners]
-    ours = sum(runner.label.startswith("validate run") for runner in runners)
+    ours = sum(map(is_ours, runners))
+    assert all(map(is_ours, runners[:ours])), "ours must come first"
     for round_index in range(warmup + runs):
         for index in round_order(round_index, ours, len(runners)):
             runner = runners[index]
@@ -242,7 +247,7 @@ def measure(runners: list[Runner], runs: int, warmup: int) -> list[Timing | str]
             try:
                 sample = runner.once()
             except BenchmarkError as exc:
-                if runner.label.startswith("validate run"):
+                if is_ours(runner):
                     raise
                 results[index] = str(exc)
                 continue
