@@ -247,11 +247,17 @@ def numeric_statistics(
     merged = np.concatenate([a, b])
     order = np.argsort(merged, kind="stable")  # timsort: two sorted runs merge in O(n)
     values = merged[order]
-    from_a = order < n
     # |CDF_a − CDF_b| at each merged value, in place: on 20M merged values every
     # temporary is 160 MB.
-    gap = running_count(from_a) / n
-    gap -= running_count(~from_a) / m
+    count_a = running_count(order < n)
+    # The eval sample's count is the rest of each prefix: the same integers as a second
+    # running count, without its pass (a tenth of these lines' time).
+    count_b = np.arange(1, len(order) + 1, dtype=count_a.dtype)
+    count_b -= count_a
+    gap = count_a / n
+    del count_a
+    gap -= count_b / m
+    del count_b
     np.abs(gap, out=gap)
     run_ends = values[1:] != values[:-1]  # ties: the CDFs after a value's last copy
     gap_at_ends = gap if run_ends.all() else gap[np.append(run_ends, True)]
