@@ -1,9 +1,12 @@
 """Parquet decoded in the background gives exactly the frame ``pandas.read_parquet`` gives,
-and a file it cannot read is reported by the main reader as before."""
+and a file it cannot read is reported by the main reader as before; the reading a run
+process starts before its config is validated is used only for exactly the files the
+validated config names."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import numpy as np
 import pandas as pd
@@ -11,9 +14,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from validate.data import read_table
+from validate import prefetch as prefetch_module
+from validate.config import load_config
+from validate.data import prefetch_datasets, read_table
 from validate.errors import DataError
-from validate.prefetch import ParquetPrefetch, frame_from_arrow
+from validate.prefetch import ParquetPrefetch, claim_early, frame_from_arrow, start_early
 
 
 def _every_dtype(rows: int = 50) -> pd.DataFrame:
@@ -103,3 +108,91 @@ def test_csv_and_missing_files_are_left_to_the_reader(tmp_path):
     }
     with pytest.raises(DataError, match="file not found"):
         read_table(str(missing), field="data.eval", prefetch=prefetch)
+
+
+# ----------------------------------------------------------------- before the config is valid
+
+
+def _drift_config(folder, *, data: str, extra: str = "") -> str:
+    config = folder / "validation.yaml"
+    config.write_text(
+        f"version: 1\ndata:\n{data}\n  target: y\nchecks:\n  drift: {{}}\n{extra}",
+        encoding="utf-8",
+    )
+    return str(config)
+
+
+def _two_files(folder) -> tuple[str, str]:
+    for name, shift in (("eval", 0.5), ("reference", 0.0)):
+        frame = pd.DataFrame({"x": np.arange(20) + shift, "y": np.arange(20) % 2})
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+    return str((folder / "eval.parquet").resolve()), str((folder / "reference.parquet").resolve())
+
+
+def test_early_reading_is_taken_over_when_the_config_names_the_same_files(tmp_path, monkeypatch):
+    data = tmp_path / "project"
+    data.mkdir()
+    eval_path, reference_path = _two_files(data)
+    config = _drift_config(data, data="  eval: eval.parquet\n  reference: reference.parquet")
+    monkeypatch.chdir(tmp_path)  # relative data paths resolve against the config's folder
+    start_early("project/validation.yaml")
+    early = prefetch_module._early
+    assert early is not None
+    taken = prefetch_datasets(load_config(config))
+    assert taken is early.wait()[1]  # the same reading, not a second one
+    assert prefetch_module._early is None  # let go once claimed
+    for path in (eval_path, reference_path):
+        pd.testing.assert_frame_equal(taken.frame(path), pd.read_parquet(path), check_exact=True)
+
+
+def test_early_reading_of_other_files_is_dropped(tmp_path):
+    eval_path, reference_path = _two_files(tmp_path)
+    start_early(_drift_config(tmp_path, data="  eval: eval.parquet"))
+    assert claim_early([eval_path, reference_path]) is None
+    assert claim_early([eval_path]) is None  # once dropped, there is nothing to claim
+    # Without an early start, the run reads its files itself, as before.
+    fresh = prefetch_datasets(load_config(_drift_config(tmp_path, data="  eval: eval.parquet")))
+    pd.testing.assert_frame_equal(fresh.frame(eval_path), pd.read_parquet(eval_path))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "engine: {kind: spark, master: 'local[1]'}\n",  # the data stays on the cluster
+        "engine: [local]\n",
+    ],
+)
+def test_no_early_reading_for_spark_or_an_engine_not_plainly_local(tmp_path, body):
+    eval_path, _ = _two_files(tmp_path)
+    start_early(_drift_config(tmp_path, data="  eval: eval.parquet", extra=body))
+    assert claim_early([eval_path]) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "data: [eval.parquet]\n",
+        "data:\n  eval: 7\n",
+        "data:\n  eval: eval.parquet\n  eval: eval.parquet\n",  # a repeated key: refused
+        "data: {eval: eval.parquet\n",  # not YAML
+        "- just a list\n",
+        'data:\n  eval: "a\\0b.parquet"\n',  # a NUL in a path: resolving it raises
+        "\xff\xfe not UTF-8",
+    ],
+)
+def test_a_config_of_unexpected_shape_starts_nothing(tmp_path, text):
+    eval_path, _ = _two_files(tmp_path)
+    config = tmp_path / "validation.yaml"
+    config.write_bytes(b"\xff\xfe" if text.startswith("\xff") else text.encode())
+    start_early(str(config))
+    assert claim_early([eval_path]) is None
+
+
+def test_a_missing_config_or_a_pipe_starts_nothing(tmp_path):
+    eval_path, _ = _two_files(tmp_path)
+    start_early(str(tmp_path / "absent.yaml"))
+    assert claim_early([eval_path]) is None
+    fifo = tmp_path / "validation.yaml"
+    os.mkfifo(fifo)  # opened without blocking and refused, as load_config refuses it
+    start_early(str(fifo))
+    assert claim_early([eval_path]) is None

@@ -219,6 +219,11 @@ def run_supervised(request: dict[str, Any]) -> NoReturn:
         want_trace_ids()
 
     def action() -> int:
+        from validate.prefetch import start_early
+
+        # The data files decode while the imports below run (on a run of the statistics
+        # alone they waited on the imports, then the run waited on them).
+        start_early(request["config_path"])
         from validate.control import send
         from validate.reporting.console import render_console
         from validate.runner import RunRequest, run_validation

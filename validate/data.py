@@ -73,13 +73,15 @@ def read_table(path: str, *, field: str, prefetch: ParquetPrefetch | None = None
 
 
 def prefetch_datasets(loaded: LoadedConfig) -> ParquetPrefetch:
-    """Start reading the config's parquet files in the background (validate.prefetch);
+    """Start reading the config's parquet files in the background (validate.prefetch), or
+    take over the reading a run process began before validating the config;
     :func:`load_datasets` takes them from there."""
-    from validate.prefetch import ParquetPrefetch
+    from validate.prefetch import ParquetPrefetch, claim_early
 
     section = loaded.config.data
-    paths = (loaded.resolve(p) for p in (section.eval, section.reference, section.train) if p)
-    return ParquetPrefetch(p for p in paths if p)
+    named = (loaded.resolve(p) for p in (section.eval, section.reference, section.train) if p)
+    paths = [p for p in named if p]
+    return claim_early(paths) or ParquetPrefetch(paths)
 
 
 def _refuse_duplicate_csv_header(file: Path, field: str) -> None:

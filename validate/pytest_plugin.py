@@ -81,7 +81,7 @@ def _source(config: pytest.Config) -> str:
 
 
 def _in_pytest_words(message: str) -> str:
-    from validate.config import CONFIG_HINT as CLI_HINT
+    from validate.config_file import CONFIG_HINT as CLI_HINT
 
     return message.replace(CLI_HINT, HINT)
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from validate.check import CheckContext
-from validate.config import REMOTE_URI_PREFIXES
+from validate.config_file import REMOTE_URI_PREFIXES
 from validate.models.adapter import ModelRef
 from validate.promotion import ref_to_json
 
