@@ -170,8 +170,6 @@ def _path_text(entry: object) -> str:
 
 
 def _start() -> _Started:
-    _become_subreaper()
-    earlier_children = set(_process_children().get(os.getpid(), ()))
     control_read, control_write = os.pipe()
     try:
         request_read, request_write = os.pipe()
@@ -197,6 +195,11 @@ def _start() -> _Started:
     finally:
         os.close(control_write)
         os.close(request_read)
+    # After the start, so that the run process's interpreter starts without waiting for
+    # them (a scan of /proc grows with the host's processes); before its request, so
+    # before it can run anything that starts processes of its own.
+    _become_subreaper()
+    earlier_children = set(_process_children().get(os.getpid(), ())) - {process.pid}
     return _Started(process, control_read, request_write, env, earlier_children)
 
 
