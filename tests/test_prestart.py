@@ -70,8 +70,8 @@ def test_a_run_hands_its_request_to_the_process_started_before_parsing(tmp_path,
     done, counts = run_counting(
         """
         sys.argv = ["validate", *sys.argv[1:]]
-        from validate.launch import main
-        main()
+        from validate.launch import parse_and_run
+        parse_and_run()
         """,
         "run",
         "-c",
@@ -247,3 +247,101 @@ def test_a_model_pickled_by_reference_to_a_module_in_the_working_directory_loads
     done = run_cli("run", "-c", str(config), cwd=repo)
     assert done.returncode == 0, done.stderr
     assert "decision: PASS" in done.stdout
+
+
+# ------------------------------------------------- the supervisor's end (validate/launch.py)
+
+# Runs validate.launch.main as the console script does, with ``sys.argv[1:]`` as its
+# arguments; ``%s`` is code run first (an atexit function, say).
+CONSOLE = """
+import sys
+%s
+sys.argv = ["validate", *sys.argv[1:]]
+from validate.launch import main
+sys.exit(main())
+"""
+
+
+def run_console(first: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", CONSOLE % first, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=cwd,
+    )
+
+
+def test_a_run_ends_with_its_code_and_all_its_output(tmp_path, data_dir):
+    """The supervising process of ``validate run`` ends without tearing its interpreter
+    down: every line still arrives, and the code is the run's."""
+    config = drift_config(tmp_path, data_dir)
+    # os._exit announces itself (after the flush: its line is the last one out).
+    announced = (
+        "import os; real_exit = os._exit\n"
+        "os._exit = lambda code: (print('ends at once', code, flush=True), real_exit(code))"
+    )
+    passed = run_console(announced, "run", "-c", str(config), "--json", "report.json", cwd=tmp_path)
+    assert passed.returncode == 0, passed.stderr
+    assert "PASS" in passed.stdout and passed.stdout.endswith("ends at once 0\n")
+    assert json.loads((tmp_path / "report.json").read_text())["decision"] == "pass"
+    failing = yaml.safe_load(config.read_text())
+    failing["checks"]["drift"] = {"thresholds": {"share_drifted_features": {"max": -1}}}
+    failed = run_console("", "run", "-c", str(write_settings(tmp_path, failing)), cwd=tmp_path)
+    assert failed.returncode == 1, failed.stderr  # a bound no share meets
+    assert "decision: FAIL" in failed.stdout and failed.stdout.endswith("\n")
+    refused = run_console("", "run", "-c", str(tmp_path / "absent.yaml"), cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "config file not found" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_a_run_still_runs_what_waits_for_the_interpreters_end(tmp_path, data_dir):
+    """An atexit function (a plug-in's flush, say) or another thread: Python's own exit."""
+    config = drift_config(tmp_path, data_dir)
+    registered = "import atexit; atexit.register(lambda: print('atexit ran', flush=True))"
+    done = run_console(registered, "run", "-c", str(config), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith("atexit ran")
+    worker = (
+        "import threading, time\n"
+        "threading.Thread(target=lambda: (time.sleep(1), print('thread ended', flush=True)))"
+        ".start()"
+    )
+    done = run_console(worker, "run", "-c", str(config), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "thread ended" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        (None, 0),
+        (0, 0),
+        (1, 1),
+        (3, 3),
+        (255, 255),
+        (256, None),
+        (-1, None),
+        (True, None),
+        ("message", None),
+    ],
+)
+def test_only_plain_exit_statuses_end_the_process_at_once(code, status):
+    from validate.launch import _exit_status
+
+    assert _exit_status(code) == status
+
+
+def test_a_message_exit_is_left_to_python(tmp_path):
+    """``SystemExit("...")`` prints its message and exits 1 (Python's own exit)."""
+    done = run_console(
+        "import validate.cli as cli\n"
+        "def say(*a, **k): raise SystemExit('validate: stopped')\n"
+        "cli.main = say",
+        "run",
+        "-c",
+        "absent.yaml",
+        cwd=tmp_path,
+    )
+    assert (done.returncode, done.stderr.strip()) == (1, "validate: stopped")
