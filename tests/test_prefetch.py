@@ -13,6 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
+from conftest import base_config, run_cli
 
 from validate import prefetch as prefetch_module
 from validate.config import load_config
@@ -113,6 +115,13 @@ def test_csv_and_missing_files_are_left_to_the_reader(tmp_path):
 # ----------------------------------------------------------------- before the config is valid
 
 
+@pytest.fixture(autouse=True)
+def _no_early_reading_left_behind():
+    """A test that fails before claiming must not hand its early reading to the next."""
+    yield
+    prefetch_module._early = None
+
+
 def _drift_config(folder, *, data: str, extra: str = "") -> str:
     config = folder / "validation.yaml"
     config.write_text(
@@ -196,3 +205,73 @@ def test_a_missing_config_or_a_pipe_starts_nothing(tmp_path):
     os.mkfifo(fifo)  # opened without blocking and refused, as load_config refuses it
     start_early(str(fifo))
     assert claim_early([eval_path]) is None
+
+
+def test_a_config_too_large_to_parse_twice_starts_nothing(tmp_path):
+    eval_path, _ = _two_files(tmp_path)
+    padding = "# " + "x" * 78 + "\n"
+    config = _drift_config(tmp_path, data="  eval: eval.parquet")
+    with open(config, "a", encoding="utf-8") as handle:
+        handle.write(padding * (prefetch_module.EARLY_CONFIG_MAX_CHARS // len(padding) + 1))
+    start_early(config)
+    assert claim_early([eval_path]) is None
+    assert load_config(config).config.data.eval == "eval.parquet"  # still a valid config
+
+
+def test_no_thread_to_be_had_is_no_early_reading(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise RuntimeError("can't start new thread")
+
+    eval_path, _ = _two_files(tmp_path)
+    monkeypatch.setattr(prefetch_module, "Background", refuse)
+    start_early(_drift_config(tmp_path, data="  eval: eval.parquet"))
+    assert claim_early([eval_path]) is None
+
+
+def test_a_uri_is_not_read_as_a_local_path(tmp_path, monkeypatch):
+    """``s3://bucket/e.parquet`` must not be read from a folder named ``s3:`` here."""
+    (tmp_path / "s3:" / "bucket").mkdir(parents=True)
+    pd.DataFrame({"x": [1.0]}).to_parquet(tmp_path / "s3:" / "bucket" / "e.parquet")
+    monkeypatch.chdir(tmp_path)
+    assert ParquetPrefetch(["s3://bucket/e.parquet"]).table("s3://bucket/e.parquet") is None
+
+
+# Put first on the path of a ``validate run`` (the supervisor hands its path to the run
+# process): records what the run process's claim_early returned.
+CLAIM_RECORDER = """
+import os
+from validate import prefetch
+
+claim = prefetch.claim_early
+
+
+def recorded(paths):
+    taken = claim(paths)
+    with open(os.environ["VALIDATE_TEST_CLAIMS"], "a", encoding="utf-8") as log:
+        log.write(("taken" if taken is not None else "none") + "\\n")
+    return taken
+
+
+prefetch.claim_early = recorded
+"""
+
+
+def test_the_supervised_run_takes_over_the_reading_it_started(tmp_path, data_dir):
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(CLAIM_RECORDER, encoding="utf-8")
+    claims = tmp_path / "claims.log"
+    config = tmp_path / "validation.yaml"
+    settings = base_config(data_dir, tmp_path, model={}, checks={"drift": {}})
+    settings["data"]["reference"] = str(data_dir / "train.parquet")
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    path = os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))
+    done = run_cli(
+        "run",
+        "-c",
+        str(config),
+        env={"PYTHONPATH": path, "VALIDATE_TEST_CLAIMS": str(claims)},
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert claims.read_text().split() == ["taken"]

@@ -30,16 +30,25 @@ if TYPE_CHECKING:
     import pandas as pd
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
+# A validation.yaml is a few kilobytes. One up to the 1 MiB cap is parsed in seconds, and
+# early it would be parsed twice (here and by load_config): not worth a head start.
+EARLY_CONFIG_MAX_CHARS = 64 * 1024
 
 
 class ParquetPrefetch:
     """The Arrow tables of ``paths`` (those that are parquet files), read in the background."""
 
     def __init__(self, paths: Iterable[str]) -> None:
+        from validate.config_file import URI_PREFIXES
+
+        # A URI (s3://…) is read by whoever reads it for the run; as a local path it would
+        # name something else (a folder "s3:" in the working directory).
         wanted = [
             path
             for path in dict.fromkeys(paths)
-            if Path(path).suffix.lower() in PARQUET_SUFFIXES and Path(path).is_file()
+            if not path.startswith(URI_PREFIXES)
+            and Path(path).suffix.lower() in PARQUET_SUFFIXES
+            and Path(path).is_file()
         ]
         self._work = Background(lambda: _read_all(wanted), name="validate-read-parquet")
 
@@ -68,10 +77,14 @@ def start_early(config_path: str) -> None:
     Only the YAML is read, with :func:`validate.config.load_config`'s limits, and only
     ``data.eval``, ``data.reference`` and ``data.train`` are looked at, resolved as the
     validated config resolves them. A run on ``engine: spark`` (whose data stays on the
-    cluster, so nothing may be read here) or a config of unexpected shape starts
-    nothing."""
+    cluster, so nothing may be read here), a config of unexpected shape or one over
+    ``EARLY_CONFIG_MAX_CHARS`` starts nothing; nor does a thread that cannot be started
+    (this is a head start only)."""
     global _early
-    _early = Background(lambda: _start(Path(config_path)), name="validate-read-config")
+    try:
+        _early = Background(lambda: _start(Path(config_path)), name="validate-read-config")
+    except RuntimeError:  # no thread to be had: the run reads its data itself, later
+        _early = None
 
 
 def claim_early(paths: Sequence[str]) -> ParquetPrefetch | None:
@@ -95,7 +108,10 @@ def _start(config_path: Path) -> tuple[tuple[str, ...], ParquetPrefetch] | None:
     from validate.config_file import read_config_text, resolve_location
 
     try:
-        raw = yaml_loader.load(read_config_text(config_path))
+        text = read_config_text(config_path)
+        if len(text) > EARLY_CONFIG_MAX_CHARS:
+            return None
+        raw = yaml_loader.load(text)
     except Exception:  # noqa: BLE001 - load_config reads it again and says what is wrong
         return None
     if not isinstance(raw, dict) or raw.get("engine", "local") != "local":
