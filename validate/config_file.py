@@ -28,6 +28,10 @@ REMOTE_URI_PREFIXES = (
 # URIs that are handed to MLflow (or a remote store) as they are, never joined to the config dir.
 URI_PREFIXES = (*REMOTE_URI_PREFIXES, "file:/")
 
+# The data sections naming files the run reads, in the order they are read in: the early
+# reading (validate.prefetch) and the validated config's must name them alike.
+DATA_FILE_FIELDS = ("eval", "reference", "train")
+
 # How the CLI asks for a config; the pytest plugin rewrites it into its own option's words.
 CONFIG_HINT = "pass -c PATH to a validation.yaml file"
 

@@ -76,10 +76,11 @@ def prefetch_datasets(loaded: LoadedConfig) -> ParquetPrefetch:
     """Start reading the config's parquet files in the background (validate.prefetch), or
     take over the reading a run process began before validating the config;
     :func:`load_datasets` takes them from there."""
+    from validate.config_file import DATA_FILE_FIELDS
     from validate.prefetch import ParquetPrefetch, claim_early
 
     section = loaded.config.data
-    named = (loaded.resolve(p) for p in (section.eval, section.reference, section.train) if p)
+    named = (loaded.resolve(p) for p in (getattr(section, f) for f in DATA_FILE_FIELDS) if p)
     paths = [p for p in named if p]
     return claim_early(paths) or ParquetPrefetch(paths)
 

@@ -105,7 +105,7 @@ def claim_early(paths: Sequence[str]) -> ParquetPrefetch | None:
 
 def _start(config_path: Path) -> tuple[tuple[str, ...], ParquetPrefetch] | None:
     from validate import yaml_loader
-    from validate.config_file import read_config_text, resolve_location
+    from validate.config_file import DATA_FILE_FIELDS, read_config_text, resolve_location
 
     try:
         text = read_config_text(config_path)
@@ -119,7 +119,7 @@ def _start(config_path: Path) -> tuple[tuple[str, ...], ParquetPrefetch] | None:
     data = raw.get("data")
     if not isinstance(data, dict):
         return None
-    named = [data.get(key) for key in ("eval", "reference", "train")]
+    named = [data.get(field) for field in DATA_FILE_FIELDS]
     if not all(value is None or isinstance(value, str) for value in named):
         return None
     folder = config_path.resolve().parent
